@@ -1,0 +1,121 @@
+package phonefleet
+
+import (
+	"context"
+	"time"
+)
+
+// BillingMode is how an instance is paid for.
+type BillingMode string
+
+// Billing modes. Yearly and monthly instances are prepaid and can be
+// unsubscribed; pay-per-use instances cannot.
+const (
+	BillingModeYearly    BillingMode = "yearly"
+	BillingModeMonthly   BillingMode = "monthly"
+	BillingModePayPerUse BillingMode = "pay_per_use"
+)
+
+// Prepaid reports whether the mode is yearly/monthly (KooPhone "prePaid").
+func (m BillingMode) Prepaid() bool { return m == BillingModeYearly || m == BillingModeMonthly }
+
+// KooPhone returns the reference's billing_mode string: prePaid or postPaid.
+func (m BillingMode) KooPhone() string {
+	if m.Prepaid() {
+		return "prePaid"
+	}
+	return "postPaid"
+}
+
+// InstanceState is where an instance is in its life.
+type InstanceState string
+
+// Instance states: running → deleting (unsubscribed, release pending) →
+// released (handed back to the data plane; kept as a tombstone).
+const (
+	InstanceStateRunning  InstanceState = "running"
+	InstanceStateDeleting InstanceState = "deleting"
+	InstanceStateReleased InstanceState = "released"
+)
+
+// KooPhone running_status and batch-query-status values.
+const (
+	StatusUnknown      = 0
+	StatusRunning      = 2
+	StatusGoingOffline = 3
+)
+
+// Status returns the KooPhone status code of a state as the tenant sees it:
+// 2 running, 3 going offline, 0 for released (gone).
+func (s InstanceState) Status() int {
+	switch s {
+	case InstanceStateRunning:
+		return StatusRunning
+	case InstanceStateDeleting:
+		return StatusGoingOffline
+	}
+	return StatusUnknown
+}
+
+// Instance is one cloud phone of a tenant.
+type Instance struct {
+	ID          string        `json:"instance_id"`
+	TenantID    string        `json:"tenant_id"`
+	OrderID     string        `json:"order_id"`
+	Name        string        `json:"instance_name"`
+	RegionID    string        `json:"region"`
+	SKUID       string        `json:"sku_id"`
+	SKUSpec     string        `json:"instance_sku"` // the SKU's display string; filled by queries
+	OS          string        `json:"os"`
+	BandSize    int           `json:"band_size"`
+	BillingMode BillingMode   `json:"billing_mode"`
+	PeriodNum   int           `json:"period_num"` // months or years; 0 for pay-per-use
+	PaidAmount  int64         `json:"paid_amount"`
+	Currency    string        `json:"currency"`
+	StartsAt    time.Time     `json:"starts_at"`
+	ExpiresAt   *time.Time    `json:"expires_at"` // nil for pay-per-use
+	State       InstanceState `json:"state"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// Unsubscribed reports whether the instance has already been unsubscribed.
+func (i *Instance) Unsubscribed() bool {
+	return i.State == InstanceStateDeleting || i.State == InstanceStateReleased
+}
+
+// InstanceFilter selects a tenant's instances. Results are ordered by
+// created_at, then ID.
+type InstanceFilter struct {
+	TenantID        string
+	ID              *string
+	Name            *string
+	CreatedFrom     *time.Time // inclusive
+	CreatedTo       *time.Time // inclusive
+	IncludeReleased bool
+	Offset          int
+	Limit           int
+}
+
+// InstanceService buys, lists and unsubscribes instances. Every method is
+// scoped to one tenant and runs in one transaction.
+type InstanceService interface {
+	// Purchase buys req.Count instances in one transaction and records an
+	// audit event. Errors: ESKUNotFound, EInvalid (band size), EInternal.
+	// The caller validates req first.
+	Purchase(ctx context.Context, req *PurchaseRequest) (*Order, []*Instance, error)
+
+	// FindInstances returns a page of the tenant's instances and the total
+	// matching the filter.
+	FindInstances(ctx context.Context, filter InstanceFilter) ([]*Instance, int, error)
+
+	// FindInstanceStates returns the states of those of ids that belong to
+	// the tenant; others are absent from the map.
+	FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]InstanceState, error)
+
+	// Unsubscribe applies PlanUnsubscribe in one transaction: instances go to
+	// deleting and get one refund and one release job each; one audit event
+	// records the request, also when it fails. With req.DryRun nothing but
+	// the audit event is written. Errors: ENotOwned, EPayPerUse, EInternal.
+	Unsubscribe(ctx context.Context, req *UnsubscribeRequest) (*UnsubscribePlan, error)
+}

@@ -1,0 +1,189 @@
+package phonefleet
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Operating system images an instance can run.
+var OSImages = []string{"AOSP9", "AOSP11", "AOSP14"}
+
+// KooPhone chargeParam values.
+const (
+	ChargingModePayPerUse = 0
+	ChargingModePrepaid   = 1
+	PeriodTypeMonth       = 2
+	PeriodTypeYear        = 3
+)
+
+// Purchase limits.
+const (
+	MaxPurchaseCount  = 1500
+	MaxNamePrefixLen  = 14
+	MaxCatalogueIDLen = 64
+)
+
+// PurchaseRequest is a validated-shape CreateInstance call. Pointer-free: the
+// HTTP decoder reports missing fields before it builds one, except OS, whose
+// absence is its own error code (EOSRequired) and is checked by Validate.
+type PurchaseRequest struct {
+	TenantID      string
+	TokenID       string
+	RequestID     string
+	OS            string
+	InstanceSKUID string
+	BandSKUID     string
+	RegionID      string
+	NamePrefix    string
+	BandSize      int
+	Count         int
+	ChargingMode  int
+	PeriodType    int
+	PeriodNum     int
+	AutoPay       bool
+	AutoRenew     bool
+}
+
+// Validate checks the parameters that need no catalogue, in field order:
+// EOSRequired, EInvalid, EMonthPeriod or EYearPeriod.
+func (r *PurchaseRequest) Validate() error {
+	if r.OS == "" {
+		return Errorf(EOSRequired, "os is required")
+	}
+	if !slices.Contains(OSImages, r.OS) {
+		return Errorf(EInvalid, "os must be one of %s", strings.Join(OSImages, ", "))
+	}
+	for _, f := range []struct{ name, v string }{
+		{"instanceSkuId", r.InstanceSKUID}, {"bandSkuId", r.BandSKUID}, {"regionId", r.RegionID},
+	} {
+		if f.v == "" || len(f.v) > MaxCatalogueIDLen {
+			return Errorf(EInvalid, "%s must be 1-%d characters", f.name, MaxCatalogueIDLen)
+		}
+	}
+	if n := utf8.RuneCountInString(r.NamePrefix); n < 1 || n > MaxNamePrefixLen || !utf8.ValidString(r.NamePrefix) {
+		return Errorf(EInvalid, "instanceNamePrefix must be 1-%d characters", MaxNamePrefixLen)
+	}
+	for _, c := range r.NamePrefix {
+		if unicode.IsControl(c) || unicode.IsSpace(c) {
+			return Errorf(EInvalid, "instanceNamePrefix must not contain spaces or control characters")
+		}
+	}
+	if r.BandSize <= 0 {
+		return Errorf(EInvalid, "bandSize must be a positive whole number of Mbit/s")
+	}
+	if r.Count < 1 || r.Count > MaxPurchaseCount {
+		return Errorf(EInvalid, "count must be 1-%d", MaxPurchaseCount)
+	}
+	switch r.ChargingMode {
+	case ChargingModePayPerUse:
+		return nil
+	case ChargingModePrepaid:
+	default:
+		return Errorf(EInvalid, "chargeParam.chargingMode must be 0 (pay-per-use) or 1 (yearly/monthly)")
+	}
+	switch r.PeriodType {
+	case PeriodTypeMonth:
+		if r.PeriodNum < 1 || r.PeriodNum > 9 {
+			return Errorf(EMonthPeriod, "chargeParam.periodNum must be 1-9 for periodType 2 (month)")
+		}
+	case PeriodTypeYear:
+		if r.PeriodNum < 1 || r.PeriodNum > 3 {
+			return Errorf(EYearPeriod, "chargeParam.periodNum must be 1-3 for periodType 3 (year)")
+		}
+	default:
+		return Errorf(EInvalid, "chargeParam.periodType must be 2 (month) or 3 (year) for chargingMode 1")
+	}
+	return nil
+}
+
+// BillingMode returns the billing mode the request buys.
+func (r *PurchaseRequest) BillingMode() BillingMode {
+	switch {
+	case r.ChargingMode == ChargingModePayPerUse:
+		return BillingModePayPerUse
+	case r.PeriodType == PeriodTypeYear:
+		return BillingModeYearly
+	}
+	return BillingModeMonthly
+}
+
+// Order is one purchase: count instances of one SKU in one region.
+type Order struct {
+	ID          string      `json:"order_id"`
+	TenantID    string      `json:"tenant_id"`
+	SKUID       string      `json:"sku_id"`
+	RegionID    string      `json:"region"`
+	OS          string      `json:"os"`
+	BandSize    int         `json:"band_size"`
+	BillingMode BillingMode `json:"billing_mode"`
+	PeriodNum   int         `json:"period_num"`
+	Count       int         `json:"count"`
+	UnitPrice   int64       `json:"unit_price"` // per instance for the whole period
+	Total       int64       `json:"total"`
+	Currency    string      `json:"currency"`
+	AutoPay     bool        `json:"auto_pay"`
+	AutoRenew   bool        `json:"auto_renew"`
+	RequestID   string      `json:"request_id"`
+	CreatedAt   time.Time   `json:"created_at"`
+}
+
+// NewOrderID returns an order number in the style of Huawei Cloud's
+// ("CS" + UTC date and time + random).
+func NewOrderID(now time.Time) string {
+	return "CS" + now.UTC().Format("0601021504") + strings.ToUpper(NewID(6))
+}
+
+// PlanPurchase checks a validated request against the SKU it names (nil if
+// the catalogue has no such SKU) and returns the order and its instances,
+// all starting at now. Errors: ESKUNotFound for an unknown SKU, band SKU or
+// region; EInvalid for a band size the SKU does not offer. newID makes
+// instance IDs.
+func PlanPurchase(req *PurchaseRequest, sku *SKU, now time.Time, newID func() string) (*Order, []*Instance, error) {
+	switch {
+	case sku == nil:
+		return nil, nil, Errorf(ESKUNotFound, "instanceSkuId %q is not in the catalogue", req.InstanceSKUID)
+	case req.BandSKUID != BandSKUID:
+		return nil, nil, Errorf(ESKUNotFound, "bandSkuId %q is not in the catalogue", req.BandSKUID)
+	case !sku.OffersRegion(req.RegionID):
+		return nil, nil, Errorf(ESKUNotFound, "regionId %q does not offer instanceSkuId %q", req.RegionID, sku.ID)
+	case !slices.Contains(sku.BandSizes, req.BandSize):
+		return nil, nil, Errorf(EInvalid, "bandSize %d is not offered by instanceSkuId %q (allowed: %s)", req.BandSize, sku.ID, sku.BandSizeList())
+	}
+
+	now = now.UTC()
+	mode := req.BillingMode()
+	o := &Order{
+		ID: NewOrderID(now), TenantID: req.TenantID, SKUID: sku.ID, RegionID: req.RegionID,
+		OS: req.OS, BandSize: req.BandSize, BillingMode: mode, Count: req.Count,
+		Currency: sku.Currency, AutoPay: req.AutoPay, AutoRenew: req.AutoRenew,
+		RequestID: req.RequestID, CreatedAt: now,
+	}
+	var expires *time.Time
+	switch mode {
+	case BillingModeMonthly:
+		o.PeriodNum, o.UnitPrice = req.PeriodNum, sku.MonthPrice*int64(req.PeriodNum)
+		t := now.AddDate(0, req.PeriodNum, 0)
+		expires = &t
+	case BillingModeYearly:
+		o.PeriodNum, o.UnitPrice = req.PeriodNum, sku.YearPrice*int64(req.PeriodNum)
+		t := now.AddDate(req.PeriodNum, 0, 0)
+		expires = &t
+	}
+	o.Total = o.UnitPrice * int64(req.Count)
+
+	instances := make([]*Instance, req.Count)
+	for i := range instances {
+		instances[i] = &Instance{
+			ID: newID(), TenantID: req.TenantID, OrderID: o.ID,
+			Name:     fmt.Sprintf("%s-%04d", req.NamePrefix, i+1),
+			RegionID: req.RegionID, SKUID: sku.ID, SKUSpec: sku.SpecDesc, OS: req.OS, BandSize: req.BandSize,
+			BillingMode: mode, PeriodNum: o.PeriodNum, PaidAmount: o.UnitPrice, Currency: sku.Currency,
+			StartsAt: now, ExpiresAt: expires, State: InstanceStateRunning, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	return o, instances, nil
+}
