@@ -32,8 +32,9 @@ type Refund struct {
 //   - within 120 h of StartsAt: everything is refunded, no fee;
 //   - else consumed = paid × used_hours / period_hours, rounded down, where
 //     both spans start at StartsAt truncated to the hour, period_hours ends at
-//     ExpiresAt and used_hours at now truncated to the hour (whole hours,
-//     rounded down; capped at the period);
+//     ExpiresAt rounded up to the hour (23:59:59 counts as 24:00) and
+//     used_hours at now truncated to the hour (whole hours, rounded down;
+//     capped at the period);
 //   - fee = paid × rate, rounded down: monthly and 1-year 10%; 2-year 15% in
 //     the first year of use, then 10%; 3-year 15%, 10%, 5% by year of use.
 //     A year of use ends on the anniversary of the truncated start.
@@ -52,7 +53,13 @@ func ComputeRefund(in *Instance, now time.Time) Refund {
 	}
 
 	start := in.StartsAt.UTC().Truncate(time.Hour)
-	periodHours := int64(in.ExpiresAt.Sub(start) / time.Hour)
+	// The hour the period ends in counts in full: Huawei's order expiring
+	// 2024-02-01 23:59:59 lasts until 24:00 (31 d 14 h from 2024-01-01 10:00).
+	span := in.ExpiresAt.Sub(start)
+	periodHours := int64(span / time.Hour)
+	if span%time.Hour > 0 {
+		periodHours++
+	}
 	usedHours := int64(now.UTC().Truncate(time.Hour).Sub(start) / time.Hour)
 	switch {
 	case periodHours <= 0 || usedHours >= periodHours:
