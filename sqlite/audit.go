@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// CreateAuditEvent stores e in a transaction of its own and sets its ID.
+// At defaults to now.
+func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	if err := createAuditEvent(ctx, tx, e); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FindAuditEvents returns events newest first, with their tenant's name.
+// A Limit of 0 means no limit.
+func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	where, args := "", []any{}
+	if filter.TenantID != nil {
+		where, args = "WHERE e.tenant_id = ?", append(args, *filter.TenantID)
+	}
+	limit := filter.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''),
+		       e.action, e.request_id, e.instance_ids, e.error_code, e.detail
+		FROM audit_events e
+		LEFT JOIN tenants t ON t.id = e.tenant_id
+		`+where+`
+		ORDER BY e.id DESC
+		LIMIT ?
+	`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+
+	out := []*phonefleet.AuditEvent{}
+	for rows.Next() {
+		var e phonefleet.AuditEvent
+		var at, ids string
+		if err := rows.Scan(&e.ID, &at, &e.TenantID, &e.TenantName, &e.TokenID,
+			&e.Action, &e.RequestID, &ids, &e.ErrorCode, &e.Detail); err != nil {
+			return nil, fmt.Errorf("scan audit event: %w", err)
+		}
+		if e.At, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(ids), &e.InstanceIDs); err != nil {
+			return nil, fmt.Errorf("audit event %d instance ids: %w", e.ID, err)
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	return out, nil
+}
+
+// createAuditEvent inserts e, defaulting At to the transaction's time.
+func createAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) error {
+	if e.At.IsZero() {
+		e.At = tx.now
+	}
+	ids := e.InstanceIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	buf, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("marshal audit instance ids: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_events (at, tenant_id, token_id, action, request_id, instance_ids, error_code, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	`, formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.Action, e.RequestID,
+		string(buf), e.ErrorCode, e.Detail)
+	if err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	if e.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
+
+// auditFailure records the audit event of a failed operation in its own
+// transaction. It runs even if ctx was canceled (the attempt must still be
+// recorded) and only logs its own failure: the caller returns the
+// operation's error.
+func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {
+	if err := db.CreateAuditEvent(context.WithoutCancel(ctx), e); err != nil {
+		db.Logger.Error("write failure audit event",
+			"action", e.Action, "tenant_id", e.TenantID, "request_id", e.RequestID,
+			"error_code", e.ErrorCode, "error", err)
+	}
+}

@@ -1,0 +1,287 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// Purchase buys req.Count instances in one transaction with the order and
+// the audit event. A random ID that collides with an existing one starts
+// the purchase over, a few times at most. Any failure is audited in a
+// transaction of its own. Errors: ESKUNotFound, EInvalid (band size),
+// internal.
+func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	var err error
+	for attempt := 1; ; attempt++ {
+		var o *phonefleet.Order
+		var ins []*phonefleet.Instance
+		if o, ins, err = db.purchase(ctx, req); err == nil {
+			return o, ins, nil
+		} else if !isConflict(err) {
+			break
+		} else if attempt > maxIDCollisionRetries {
+			// A conflict here is our bug or bad luck, not the caller's: internal.
+			err = fmt.Errorf("purchase: id collision %d times in a row: %v", attempt, err)
+			break
+		}
+	}
+	db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, db.Now()))
+	return nil, nil, err
+}
+
+// purchase is one attempt of Purchase.
+func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback()
+
+	sku, err := findSKUByID(ctx, tx, req.InstanceSKUID)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, ins, err := phonefleet.PlanPurchase(req, sku, tx.now, db.newInstanceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := createOrder(ctx, tx, o); err != nil {
+		return nil, nil, err
+	} else if err := createInstances(ctx, tx, ins); err != nil {
+		return nil, nil, err
+	} else if err := createAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now)); err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit purchase: %w", err)
+	}
+	return o, ins, nil
+}
+
+// FindInstances returns a page of the tenant's instances ordered by
+// created_at, then ID, and the total matching the filter. Released
+// instances are left out unless filter.IncludeReleased. A Limit of 0 or
+// less means no limit.
+func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	return findInstances(ctx, tx, filter)
+}
+
+// FindInstanceStates returns the states of those of ids that belong to the
+// tenant; foreign and missing IDs are absent from the map.
+func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error) {
+	out := make(map[string]phonefleet.InstanceState, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	args := append([]any{tenantID}, stringArgs(ids)...)
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, state
+		FROM instances
+		WHERE tenant_id = ? AND id IN (`+placeholders(len(ids))+`)
+	`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query instance states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, fmt.Errorf("scan instance state: %w", err)
+		}
+		out[id] = phonefleet.InstanceState(state)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query instance states: %w", err)
+	}
+	return out, nil
+}
+
+func createOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
+		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`, o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
+		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, formatTime(o.CreatedAt),
+	); err != nil {
+		return fmt.Errorf("insert order: %w", formatError(err))
+	}
+	return nil
+}
+
+// createInstances inserts the instances of one order through one prepared
+// statement: a 1,500-instance order is 1,500 executions, not 1,500 parses.
+func createInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) error {
+	stmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size,
+		                       billing_mode, period_num, paid_amount, currency, starts_at, expires_at,
+		                       state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare insert instance: %w", err)
+	}
+	defer stmt.Close()
+
+	for _, in := range ins {
+		if _, err := stmt.ExecContext(ctx,
+			in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
+			string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency,
+			formatTime(in.StartsAt), formatNullTime(in.ExpiresAt),
+			string(in.State), formatTime(in.CreatedAt), formatTime(in.UpdatedAt),
+		); err != nil {
+			return fmt.Errorf("insert instance: %w", formatError(err))
+		}
+	}
+	return nil
+}
+
+// instanceColumns are the columns scanInstance reads, from instances i
+// joined with skus s.
+const instanceColumns = `
+	i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, s.spec_desc, i.os, i.band_size,
+	i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
+	i.state, i.created_at, i.updated_at`
+
+// findInstances returns the page of instances matching filter and the total.
+func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
+	where, args := []string{"i.tenant_id = ?"}, []any{filter.TenantID}
+	if v := filter.ID; v != nil {
+		where, args = append(where, "i.id = ?"), append(args, *v)
+	}
+	if v := filter.Name; v != nil {
+		where, args = append(where, "i.name = ?"), append(args, *v)
+	}
+	if v := filter.CreatedFrom; v != nil {
+		where, args = append(where, "i.created_at >= ?"), append(args, formatTime(*v))
+	}
+	if v := filter.CreatedTo; v != nil {
+		where, args = append(where, "i.created_at <= ?"), append(args, formatTime(*v))
+	}
+	if !filter.IncludeReleased {
+		where = append(where, "i.state <> 'released'")
+	}
+	limit := filter.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	offset := max(filter.Offset, 0)
+
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+instanceColumns+`, COUNT(*) OVER ()
+		FROM instances i
+		JOIN skus s ON s.id = i.sku_id
+		WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY i.created_at, i.id
+		LIMIT ? OFFSET ?
+	`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("query instances: %w", err)
+	}
+	defer rows.Close()
+
+	out, total := []*phonefleet.Instance{}, 0
+	for rows.Next() {
+		in, err := scanInstance(rows, &total)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("query instances: %w", err)
+	}
+	rows.Close()
+
+	// A page past the end has no row to carry the total: count separately.
+	if len(out) == 0 && offset > 0 {
+		if err := tx.QueryRowContext(ctx, `
+			SELECT COUNT(*) FROM instances i WHERE `+strings.Join(where, " AND "),
+			args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("count instances: %w", err)
+		}
+	}
+	return out, total, nil
+}
+
+// findInstancesByID returns those of ids that are instances of the tenant,
+// by ID. It costs one primary-key lookup per ID.
+func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []string) (map[string]*phonefleet.Instance, error) {
+	out := make(map[string]*phonefleet.Instance, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+instanceColumns+`
+		FROM instances i
+		JOIN skus s ON s.id = i.sku_id
+		WHERE i.tenant_id = ? AND i.id IN (`+placeholders(len(ids))+`)
+	`, append([]any{tenantID}, stringArgs(ids)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("query instances by id: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[in.ID] = in
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query instances by id: %w", err)
+	}
+	return out, nil
+}
+
+// scanInstance scans instanceColumns and then extra destinations.
+func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
+	var in phonefleet.Instance
+	var mode, state, startsAt, createdAt, updatedAt string
+	var expiresAt sql.NullString
+	dest := append([]any{
+		&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS, &in.BandSize,
+		&mode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &startsAt, &expiresAt,
+		&state, &createdAt, &updatedAt,
+	}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return nil, fmt.Errorf("scan instance: %w", err)
+	}
+	in.BillingMode, in.State = phonefleet.BillingMode(mode), phonefleet.InstanceState(state)
+
+	var err error
+	if in.StartsAt, err = parseTime(startsAt); err != nil {
+		return nil, err
+	} else if in.ExpiresAt, err = parseNullTime(expiresAt); err != nil {
+		return nil, err
+	} else if in.CreatedAt, err = parseTime(createdAt); err != nil {
+		return nil, err
+	} else if in.UpdatedAt, err = parseTime(updatedAt); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// stringArgs converts strings to query arguments.
+func stringArgs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// FindSKUs returns the whole catalogue ordered by ID.
+func (db *DB) FindSKUs(ctx context.Context) ([]*phonefleet.SKU, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return findSKUs(ctx, tx, "")
+}
+
+// CreateSKU adds s to the catalogue; EInvalid if it does not validate or
+// names a region twice, EConflict if the ID is taken.
+func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(s.Regions))
+	for _, r := range s.Regions {
+		if seen[r] {
+			return phonefleet.Errorf(phonefleet.EInvalid, "sku region %q listed twice", r)
+		}
+		seen[r] = true
+	}
+
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	if err := createSKU(ctx, tx, s); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// createSKU inserts the SKU and its regions, in the order given.
+func createSKU(ctx context.Context, tx *Tx, s *phonefleet.SKU) error {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO skus (id, type, name, calc_spec, storage_spec, spec_desc, max_resolution,
+		                  band_sizes, month_price, year_price, hour_price, currency, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`, s.ID, s.Type, s.Name, s.CalcSpec, s.StorageSpec, s.SpecDesc, s.MaxResolution,
+		s.BandSizeList(), s.MonthPrice, s.YearPrice, s.HourPrice, s.Currency, formatTime(tx.now),
+	); err != nil {
+		if err = formatError(err); isConflict(err) {
+			return phonefleet.Errorf(phonefleet.EConflict, "sku %q already exists", s.ID)
+		}
+		return fmt.Errorf("insert sku: %w", err)
+	}
+	for i, r := range s.Regions {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO sku_regions (sku_id, region_id, position)
+			VALUES (?, ?, ?)
+		`, s.ID, r, i); err != nil {
+			return fmt.Errorf("insert sku region: %w", formatError(err))
+		}
+	}
+	return nil
+}
+
+// findSKUByID returns the SKU with that ID, or nil if the catalogue has none.
+func findSKUByID(ctx context.Context, tx *Tx, id string) (*phonefleet.SKU, error) {
+	skus, err := findSKUs(ctx, tx, "WHERE id = ?", id)
+	if err != nil || len(skus) == 0 {
+		return nil, err
+	}
+	return skus[0], nil
+}
+
+// findSKUs returns the SKUs matching where (with its args) ordered by ID,
+// each with its regions.
+func findSKUs(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.SKU, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, type, name, calc_spec, storage_spec, spec_desc, max_resolution,
+		       band_sizes, month_price, year_price, hour_price, currency
+		FROM skus
+		`+where+`
+		ORDER BY id
+	`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query skus: %w", err)
+	}
+	defer rows.Close()
+
+	var out []*phonefleet.SKU
+	byID := make(map[string]*phonefleet.SKU)
+	for rows.Next() {
+		var s phonefleet.SKU
+		var bands string
+		if err := rows.Scan(&s.ID, &s.Type, &s.Name, &s.CalcSpec, &s.StorageSpec, &s.SpecDesc, &s.MaxResolution,
+			&bands, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency); err != nil {
+			return nil, fmt.Errorf("scan sku: %w", err)
+		}
+		if s.BandSizes, err = phonefleet.ParseBandSizes(bands); err != nil {
+			return nil, fmt.Errorf("sku %s band sizes: %w", s.ID, err)
+		}
+		s.Regions = []string{}
+		out = append(out, &s)
+		byID[s.ID] = &s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query skus: %w", err)
+	}
+	rows.Close()
+	if len(out) == 0 {
+		return out, nil
+	}
+
+	ids := make([]any, len(out))
+	for i, s := range out {
+		ids[i] = s.ID
+	}
+	rrows, err := tx.QueryContext(ctx, `
+		SELECT sku_id, region_id
+		FROM sku_regions
+		WHERE sku_id IN (`+placeholders(len(ids))+`)
+		ORDER BY sku_id, position
+	`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("query sku regions: %w", err)
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var skuID, region string
+		if err := rrows.Scan(&skuID, &region); err != nil {
+			return nil, fmt.Errorf("scan sku region: %w", err)
+		}
+		if s := byID[skuID]; s != nil {
+			s.Regions = append(s.Regions, region)
+		}
+	}
+	if err := rrows.Err(); err != nil {
+		return nil, fmt.Errorf("query sku regions: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,103 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// CreateTenant assigns t a new ID and stores it. EInvalid for a bad name,
+// EConflict if the name is taken.
+func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	if err := createTenant(ctx, tx, t); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FindTenantByName returns the tenant called name; ENotFound if none.
+func (db *DB) FindTenantByName(ctx context.Context, name string) (*phonefleet.Tenant, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
+	if err != nil {
+		return nil, err
+	} else if len(ts) == 0 {
+		return nil, phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+	}
+	return ts[0], nil
+}
+
+// FindTenants returns all tenants ordered by name.
+func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return findTenants(ctx, tx, "")
+}
+
+func createTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
+	t.ID, t.CreatedAt = "tn"+phonefleet.NewID(10), tx.now
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO tenants (id, name, created_at)
+		VALUES (?, ?, ?)
+	`, t.ID, t.Name, formatTime(t.CreatedAt)); err != nil {
+		if err = formatError(err); isConflict(err) {
+			return phonefleet.Errorf(phonefleet.EConflict, "tenant %q already exists", t.Name)
+		}
+		return fmt.Errorf("insert tenant: %w", err)
+	}
+	return nil
+}
+
+// findTenants returns the tenants matching where (with its args) by name.
+func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.Tenant, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, name, created_at
+		FROM tenants
+		`+where+`
+		ORDER BY name
+	`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query tenants: %w", err)
+	}
+	defer rows.Close()
+
+	var out []*phonefleet.Tenant
+	for rows.Next() {
+		var t phonefleet.Tenant
+		var createdAt string
+		if err := rows.Scan(&t.ID, &t.Name, &createdAt); err != nil {
+			return nil, fmt.Errorf("scan tenant: %w", err)
+		}
+		if t.CreatedAt, err = parseTime(createdAt); err != nil {
+			return nil, err
+		}
+		out = append(out, &t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query tenants: %w", err)
+	}
+	return out, nil
+}
+
+// errNoRows reports whether err is sql.ErrNoRows.
+func errNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

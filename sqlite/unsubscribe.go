@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// Unsubscribe applies phonefleet.PlanUnsubscribe in one transaction: each
+// running instance of the plan goes to deleting and gets one refund and one
+// release job, due now; one audit event records the request. With
+// req.DryRun only the audit event is written. On any error nothing changes,
+// and the failure is audited in a transaction of its own. Errors:
+// ENotOwned, EPayPerUse, internal.
+func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	plan, err := db.unsubscribe(ctx, req)
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, db.Now()))
+		return nil, err
+	}
+	return plan, nil
+}
+
+func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, tx.now)
+	if err != nil {
+		return nil, err
+	}
+	if !req.DryRun {
+		if err := applyUnsubscribe(ctx, tx, req, plan); err != nil {
+			return nil, err
+		}
+	}
+	if err := createAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now)); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit unsubscribe: %w", err)
+	}
+	return plan, nil
+}
+
+// applyUnsubscribe writes the plan's changes: state, refund and release job
+// per instance. The state update only moves a running instance; the
+// transaction holds the write lock since it began, so anything else means
+// the plan was made on stale rows and the whole request fails.
+func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan) error {
+	changes := plan.Changes()
+	if len(changes) == 0 {
+		return nil
+	}
+
+	updateStmt, err := tx.PrepareContext(ctx, `
+		UPDATE instances SET state = 'deleting', updated_at = ?
+		WHERE id = ? AND tenant_id = ? AND state = 'running'
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare update instance: %w", err)
+	}
+	defer updateStmt.Close()
+
+	refundStmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare insert refund: %w", err)
+	}
+	defer refundStmt.Close()
+
+	jobStmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare insert release job: %w", err)
+	}
+	defer jobStmt.Close()
+
+	now := formatTime(tx.now)
+	for _, it := range changes {
+		res, err := updateStmt.ExecContext(ctx, now, it.InstanceID, req.TenantID)
+		if err != nil {
+			return fmt.Errorf("update instance %s: %w", it.InstanceID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("update instance %s: %w", it.InstanceID, err)
+		} else if n != 1 {
+			return fmt.Errorf("update instance %s: not running any more (%d rows)", it.InstanceID, n)
+		}
+
+		r := it.Refund
+		if _, err := refundStmt.ExecContext(ctx, r.InstanceID, req.TenantID, r.OrderID, r.Paid, r.Consumed,
+			r.Fee, r.Amount, r.Currency, req.RequestID, now); err != nil {
+			// Not a conflict for the caller: the plan said the instance was running.
+			return fmt.Errorf("insert refund %s: %v", it.InstanceID, formatError(err))
+		}
+		if _, err := jobStmt.ExecContext(ctx, it.InstanceID, req.TenantID, phonefleet.NewEventID(),
+			req.RequestID, now, now); err != nil {
+			return fmt.Errorf("insert release job %s: %v", it.InstanceID, formatError(err))
+		}
+	}
+	return nil
+}
