@@ -1,0 +1,222 @@
+package release
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+func TestSign(t *testing.T) {
+	secret, body := []byte("s3cret"), []byte(`{"id":"evt_1","type":"instance.release"}`)
+
+	// Computed independently of Sign.
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+
+	if got := Sign(secret, body); got != want {
+		t.Fatalf("Sign=%q, want %q", got, want)
+	}
+	// RFC 4231 test case 2 pins the algorithm and encoding.
+	if got, want := Sign([]byte("Jefe"), []byte("what do ya want for nothing?")),
+		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"; got != want {
+		t.Fatalf("Sign(RFC 4231 #2)=%q, want %q", got, want)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	secret, body := []byte("s3cret"), []byte(`{"id":"evt_1"}`)
+	sig := Sign(secret, body)
+
+	for _, tt := range []struct {
+		name   string
+		secret []byte
+		body   []byte
+		header string
+		want   bool
+	}{
+		{"OK", secret, body, sig, true},
+		{"UppercaseHex", secret, body, "sha256=" + strings.ToUpper(strings.TrimPrefix(sig, "sha256=")), true},
+		{"TamperedBody", secret, []byte(`{"id":"evt_2"}`), sig, false},
+		{"WrongSecret", []byte("other"), body, sig, false},
+		{"NoPrefix", secret, body, strings.TrimPrefix(sig, "sha256="), false},
+		{"OtherAlgorithm", secret, body, "sha1=" + strings.TrimPrefix(sig, "sha256="), false},
+		{"BadHex", secret, body, "sha256=zz", false},
+		{"Truncated", secret, body, sig[:len(sig)-2], false},
+		{"Empty", secret, body, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Verify(tt.secret, tt.body, tt.header); got != tt.want {
+				t.Fatalf("Verify=%v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func testJob() *phonefleet.ReleaseJob {
+	return &phonefleet.ReleaseJob{
+		InstanceID: "ab12cd34", TenantID: "tn1", TenantName: "acme", EventID: "evt_abc",
+		RequestID: "req-1", State: phonefleet.JobStatePending,
+		CreatedAt: time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600)),
+	}
+}
+
+func TestWebhookDriver_Release(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		type delivery struct {
+			method, contentType, eventID, signature string
+			body                                    []byte
+		}
+		got := make(chan delivery, 2)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			got <- delivery{r.Method, r.Header.Get("Content-Type"), r.Header.Get(HeaderEventID), r.Header.Get(HeaderSignature), b}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+
+		d := NewWebhookDriver(srv.URL, "s3cret")
+		for range 2 {
+			if err := d.Release(context.Background(), testJob()); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}
+		first, second := <-got, <-got
+		if first.method != http.MethodPost {
+			t.Fatalf("Method=%q, want POST", first.method)
+		} else if first.contentType != "application/json" {
+			t.Fatalf("Content-Type=%q, want application/json", first.contentType)
+		} else if first.eventID != "evt_abc" {
+			t.Fatalf("%s=%q, want evt_abc", HeaderEventID, first.eventID)
+		} else if !Verify([]byte("s3cret"), first.body, first.signature) {
+			t.Fatalf("signature %q does not verify body %s", first.signature, first.body)
+		} else if string(second.body) != string(first.body) || second.signature != first.signature {
+			t.Fatalf("retry sent %s (%s), want the same bytes as %s (%s)", second.body, second.signature, first.body, first.signature)
+		}
+
+		var ev map[string]any
+		if err := json.Unmarshal(first.body, &ev); err != nil {
+			t.Fatalf("body %s: %v", first.body, err)
+		}
+		want := map[string]any{
+			"id": "evt_abc", "type": "instance.release", "instance_id": "ab12cd34",
+			"tenant_id": "tn1", "request_id": "req-1", "created_at": "2026-03-04T04:06:07Z",
+		}
+		if len(ev) != len(want) {
+			t.Fatalf("body has %d fields, want %d: %s", len(ev), len(want), first.body)
+		}
+		for k, v := range want {
+			if ev[k] != v {
+				t.Fatalf("body[%q]=%v, want %v", k, ev[k], v)
+			}
+		}
+	})
+
+	t.Run("AnyStatus2xx", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusAccepted)
+		}))
+		defer srv.Close()
+		if err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob()); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	})
+
+	t.Run("ErrStatus", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "upstream\n  busy"+strings.Repeat("x", 1000))
+		}))
+		defer srv.Close()
+		err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob())
+		if err == nil {
+			t.Fatal("Release=nil, want an error for 503")
+		}
+		if msg := err.Error(); !strings.Contains(msg, "503") || !strings.Contains(msg, "upstream busy") {
+			t.Fatalf("error %q, want the status and a body excerpt", msg)
+		} else if len(msg) > 300 {
+			t.Fatalf("error is %d bytes, want a short excerpt", len(msg))
+		}
+	})
+
+	t.Run("ErrRedirect", func(t *testing.T) {
+		followed := make(chan struct{}, 1)
+		mux := http.NewServeMux()
+		mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) })
+		mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { followed <- struct{}{} })
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		err := NewWebhookDriver(srv.URL+"/hook", "k").Release(context.Background(), testJob())
+		if err == nil || !strings.Contains(err.Error(), "302") {
+			t.Fatalf("Release=%v, want a 302 error", err)
+		}
+		select {
+		case <-followed:
+			t.Fatal("the redirect was followed")
+		default:
+		}
+	})
+
+	t.Run("ErrTimeout", func(t *testing.T) {
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done(): // the client gave up
+			case <-done:
+			}
+		}))
+		defer srv.Close()
+		defer close(done)
+
+		d := NewWebhookDriver(srv.URL, "k")
+		d.Client.Timeout = 100 * time.Millisecond
+		err := d.Release(context.Background(), testJob())
+		if err == nil || !strings.Contains(err.Error(), "Timeout") {
+			t.Fatalf("Release=%v, want a timeout error", err)
+		}
+	})
+
+	t.Run("ErrRefused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "http://" + ln.Addr().String()
+		ln.Close()
+		if err := NewWebhookDriver(url, "k").Release(context.Background(), testJob()); err == nil {
+			t.Fatal("Release=nil, want an error for a closed port")
+		}
+	})
+
+	t.Run("DefaultClient", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		defer srv.Close()
+		d := &WebhookDriver{URL: srv.URL, Secret: "k"}
+		if err := d.Release(context.Background(), testJob()); err != nil {
+			t.Fatalf("Release with zero-value client: %v", err)
+		}
+		if got := defaultWebhookClient.Timeout; got != 10*time.Second {
+			t.Fatalf("default timeout=%v, want 10s", got)
+		}
+		if got := NewWebhookDriver("u", "s").Client.Timeout; got != 10*time.Second {
+			t.Fatalf("NewWebhookDriver timeout=%v, want 10s", got)
+		}
+	})
+}
+
+func TestNoopDriver(t *testing.T) {
+	if err := (NoopDriver{}).Release(context.Background(), testJob()); err != nil {
+		t.Fatalf("Release=%v, want nil", err)
+	}
+}

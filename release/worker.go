@@ -1,0 +1,361 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// Worker defaults.
+const (
+	DefaultConcurrency  = 4
+	DefaultMaxAttempts  = 20
+	DefaultBackoff      = time.Second
+	DefaultMaxBackoff   = 5 * time.Minute
+	DefaultPollInterval = time.Second
+	DefaultLease        = 15 * time.Second
+)
+
+const (
+	// jitter is the ± fraction applied to every backoff delay.
+	jitter = 0.2
+	// recordTimeout bounds writing a delivery's outcome to the store.
+	recordTimeout = 10 * time.Second
+	// errorLogInterval is the least time between two logs of the same kind
+	// of repeated error.
+	errorLogInterval = 10 * time.Second
+	// maxLastError is how much of an error message is stored on the job.
+	maxLastError = 1000
+)
+
+// Worker drains the release outbox: it claims due jobs from Store, runs each
+// through Driver with at most Concurrency in flight, and records the outcome.
+// Every serve process runs one; several workers, in one process or several,
+// may share a store because claims are leases.
+type Worker struct {
+	Store       phonefleet.ReleaseJobService
+	Driver      Driver
+	Concurrency int // deliveries in flight (default 4)
+	MaxAttempts int // default 20; then the job is failed
+	// Backoff is the first retry delay (default 1s); it doubles per attempt
+	// up to MaxBackoff, with ±20% jitter.
+	Backoff      time.Duration
+	MaxBackoff   time.Duration // default 5 min
+	PollInterval time.Duration // default 1s
+	// Lease is how long a claim keeps other workers off a job (default 15s,
+	// more than the 10 s webhook timeout). A delivery is cancelled at 80% of
+	// it so that its outcome is recorded before the lease runs out.
+	Lease  time.Duration
+	Owner  string // unique per worker; default hostname-pid-random
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	rand func() float64 // jitter source; tests pin it
+
+	notify chan struct{} // Notify: claim now
+	freed  chan struct{} // a delivery finished: a slot is free
+	sem    chan struct{} // one token per delivery in flight
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errLog rateLimiter
+}
+
+// NewWorker returns a worker on store and driver with the default settings.
+func NewWorker(store phonefleet.ReleaseJobService, driver Driver) *Worker {
+	return &Worker{
+		Store: store, Driver: driver,
+		Concurrency: DefaultConcurrency, MaxAttempts: DefaultMaxAttempts,
+		Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff,
+		PollInterval: DefaultPollInterval, Lease: DefaultLease,
+		Now:    time.Now,
+		notify: make(chan struct{}, 1),
+	}
+}
+
+// Open fills in defaults for unset fields and starts the loop in the
+// background. It fails if the worker lacks a store or a driver or is
+// already open.
+func (w *Worker) Open() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.Store == nil {
+		return errors.New("release worker: store required")
+	} else if w.Driver == nil {
+		return errors.New("release worker: driver required")
+	} else if w.cancel != nil {
+		return errors.New("release worker: already open")
+	}
+	w.setDefaults()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); w.loop(ctx) }()
+	w.Logger.Info("release worker started", "concurrency", w.Concurrency,
+		"max_attempts", w.MaxAttempts, "backoff", w.Backoff, "lease", w.Lease)
+	return nil
+}
+
+func (w *Worker) setDefaults() {
+	if w.Concurrency <= 0 {
+		w.Concurrency = DefaultConcurrency
+	}
+	if w.MaxAttempts <= 0 {
+		w.MaxAttempts = DefaultMaxAttempts
+	}
+	if w.Backoff <= 0 {
+		w.Backoff = DefaultBackoff
+	}
+	if w.MaxBackoff <= 0 {
+		w.MaxBackoff = DefaultMaxBackoff
+	}
+	if w.PollInterval <= 0 {
+		w.PollInterval = DefaultPollInterval
+	}
+	if w.Lease <= 0 {
+		w.Lease = DefaultLease
+	}
+	if w.Owner == "" {
+		host, _ := os.Hostname()
+		w.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), phonefleet.NewID(6))
+	}
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+	w.Logger = w.Logger.With("system", "release", "owner", w.Owner)
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	if w.rand == nil {
+		w.rand = rand.Float64
+	}
+	if w.notify == nil {
+		w.notify = make(chan struct{}, 1)
+	}
+	w.freed = make(chan struct{}, 1)
+	w.sem = make(chan struct{}, w.Concurrency)
+	w.errLog.interval = errorLogInterval
+}
+
+// Close stops claiming and waits for the deliveries in flight to finish and
+// be recorded (each is bounded by its timeout). Jobs not yet claimed stay
+// pending in the store; nothing is lost. Close is safe to call twice.
+func (w *Worker) Close() error {
+	w.mu.Lock()
+	cancel := w.cancel
+	w.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	w.Logger.Info("release worker stopping", "in_flight", len(w.sem))
+	w.wg.Wait()
+	return nil
+}
+
+// Notify wakes the loop to claim now, for example right after an
+// unsubscribe wrote new jobs. It never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// loop claims whenever the ticker fires or Notify is called, and after a
+// delivery finishes while the last claim filled every free slot (more jobs
+// may be due), until ctx is cancelled.
+func (w *Worker) loop(ctx context.Context) {
+	ticker := time.NewTicker(w.PollInterval)
+	defer ticker.Stop()
+
+	claim, backlog := true, false
+	for {
+		if claim {
+			backlog = w.claim(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			claim = true
+		case <-w.notify:
+			claim = true
+		case <-w.freed:
+			claim = backlog
+		}
+	}
+}
+
+// claim leases up to the free slots and starts a delivery for each job. It
+// reports whether it filled every free slot.
+func (w *Worker) claim(ctx context.Context) (full bool) {
+	free := cap(w.sem) - len(w.sem) // only this goroutine adds tokens
+	if free == 0 {
+		return true
+	} else if ctx.Err() != nil {
+		return false // stopping: select may have picked another ready case
+	}
+	jobs, err := w.Store.ClaimReleaseJobs(ctx, w.Owner, free, w.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.logError("claim", "claim release jobs", err)
+		}
+		return false
+	}
+	for _, job := range jobs {
+		w.sem <- struct{}{}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.deliver(ctx, job)
+			<-w.sem
+			select {
+			case w.freed <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return len(jobs) == free
+}
+
+// deliver runs one job through the driver and records the outcome. Neither
+// is cancelled by Close: the delivery is bounded by the lease instead, so a
+// stopping worker finishes what it started and records it.
+func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)
+	err := w.release(dctx, job)
+	cancel()
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	log := w.Logger.With("instance_id", job.InstanceID, "event_id", job.EventID)
+
+	if err == nil {
+		deliveriesTotal.WithLabelValues(OutcomeOK).Inc()
+		if err := w.Store.CompleteReleaseJob(rctx, job.InstanceID, w.Owner); err != nil {
+			// The lease runs out and the job is delivered again: at least once.
+			w.logError("complete", "complete release job", err, "instance_id", job.InstanceID)
+			return
+		}
+		log.Info("instance released", "attempt", job.Attempts+1)
+		return
+	}
+
+	attempt := job.Attempts + 1
+	final := attempt >= w.MaxAttempts
+	next := w.Now().Add(Backoff(attempt, w.Backoff, w.MaxBackoff, w.rand))
+	msg := err.Error()
+	if len(msg) > maxLastError {
+		msg = msg[:maxLastError]
+	}
+	if err := w.Store.FailReleaseJob(rctx, job.InstanceID, w.Owner, msg, next, final); err != nil {
+		w.logError("fail", "record failed release attempt", err, "instance_id", job.InstanceID)
+		return
+	}
+	if final {
+		deliveriesTotal.WithLabelValues(OutcomeGaveUp).Inc()
+		log.Error("release gave up; job failed, waiting for an operator", "attempt", attempt, "error", msg)
+		return
+	}
+	deliveriesTotal.WithLabelValues(OutcomeError).Inc()
+	w.logError("deliver", "release attempt failed", err, "instance_id", job.InstanceID,
+		"attempt", attempt, "next_attempt_at", next.UTC().Format(time.RFC3339))
+}
+
+// release calls the driver, turning a panic into an error so that one bad
+// delivery cannot take the process down.
+func (w *Worker) release(ctx context.Context, job *phonefleet.ReleaseJob) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("driver panic: %v", r)
+		}
+	}()
+	return w.Driver.Release(ctx, job)
+}
+
+// logError logs err unless an error of the same kind was logged less than
+// errorLogInterval ago; the next log says how many were suppressed.
+func (w *Worker) logError(kind, msg string, err error, args ...any) {
+	ok, suppressed := w.errLog.allow(kind, w.Now())
+	if !ok {
+		return
+	}
+	args = append(args, "error", err)
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	w.Logger.Warn(msg, args...)
+}
+
+// rateLimiter lets one event per kind through per interval and counts the
+// ones it held back.
+type rateLimiter struct {
+	interval time.Duration
+
+	mu    sync.Mutex
+	kinds map[string]*rateState
+}
+
+type rateState struct {
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether an event of kind at now may be logged and, if so,
+// how many were suppressed since the last one.
+func (l *rateLimiter) allow(kind string, now time.Time) (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kinds == nil {
+		l.kinds = make(map[string]*rateState)
+	}
+	s := l.kinds[kind]
+	if s == nil {
+		l.kinds[kind] = &rateState{last: now}
+		return true, 0
+	}
+	if now.Sub(s.last) < l.interval {
+		s.suppressed++
+		return false, 0
+	}
+	suppressed, s.suppressed, s.last = s.suppressed, 0, now
+	return true, suppressed
+}
+
+// Backoff returns the delay after failed attempt n (1-based): first·2^(n-1),
+// capped at max, times a random factor in [0.8, 1.2) from rnd (a number in
+// [0, 1); nil means math/rand), and never above max.
+func Backoff(attempt int, first, max time.Duration, rnd func() float64) time.Duration {
+	if first <= 0 {
+		return 0
+	}
+	if max < first {
+		max = first
+	}
+	d := first
+	for i := 1; i < attempt && d < max; i++ {
+		if d > max/2 {
+			d = max // doubling would pass the cap (or overflow)
+			break
+		}
+		d *= 2
+	}
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	d = time.Duration(float64(d) * (1 - jitter + 2*jitter*rnd()))
+	if d > max {
+		d = max
+	}
+	return d
+}
