@@ -1,0 +1,357 @@
+// Package postgres implements phonefleet.Store on PostgreSQL with pgx. It is
+// the store for running many identical phonefleet nodes on one database:
+// every invariant is kept by row locks taken in a fixed order, unique keys
+// and bounded retries, never by a node's memory.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/phonefleet/phonefleet"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// Defaults of the DB's settings.
+const (
+	DefaultMaxConns         = 16
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultConnectTimeout   = 3 * time.Second
+)
+
+// MaxAttempts is how many times an operation runs when PostgreSQL aborts it
+// with a serialization failure or a deadlock (or, for a purchase, an ID
+// collision) before the error is returned.
+const MaxAttempts = 5
+
+// migrationLockKey is the pg_advisory_lock key that serialises migrations
+// of nodes starting at the same time ("phonefleet" in ASCII, truncated).
+const migrationLockKey int64 = 0x70686f6e65666c
+
+// SQLSTATE codes the store reacts to.
+const (
+	codeUniqueViolation      = "23505"
+	codeForeignKeyViolation  = "23503"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+)
+
+var _ phonefleet.Store = (*DB)(nil)
+
+// DB is the PostgreSQL store: a bounded connection pool plus the settings
+// that bound how long any request can wait on the database.
+type DB struct {
+	pool *pgxpool.Pool
+
+	// URL is the postgres:// connection string.
+	URL string
+
+	// Now returns the current time; tests replace it. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives retry and audit-failure messages.
+	Logger *slog.Logger
+
+	// MaxConns bounds the pool. Default 16.
+	MaxConns int32
+
+	// StatementTimeout bounds each statement on the server (the connection's
+	// statement_timeout, which includes lock waits). Default 5s.
+	StatementTimeout time.Duration
+
+	// ConnectTimeout bounds establishing one connection. Default 3s.
+	ConnectTimeout time.Duration
+}
+
+// NewDB returns a DB for url with default settings. Call Open before use.
+func NewDB(url string) *DB {
+	return &DB{
+		URL:              url,
+		Now:              time.Now,
+		Logger:           slog.Default(),
+		MaxConns:         DefaultMaxConns,
+		StatementTimeout: DefaultStatementTimeout,
+		ConnectTimeout:   DefaultConnectTimeout,
+	}
+}
+
+// Open creates the connection pool and applies the embedded migrations under
+// a PostgreSQL advisory lock, so many nodes may start at once.
+func (db *DB) Open() error {
+	if db.URL == "" {
+		return fmt.Errorf("postgres url required")
+	}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if db.Logger == nil {
+		db.Logger = slog.Default()
+	}
+	db.Logger = db.Logger.With("system", "postgres")
+	if db.MaxConns <= 0 {
+		db.MaxConns = DefaultMaxConns
+	}
+	if db.StatementTimeout <= 0 {
+		db.StatementTimeout = DefaultStatementTimeout
+	}
+	if db.ConnectTimeout <= 0 {
+		db.ConnectTimeout = DefaultConnectTimeout
+	}
+
+	config, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return fmt.Errorf("parse postgres url: %w", err)
+	}
+	config.MaxConns = db.MaxConns
+	config.MinConns = 0
+	config.HealthCheckPeriod = 10 * time.Second
+	config.MaxConnIdleTime = 5 * time.Minute
+	config.PingTimeout = db.ConnectTimeout
+	config.ConnConfig.ConnectTimeout = db.ConnectTimeout
+	params := config.ConnConfig.RuntimeParams
+	params["statement_timeout"] = fmt.Sprint(db.StatementTimeout.Milliseconds())
+	// A node that dies or stalls inside a transaction must not hold row
+	// locks for longer than a few statements would.
+	params["idle_in_transaction_session_timeout"] = fmt.Sprint(2 * db.StatementTimeout.Milliseconds())
+	params["timezone"] = "UTC"
+	if params["application_name"] == "" {
+		params["application_name"] = "phonefleet"
+	}
+	config.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		registerUTC(conn.TypeMap())
+		return nil
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := db.migrate(ctx, config.ConnConfig); err != nil {
+		return err
+	}
+	if db.pool, err = pgxpool.NewWithConfig(context.Background(), config); err != nil {
+		return fmt.Errorf("create pool: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (db *DB) Close() error {
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return nil
+}
+
+// Ping reports whether PostgreSQL answers, within the connect timeout.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, db.ConnectTimeout+time.Second)
+	defer cancel()
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Stat returns the pool's statistics, for metrics.
+func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
+
+// registerUTC makes timestamptz values scan as UTC times.
+func registerUTC(m *pgtype.Map) {
+	m.RegisterType(&pgtype.Type{
+		Name: "timestamptz", OID: pgtype.TimestamptzOID,
+		Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC},
+	})
+}
+
+// migrate applies the embedded migrations that the database lacks, in name
+// order, each in its own transaction, on one dedicated connection that holds
+// the advisory lock (closing it releases the lock, also on error).
+func (db *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
+	cc = cc.Copy()
+	// Waiting for another node's migration and building indexes may take
+	// longer than a request's statement timeout.
+	cc.RuntimeParams["statement_timeout"] = "0"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	registerUTC(conn.TypeMap())
+
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := db.migrateFile(ctx, conn, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateFile applies one migration unless it is recorded already. The first
+// one also stocks the default catalogue of a new database.
+func (db *DB) migrateFile(ctx context.Context, conn *pgx.Conn, name string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM migrations WHERE name = $1`, name).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	// No arguments: pgx sends it as one simple query, so a file may hold
+	// many statements.
+	if _, err := tx.Exec(ctx, string(buf)); err != nil {
+		return err
+	}
+	if name == "migration/0001_init.sql" {
+		for _, s := range phonefleet.DefaultSKUs() {
+			if err := insertSKU(ctx, tx, s); err != nil {
+				return fmt.Errorf("default sku %s: %w", s.ID, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO migrations (name) VALUES ($1)`, name); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	db.Logger.Info("migration applied", "name", name)
+	return nil
+}
+
+// now returns the store's current time in UTC at the microsecond precision
+// PostgreSQL keeps, so values written and read back compare equal.
+func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
+
+// opTimeout bounds a whole operation, retries included, so a request fails
+// in bounded time even when the server stops answering without closing the
+// connection (statement_timeout only helps while the server is alive).
+func (db *DB) opTimeout() time.Duration { return db.ConnectTimeout + 2*db.StatementTimeout }
+
+// withTx runs fn in a READ COMMITTED transaction with a fixed now and
+// commits. fn's error rolls back. When PostgreSQL aborts the transaction with
+// a serialization failure or deadlock, or retry(err) says so, the whole
+// operation runs again, up to MaxAttempts times with a small jittered
+// backoff. Application errors (*phonefleet.Error) are never retried.
+func (db *DB) withTx(ctx context.Context, op string, retry func(error) bool, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error) error {
+	ctx, cancel := context.WithTimeout(ctx, db.opTimeout())
+	defer cancel()
+
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = db.runTx(ctx, fn); err == nil {
+			return nil
+		}
+		var e *phonefleet.Error
+		if errors.As(err, &e) || attempt == MaxAttempts || !(isRetryable(err) || (retry != nil && retry(err))) {
+			return err
+		}
+		db.Logger.Debug("retrying transaction", "op", op, "attempt", attempt, "error", err)
+		backoff := time.Duration(attempt) * (2*time.Millisecond + rand.N(10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %d attempts: %w)", ctx.Err(), attempt, err)
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := fn(ctx, tx, db.now()); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// query runs a read on the pool within the operation timeout.
+func (db *DB) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, db.opTimeout())
+}
+
+// isRetryable reports whether PostgreSQL aborted the transaction in a way
+// that running it again may fix.
+func isRetryable(err error) bool {
+	code := pgCode(err)
+	return code == codeSerializationFailure || code == codeDeadlockDetected
+}
+
+// pgCode returns the SQLSTATE of a server error, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// isUniqueViolation reports whether err is a unique violation of one of the
+// named constraints.
+func isUniqueViolation(err error, constraints ...string) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != codeUniqueViolation {
+		return false
+	}
+	for _, c := range constraints {
+		if pgErr.ConstraintName == c {
+			return true
+		}
+	}
+	return false
+}
+
+// whereClause joins conditions with AND, or returns "" for none.
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return "WHERE " + strings.Join(conds, " AND ")
+}
+
+// nullString returns nil for "" so optional text columns store NULL.
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

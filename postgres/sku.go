@@ -1,0 +1,92 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
+)
+
+const skuColumns = `s.id, s.type, s.name, s.calc_spec, s.storage_spec, s.spec_desc, s.max_resolution,
+	s.band_sizes, s.month_price, s.year_price, s.hour_price, s.currency,
+	ARRAY(SELECT r.region_id FROM sku_regions r WHERE r.sku_id = s.id ORDER BY r.position)`
+
+// FindSKUs returns the whole catalogue ordered by ID.
+func (db *DB) FindSKUs(ctx context.Context) ([]*phonefleet.SKU, error) {
+	ctx, cancel := db.readCtx(ctx)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, `SELECT `+skuColumns+` FROM skus s ORDER BY s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("find skus: %w", err)
+	}
+	skus, err := pgx.CollectRows(rows, scanSKU)
+	if err != nil {
+		return nil, fmt.Errorf("find skus: %w", err)
+	}
+	return skus, nil
+}
+
+// CreateSKU adds s to the catalogue; EInvalid if it does not validate or
+// names a region twice, EConflict if the ID is taken.
+func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(s.Regions))
+	for _, r := range s.Regions {
+		if seen[r] {
+			return phonefleet.Errorf(phonefleet.EInvalid, "sku region %q listed twice", r)
+		}
+		seen[r] = true
+	}
+	return db.withTx(ctx, "create_sku", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		err := insertSKU(ctx, tx, s)
+		if isUniqueViolation(err, "skus_pkey") {
+			return phonefleet.Errorf(phonefleet.EConflict, "sku %q already exists", s.ID)
+		}
+		return err
+	})
+}
+
+// findSKU returns the SKU with that ID, or nil if the catalogue has none.
+func findSKU(ctx context.Context, tx pgx.Tx, id string) (*phonefleet.SKU, error) {
+	rows, err := tx.Query(ctx, `SELECT `+skuColumns+` FROM skus s WHERE s.id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("find sku: %w", err)
+	}
+	skus, err := pgx.CollectRows(rows, scanSKU)
+	if err != nil {
+		return nil, fmt.Errorf("find sku: %w", err)
+	} else if len(skus) == 0 {
+		return nil, nil
+	}
+	return skus[0], nil
+}
+
+func insertSKU(ctx context.Context, tx pgx.Tx, s *phonefleet.SKU) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO skus (id, type, name, calc_spec, storage_spec, spec_desc, max_resolution,
+			band_sizes, month_price, year_price, hour_price, currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		s.ID, s.Type, s.Name, s.CalcSpec, s.StorageSpec, s.SpecDesc, s.MaxResolution,
+		s.BandSizes, s.MonthPrice, s.YearPrice, s.HourPrice, s.Currency,
+	); err != nil {
+		return fmt.Errorf("insert sku: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO sku_regions (sku_id, region_id, position)
+		SELECT $1, r.region_id, r.position - 1
+		FROM unnest($2::text[]) WITH ORDINALITY AS r (region_id, position)`, s.ID, s.Regions); err != nil {
+		return fmt.Errorf("insert sku regions: %w", err)
+	}
+	return nil
+}
+
+func scanSKU(row pgx.CollectableRow) (*phonefleet.SKU, error) {
+	var s phonefleet.SKU
+	err := row.Scan(&s.ID, &s.Type, &s.Name, &s.CalcSpec, &s.StorageSpec, &s.SpecDesc, &s.MaxResolution,
+		&s.BandSizes, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency, &s.Regions)
+	return &s, err
+}
