@@ -1,0 +1,324 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// Limits of the HTTP server.
+const (
+	// MaxBodyBytes is the largest request body accepted; a larger one is
+	// answered 413 with KOOPHONE.API.1000.
+	MaxBodyBytes = 1 << 20
+
+	// ShutdownTimeout is how long Close waits for requests in flight.
+	ShutdownTimeout = 10 * time.Second
+
+	readyTimeout = 2 * time.Second
+)
+
+// Server is the KooPhone-compatible API server.
+type Server struct {
+	Addr   string // e.g. "127.0.0.1:8080"; ":0" in tests (an empty host binds 127.0.0.1)
+	Store  phonefleet.Store
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
+
+	// RateLimit is the requests/s allowed per tenant (0 disables), with
+	// bursts of up to RateBurst requests.
+	RateLimit float64
+	RateBurst int
+
+	// TokenCacheTTL is how long a token lookup, found or not, is cached on
+	// this node: a revoked token keeps working for at most this long.
+	// Default 5s; 0 disables the cache.
+	TokenCacheTTL time.Duration
+
+	// OnUnsubscribe, if set, is called after each successful unsubscribe
+	// that is not a dry run (it wakes the release worker).
+	OnUnsubscribe func()
+
+	log     *slog.Logger // Logger with system=http, set by Open
+	ln      net.Listener
+	server  *http.Server
+	mux     *http.ServeMux
+	handler http.Handler
+	tokens  *tokenCache
+	limiter *rateLimiter
+}
+
+// NewServer returns a server with the routes registered and the defaults
+// set; the caller fills in Store and any other field before Open.
+func NewServer() *Server {
+	s := &Server{
+		Addr:          "127.0.0.1:8080",
+		Logger:        slog.Default(),
+		Now:           time.Now,
+		TokenCacheTTL: 5 * time.Second,
+		mux:           http.NewServeMux(),
+		tokens:        newTokenCache(),
+		limiter:       newRateLimiter(),
+	}
+	s.routes()
+	s.handler = http.HandlerFunc(s.serveHTTP)
+	return s
+}
+
+// routes registers every route of the API.
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+
+	s.mux.Handle("POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete))
+	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate, s.handleInstanceCreate))
+	s.mux.Handle("GET /v1/instances/sku", s.authenticated(phonefleet.ActionQueryInstanceSku, s.handleSKUList))
+	s.mux.Handle("GET /v1/instances/batch-query", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceBatchQuery))
+	s.mux.Handle("POST /v1/instances/batch-query-status", s.authenticated(phonefleet.ActionQueryBatchShowInstance, s.handleInstanceBatchQueryStatus))
+}
+
+// Open listens on Addr synchronously, then serves in a goroutine.
+func (s *Server) Open() error {
+	if s.Store == nil {
+		return errors.New("http server: store required")
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	s.log = s.Logger.With("system", "http")
+	addr := s.Addr
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	s.server = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go s.server.Serve(ln)
+	return nil
+}
+
+// Close stops accepting connections and waits up to ShutdownTimeout for the
+// requests in flight, then closes what is left.
+func (s *Server) Close() error {
+	if s.server == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := s.server.Shutdown(ctx); err != nil {
+		s.server.Close()
+		return fmt.Errorf("shutdown http server: %w", err)
+	}
+	return nil
+}
+
+// Port returns the port the server listens on, 0 before Open.
+func (s *Server) Port() int {
+	if s.ln == nil {
+		return 0
+	}
+	return s.ln.Addr().(*net.TCPAddr).Port
+}
+
+// URL returns the base URL of the server, such as http://127.0.0.1:8080.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Handler returns the whole API with its middleware, for tests and for
+// embedding in another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// serveHTTP is the outermost layer: request ID, body cap, then metrics,
+// panic recovery and routing.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = rand.Text()
+	}
+	w.Header().Set("X-Request-Id", id)
+	ctx := phonefleet.NewContextWithRequestID(r.Context(), id)
+	ctx = context.WithValue(ctx, loggerContextKey{}, s.logger())
+	r = r.WithContext(ctx)
+	// Cap the body here, on the server's own ResponseWriter, so that an
+	// oversized body also closes the connection.
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+
+	trackMetrics(reportPanic(http.HandlerFunc(s.dispatch))).ServeHTTP(w, r)
+}
+
+// logger returns the server's logger; Handler may be used without Open.
+func (s *Server) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	} else if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// validRequestID reports whether a caller's X-Request-Id may be kept: 1–64
+// characters of [A-Za-z0-9._-].
+func validRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// dispatch hands the request to the mux when a route matches it exactly,
+// and otherwise answers APIGW.0101 itself, so the mux's own text 404, 405
+// and redirect bodies never reach the client.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" && r.URL.EscapedPath() == path.Clean(r.URL.EscapedPath()) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+
+	// Ask the mux's fallback what it would have said: only a 405 and its
+	// Allow header are kept.
+	rec := &headerRecorder{header: make(http.Header)}
+	if pattern == "" {
+		h.ServeHTTP(rec, r)
+	}
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		Error(w, r, &statusError{
+			err:    phonefleet.Errorf(phonefleet.ENoSuchAPI, "Method %s is not allowed for %s", r.Method, r.URL.Path),
+			status: http.StatusMethodNotAllowed,
+		})
+		return
+	}
+	Error(w, r, phonefleet.Errorf(phonefleet.ENoSuchAPI, "No API found for %s %s", r.Method, r.URL.Path))
+}
+
+// headerRecorder is a ResponseWriter that keeps the status and headers and
+// drops the body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (rec *headerRecorder) Header() http.Header { return rec.header }
+func (rec *headerRecorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (rec *headerRecorder) WriteHeader(status int) {
+	if rec.status == 0 {
+		rec.status = status
+	}
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trackMetrics counts requests by route pattern and status and observes
+// their duration. The mux sets r.Pattern on the request it is given, which
+// is this one.
+func trackMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+
+		pattern := r.Pattern
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		requestsTotal.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+		requestDuration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+	})
+}
+
+// reportPanic turns a panic in a handler into an internal error, logged
+// with the request ID.
+func reportPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				Error(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleHealth answers 200 while the process runs.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeData(w, r, map[string]string{"status": "ok"})
+}
+
+// handleReady answers 200 if the store answers a ping within 2 s, else 503
+// with the internal error body.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		Error(w, r, &statusError{err: fmt.Errorf("ping store: %w", err), status: http.StatusServiceUnavailable})
+		return
+	}
+	writeData(w, r, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,81 @@
+package http
+
+import (
+	"maps"
+	"net/http"
+	"slices"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// chargeModePrepaidAndPostpaid is the reference's chargeMode of a SKU that
+// can be bought yearly/monthly or pay-per-use, as every SKU here can.
+const chargeModePrepaidAndPostpaid = 2
+
+// skuListResponse is the data of GET /v1/instances/sku.
+type skuListResponse struct {
+	BandInfo            bandInfo          `json:"bandInfo"`
+	SKUSpecResponseList []skuSpecResponse `json:"skuSpecResponseList"`
+}
+
+type bandInfo struct {
+	CBCSKUID string `json:"cbcSkuId"`
+}
+
+type skuSpecResponse struct {
+	RegionID     string        `json:"regionId"`
+	SKUResponses []skuResponse `json:"skuResponses"`
+}
+
+type skuResponse struct {
+	Type          string `json:"type"`
+	CBCSKUID      string `json:"cbcSkuId"`
+	Name          string `json:"name"`
+	CalcSpec      string `json:"calcSpec"`
+	StorageSpec   string `json:"storageSpec"`
+	SpecDesc      string `json:"specDesc"`
+	BandSize      string `json:"bandSize"`
+	ChargeMode    int    `json:"chargeMode"`
+	MaxResolution string `json:"maxResolution"`
+	MonthPrice    int64  `json:"monthPrice"`
+	YearPrice     int64  `json:"yearPrice"`
+	HourPrice     int64  `json:"hourPrice"`
+	Currency      string `json:"currency"`
+}
+
+// handleSKUList returns the catalogue grouped by region: GET
+// /v1/instances/sku?type=0.
+func (s *Server) handleSKUList(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("type") != "0" {
+		Error(w, r, phonefleet.Errorf(phonefleet.EInvalid, "type must be 0"))
+		return
+	}
+	skus, err := s.Store.FindSKUs(r.Context())
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeData(w, r, newSKUListResponse(skus))
+}
+
+// newSKUListResponse groups skus by region, regions in name order and SKUs
+// in catalogue order within each.
+func newSKUListResponse(skus []*phonefleet.SKU) skuListResponse {
+	byRegion := make(map[string][]skuResponse)
+	for _, sku := range skus {
+		item := skuResponse{
+			Type: sku.Type, CBCSKUID: sku.ID, Name: sku.Name, CalcSpec: sku.CalcSpec, StorageSpec: sku.StorageSpec,
+			SpecDesc: sku.SpecDesc, BandSize: sku.BandSizeList(), ChargeMode: chargeModePrepaidAndPostpaid,
+			MaxResolution: sku.MaxResolution, MonthPrice: sku.MonthPrice, YearPrice: sku.YearPrice,
+			HourPrice: sku.HourPrice, Currency: sku.Currency,
+		}
+		for _, region := range sku.Regions {
+			byRegion[region] = append(byRegion[region], item)
+		}
+	}
+	resp := skuListResponse{BandInfo: bandInfo{CBCSKUID: phonefleet.BandSKUID}, SKUSpecResponseList: []skuSpecResponse{}}
+	for _, region := range slices.Sorted(maps.Keys(byRegion)) {
+		resp.SKUSpecResponseList = append(resp.SKUSpecResponseList, skuSpecResponse{RegionID: region, SKUResponses: byRegion[region]})
+	}
+	return resp
+}
