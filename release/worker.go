@@ -52,10 +52,12 @@ type Worker struct {
 	// Lease is how long a claim keeps other workers off a job (default 15s,
 	// more than the 10 s webhook timeout). A delivery is cancelled at 80% of
 	// it so that its outcome is recorded before the lease runs out.
-	Lease  time.Duration
-	Owner  string // unique per worker; default hostname-pid-random
+	Lease time.Duration
+	Owner string // unique per worker; default hostname-pid-random
+	// Logger gets the worker's logs, each with an owner attribute; default
+	// slog.Default() with system=release.
 	Logger *slog.Logger
-	Now    func() time.Time
+	Now    func() time.Time // clock for next attempt times; default time.Now
 
 	rand func() float64 // jitter source; tests pin it
 
@@ -129,9 +131,9 @@ func (w *Worker) setDefaults() {
 		w.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), phonefleet.NewID(6))
 	}
 	if w.Logger == nil {
-		w.Logger = slog.Default()
+		w.Logger = slog.Default().With("system", "release")
 	}
-	w.Logger = w.Logger.With("system", "release", "owner", w.Owner)
+	w.Logger = w.Logger.With("owner", w.Owner)
 	if w.Now == nil {
 		w.Now = time.Now
 	}
