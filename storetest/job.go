@@ -1,0 +1,415 @@
+package storetest
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// jobSetup returns a store whose tenant "acme" has unsubscribed n instances
+// at the clock's time: n pending jobs, all due now. ids are sorted.
+func jobSetup(t *testing.T, open Opener, n int) (phonefleet.Store, *clock, *phonefleet.Tenant, []string) {
+	t.Helper()
+	s, clk := mustOpen(t, open)
+	tn := mustCreateTenant(t, s, "acme")
+	all := ids(mustPurchase(t, s, monthlyRequest(tn.ID, n)))
+	mustUnsubscribe(t, s, tn.ID, all...)
+	slices.Sort(all)
+	return s, clk, tn, all
+}
+
+func mustClaim(t *testing.T, s phonefleet.Store, owner string, limit int, lease time.Duration) []string {
+	t.Helper()
+	jobs, err := s.ClaimReleaseJobs(t.Context(), owner, limit, lease)
+	if err != nil {
+		t.Fatalf("ClaimReleaseJobs(%s): %v", owner, err)
+	}
+	return jobIDs(jobs)
+}
+
+func jobIDs(jobs []*phonefleet.ReleaseJob) []string {
+	out := []string{}
+	for _, j := range jobs {
+		out = append(out, j.InstanceID)
+	}
+	return out
+}
+
+func mustFail(t *testing.T, s phonefleet.Store, id, owner, msg string, next time.Time, final bool) {
+	t.Helper()
+	if err := s.FailReleaseJob(t.Context(), id, owner, msg, next, final); err != nil {
+		t.Fatalf("FailReleaseJob(%s, %s): %v", id, owner, err)
+	}
+}
+
+func testReleaseJob(t *testing.T, open Opener) {
+	t.Run("Claim", func(t *testing.T) {
+		s, clk, tn, all := jobSetup(t, open, 3)
+		jobs, err := s.ClaimReleaseJobs(t.Context(), "w1", 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "claimed", jobIDs(jobs), all)
+		for _, j := range jobs {
+			if j.TenantID != tn.ID || j.TenantName != "acme" || j.EventID == "" || j.RequestID != "req-unsubscribe" ||
+				j.State != phonefleet.JobStatePending || j.Attempts != 0 || !j.NextAttemptAt.Equal(clk.Now()) {
+				t.Fatalf("claimed job=%s", fmtJob(j))
+			}
+		}
+	})
+
+	t.Run("Lease", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 2)
+		wantIDs(t, "w1 claim", mustClaim(t, s, "w1", 10, time.Minute), all)
+		wantIDs(t, "w2 claim while leased", mustClaim(t, s, "w2", 10, time.Minute), []string{})
+		clk.Add(time.Minute - time.Microsecond)
+		wantIDs(t, "w2 claim just before expiry", mustClaim(t, s, "w2", 10, time.Minute), []string{})
+		clk.Add(time.Microsecond)
+		wantIDs(t, "w2 claim at expiry", mustClaim(t, s, "w2", 10, time.Minute), all)
+	})
+
+	t.Run("LimitAndOrder", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 4)
+		wantIDs(t, "limit 3", mustClaim(t, s, "w1", 3, time.Minute), all[:3])
+		wantIDs(t, "the rest", mustClaim(t, s, "w2", 3, time.Minute), all[3:])
+
+		// Due times decide first, then IDs.
+		now := clk.Now()
+		mustFail(t, s, all[0], "w1", "later", now.Add(10*time.Minute), false)
+		mustFail(t, s, all[1], "w1", "soon", now.Add(5*time.Minute), false)
+		mustFail(t, s, all[2], "w1", "soon", now.Add(5*time.Minute), false)
+		mustFail(t, s, all[3], "w2", "soonest", now.Add(time.Minute), false)
+		clk.Add(10 * time.Minute)
+		wantIDs(t, "by due time", mustClaim(t, s, "w3", 10, time.Minute), []string{all[3], all[1], all[2], all[0]})
+	})
+
+	t.Run("NotDue", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		mustFail(t, s, all[0], "w1", "refused", clk.Now().Add(time.Hour), false)
+		clk.Add(time.Hour - time.Microsecond)
+		wantIDs(t, "before next attempt", mustClaim(t, s, "w2", 1, time.Minute), []string{})
+		clk.Add(time.Microsecond)
+		wantIDs(t, "at next attempt", mustClaim(t, s, "w2", 1, time.Minute), all)
+	})
+
+	t.Run("SkipsDoneAndFailed", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 3)
+		mustClaim(t, s, "w1", 3, time.Minute)
+		if err := s.CompleteReleaseJob(t.Context(), all[0], "w1"); err != nil {
+			t.Fatal(err)
+		}
+		mustFail(t, s, all[1], "w1", "gone", clk.Now(), true)
+		clk.Add(time.Hour)
+		wantIDs(t, "claim", mustClaim(t, s, "w2", 10, time.Minute), all[2:])
+	})
+
+	t.Run("ConcurrentClaims", func(t *testing.T) {
+		const claimers, limit, n = 8, 3, 20
+		s, _, _, all := jobSetup(t, open, n)
+		got := make([][]*phonefleet.ReleaseJob, claimers)
+		errs := make([]error, claimers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for c := range claimers {
+			wg.Go(func() {
+				<-start
+				got[c], errs[c] = s.ClaimReleaseJobs(t.Context(), "w"+string(rune('a'+c)), limit, time.Minute)
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		seen := make(map[string]int)
+		for c := range claimers {
+			if errs[c] != nil {
+				t.Fatalf("claimer %d: %v", c, errs[c])
+			} else if len(got[c]) > limit {
+				t.Fatalf("claimer %d got %d jobs, limit %d", c, len(got[c]), limit)
+			}
+			for _, j := range got[c] {
+				if seen[j.InstanceID]++; seen[j.InstanceID] > 1 {
+					t.Fatalf("job %s claimed twice", j.InstanceID)
+				}
+			}
+		}
+		// Whatever is left is still claimable, once.
+		for _, id := range mustClaim(t, s, "last", n, time.Minute) {
+			if seen[id]++; seen[id] > 1 {
+				t.Fatalf("job %s claimed twice", id)
+			}
+		}
+		if len(seen) != len(all) {
+			t.Fatalf("claimed %d distinct jobs, want %d", len(seen), len(all))
+		}
+	})
+
+	t.Run("Complete", func(t *testing.T) {
+		s, clk, tn, all := jobSetup(t, open, 2)
+		mustClaim(t, s, "w1", 2, time.Minute)
+		clk.Add(time.Second)
+		doneAt := clk.Now()
+		if err := s.CompleteReleaseJob(t.Context(), all[0], "w1"); err != nil {
+			t.Fatal(err)
+		}
+		j := mustFindJob(t, s, all[0])
+		if j.State != phonefleet.JobStateDone || j.DoneAt == nil || !j.DoneAt.Equal(doneAt) {
+			t.Fatalf("job=%s, want done at %v", fmtJob(j), doneAt)
+		}
+		if in := mustFindInstance(t, s, tn.ID, all[0]); in.State != phonefleet.InstanceStateReleased || !in.UpdatedAt.Equal(doneAt) {
+			t.Fatalf("instance State, UpdatedAt=%s, %v, want released at %v", in.State, in.UpdatedAt, doneAt)
+		}
+		if in := mustFindInstance(t, s, tn.ID, all[1]); in.State != phonefleet.InstanceStateDeleting {
+			t.Fatalf("other instance State=%s, want deleting", in.State)
+		}
+
+		// Completing again (a duplicate delivery) changes nothing.
+		before := snapshot(t, s, tn.ID)
+		clk.Add(time.Hour)
+		if err := s.CompleteReleaseJob(t.Context(), all[0], "w2"); err != nil {
+			t.Fatalf("second CompleteReleaseJob: %v", err)
+		}
+		wantSnapshot(t, s, before, tn.ID)
+		wantIDs(t, "claim after done", mustClaim(t, s, "w3", 10, time.Minute), all[1:])
+	})
+
+	t.Run("CompleteErrNotFound", func(t *testing.T) {
+		s, _ := mustOpen(t, open)
+		wantCode(t, s.CompleteReleaseJob(t.Context(), "nosuchid", "w1"), phonefleet.ENotFound)
+	})
+
+	t.Run("Fail", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Hour)
+		next := clk.Now().Add(30 * time.Second)
+		mustFail(t, s, all[0], "w1", "connection refused", next, false)
+		j := mustFindJob(t, s, all[0])
+		if j.State != phonefleet.JobStatePending || j.Attempts != 1 || j.LastError != "connection refused" || !j.NextAttemptAt.Equal(next) {
+			t.Fatalf("job=%s", fmtJob(j))
+		}
+		// The lease is gone: the job is claimable as soon as it is due,
+		// well before the hour-long lease would have run out.
+		clk.Add(30 * time.Second)
+		wantIDs(t, "claim at next attempt", mustClaim(t, s, "w2", 1, time.Minute), all)
+		mustFail(t, s, all[0], "w2", "timeout", clk.Now(), false)
+		if j := mustFindJob(t, s, all[0]); j.Attempts != 2 || j.LastError != "timeout" {
+			t.Fatalf("job=%s, want attempts 2", fmtJob(j))
+		}
+	})
+
+	t.Run("FailWrongOwner", func(t *testing.T) {
+		s, clk, tn, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		clk.Add(time.Minute)
+		mustClaim(t, s, "w2", 1, time.Minute) // w1's lease ran out
+		before := snapshot(t, s, tn.ID)
+		mustFail(t, s, all[0], "w1", "late failure", clk.Now().Add(time.Hour), true)
+		wantSnapshot(t, s, before, tn.ID)
+		// w2 still holds the lease.
+		wantIDs(t, "claim", mustClaim(t, s, "w3", 1, time.Minute), []string{})
+	})
+
+	t.Run("FailFinal", func(t *testing.T) {
+		s, clk, tn, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		mustFail(t, s, all[0], "w1", "gave up", clk.Now().Add(time.Minute), true)
+		j := mustFindJob(t, s, all[0])
+		if j.State != phonefleet.JobStateFailed || j.Attempts != 1 || j.LastError != "gave up" {
+			t.Fatalf("job=%s, want failed", fmtJob(j))
+		}
+		clk.Add(time.Hour)
+		wantIDs(t, "claim", mustClaim(t, s, "w2", 1, time.Minute), []string{})
+
+		// Failing a job that is no longer pending leaves it alone.
+		before := snapshot(t, s, tn.ID)
+		mustFail(t, s, all[0], "w1", "again", clk.Now(), false)
+		wantSnapshot(t, s, before, tn.ID)
+		if in := mustFindInstance(t, s, tn.ID, all[0]); in.State != phonefleet.InstanceStateDeleting {
+			t.Fatalf("instance State=%s, want deleting", in.State)
+		}
+	})
+
+	t.Run("Retry", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		mustFail(t, s, all[0], "w1", "gave up", clk.Now().Add(time.Hour*24), true)
+		clk.Add(time.Minute)
+		if err := s.RetryReleaseJob(t.Context(), all[0]); err != nil {
+			t.Fatal(err)
+		}
+		j := mustFindJob(t, s, all[0])
+		if j.State != phonefleet.JobStatePending || j.Attempts != 0 || !j.NextAttemptAt.Equal(clk.Now()) {
+			t.Fatalf("job=%s, want pending, attempts 0, due now", fmtJob(j))
+		}
+		wantIDs(t, "claim", mustClaim(t, s, "w2", 1, time.Minute), all)
+	})
+
+	t.Run("RetryErrInvalid", func(t *testing.T) {
+		s, _, _, all := jobSetup(t, open, 1)
+		wantCode(t, s.RetryReleaseJob(t.Context(), all[0]), phonefleet.EInvalid)
+	})
+
+	t.Run("RetryErrNotFound", func(t *testing.T) {
+		s, _ := mustOpen(t, open)
+		wantCode(t, s.RetryReleaseJob(t.Context(), "nosuchid"), phonefleet.ENotFound)
+	})
+
+	t.Run("Find", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
+		aIDs := ids(mustPurchase(t, s, monthlyRequest(a.ID, 3)))
+		bIDs := ids(mustPurchase(t, s, monthlyRequest(b.ID, 1)))
+		mustUnsubscribe(t, s, a.ID, aIDs...)
+		clk.Add(time.Second)
+		mustUnsubscribe(t, s, b.ID, bIDs...)
+		slices.Sort(aIDs)
+		mustClaim(t, s, "w1", 10, time.Minute)
+		mustFail(t, s, aIDs[0], "w1", "gave up", clk.Now(), true)
+
+		find := func(f phonefleet.ReleaseJobFilter) []string {
+			t.Helper()
+			js, err := s.FindReleaseJobs(t.Context(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return jobIDs(js)
+		}
+		wantIDs(t, "all", find(phonefleet.ReleaseJobFilter{}), append(slices.Clone(aIDs), bIDs...))
+		wantIDs(t, "tenant b", find(phonefleet.ReleaseJobFilter{TenantID: &b.ID}), bIDs)
+		wantIDs(t, "failed", find(phonefleet.ReleaseJobFilter{State: ptr(phonefleet.JobStateFailed)}), aIDs[:1])
+		wantIDs(t, "pending of a", find(phonefleet.ReleaseJobFilter{State: ptr(phonefleet.JobStatePending), TenantID: &a.ID}), aIDs[1:])
+		wantIDs(t, "limit", find(phonefleet.ReleaseJobFilter{Limit: 2}), aIDs[:2])
+	})
+}
+
+func testRefund(t *testing.T, open Opener) {
+	t.Run("Find", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
+		aIDs := ids(mustPurchase(t, s, monthlyRequest(a.ID, 2)))
+		bIDs := ids(mustPurchase(t, s, monthlyRequest(b.ID, 1)))
+		clk.Add(time.Hour)
+		mustUnsubscribe(t, s, b.ID, bIDs...)
+		clk.Add(time.Hour)
+		mustUnsubscribe(t, s, a.ID, aIDs...)
+		slices.Sort(aIDs)
+
+		all := mustFindRefunds(t, s)
+		var got []string
+		for _, r := range all {
+			got = append(got, r.InstanceID)
+		}
+		wantIDs(t, "refunds by time, then ID", got, append(slices.Clone(bIDs), aIDs...))
+
+		rs, err := s.FindRefunds(t.Context(), phonefleet.RefundFilter{TenantID: &a.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, r := range rs {
+			if r.TenantID != a.ID {
+				t.Fatalf("refund of tenant %s in tenant a's list", r.TenantID)
+			}
+			got = append(got, r.InstanceID)
+		}
+		wantIDs(t, "tenant a refunds", got, aIDs)
+	})
+}
+
+func testAudit(t *testing.T, open Opener) {
+	t.Run("Create", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		tn := mustCreateTenant(t, s, "acme")
+		e := &phonefleet.AuditEvent{
+			TenantID: tn.ID, TokenID: "tk1", Action: phonefleet.ActionInstanceDelete, RequestID: "req-1",
+			InstanceIDs: []string{"b", "a"}, ErrorCode: phonefleet.EInvalid, Detail: "instanceIdList must contain 1-100 instance IDs",
+		}
+		if err := s.CreateAuditEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		es := mustFindAudit(t, s)
+		if len(es) != 1 {
+			t.Fatalf("events=%d, want 1", len(es))
+		}
+		got := es[0]
+		if !got.At.Equal(clk.Now()) {
+			t.Fatalf("At=%v, want now %v", got.At, clk.Now())
+		} else if got.TenantID != tn.ID || got.TenantName != "acme" || got.TokenID != "tk1" || got.Action != e.Action ||
+			got.RequestID != "req-1" || got.ErrorCode != phonefleet.EInvalid || got.Detail != e.Detail {
+			t.Fatalf("event=%+v, want %+v", got, e)
+		}
+		wantIDs(t, "InstanceIDs", got.InstanceIDs, []string{"b", "a"})
+
+		// An explicit time is kept.
+		at := clk.Now().Add(-time.Hour)
+		if err := s.CreateAuditEvent(t.Context(), &phonefleet.AuditEvent{At: at, TenantID: tn.ID, Action: phonefleet.ActionInstanceCreate, ErrorCode: phonefleet.ECodeOK}); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustFindAudit(t, s)[0]; !got.At.Equal(at) || got.InstanceIDs == nil || len(got.InstanceIDs) != 0 {
+			t.Fatalf("At, InstanceIDs=%v, %#v, want %v, empty", got.At, got.InstanceIDs, at)
+		}
+	})
+
+	t.Run("FindOrderFilterLimit", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
+		create := func(tenantID, requestID string) {
+			t.Helper()
+			if err := s.CreateAuditEvent(t.Context(), &phonefleet.AuditEvent{
+				TenantID: tenantID, Action: phonefleet.ActionInstanceDelete, RequestID: requestID, ErrorCode: phonefleet.ECodeOK,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create(a.ID, "1")
+		clk.Add(time.Second)
+		create(b.ID, "2")
+		create(a.ID, "3") // same time as 2: insertion order decides
+		clk.Add(time.Second)
+		create(a.ID, "4")
+
+		find := func(f phonefleet.AuditFilter) []string {
+			t.Helper()
+			es, err := s.FindAuditEvents(t.Context(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range es {
+				out = append(out, e.RequestID)
+			}
+			return out
+		}
+		wantIDs(t, "newest first", find(phonefleet.AuditFilter{}), []string{"4", "3", "2", "1"})
+		wantIDs(t, "tenant a", find(phonefleet.AuditFilter{TenantID: &a.ID}), []string{"4", "3", "1"})
+		wantIDs(t, "limit", find(phonefleet.AuditFilter{Limit: 2}), []string{"4", "3"})
+		wantIDs(t, "tenant b, limit", find(phonefleet.AuditFilter{TenantID: &b.ID, Limit: 2}), []string{"2"})
+	})
+
+	t.Run("Failures", func(t *testing.T) {
+		s, _ := mustOpen(t, open)
+		tn := mustCreateTenant(t, s, "acme")
+		req := monthlyRequest(tn.ID, 1)
+		req.RegionID = "mars-1"
+		if _, _, err := s.Purchase(t.Context(), req); err == nil {
+			t.Fatal("purchase in mars-1 succeeded")
+		}
+		if _, err := s.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-u", InstanceIDs: []string{"nosuchid"}}); err == nil {
+			t.Fatal("unsubscribe of nosuchid succeeded")
+		}
+		es := mustFindAudit(t, s)
+		if len(es) != 2 {
+			t.Fatalf("events=%d, want 2", len(es))
+		}
+		if es[0].Action != phonefleet.ActionInstanceDelete || es[0].ErrorCode != phonefleet.ENotOwned || es[0].TenantName != "acme" {
+			t.Fatalf("newest event=%+v, want the failed delete", es[0])
+		}
+		wantIDs(t, "failed delete InstanceIDs", es[0].InstanceIDs, []string{"nosuchid"})
+		if es[1].Action != phonefleet.ActionInstanceCreate || es[1].ErrorCode != phonefleet.ESKUNotFound {
+			t.Fatalf("oldest event=%+v, want the failed create", es[1])
+		}
+	})
+}

@@ -1,0 +1,280 @@
+// Package storetest is the conformance suite that every phonefleet.Store
+// passes: the SQLite store always, the PostgreSQL store when a database is
+// configured. It uses only the phonefleet.Store interface and a controlled
+// clock, so the same assertions hold for every backend.
+//
+// A backend's test calls Run with an Opener:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+//			db := sqlite.NewDB(filepath.Join(t.TempDir(), "db"))
+//			db.Now = now
+//			... open, t.Cleanup(close) ...
+//			return db
+//		})
+//	}
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// Opener returns a new, empty, migrated store whose clock is now and
+// registers its cleanup with t.
+type Opener func(t *testing.T, now func() time.Time) phonefleet.Store
+
+// Run runs the whole suite against the stores that open returns, one fresh
+// store per subtest.
+func Run(t *testing.T, open Opener) {
+	t.Run("Tenant", func(t *testing.T) { testTenant(t, open) })
+	t.Run("Token", func(t *testing.T) { testToken(t, open) })
+	t.Run("SKU", func(t *testing.T) { testSKU(t, open) })
+	t.Run("Purchase", func(t *testing.T) { testPurchase(t, open) })
+	t.Run("FindInstances", func(t *testing.T) { testFindInstances(t, open) })
+	t.Run("FindInstanceStates", func(t *testing.T) { testFindInstanceStates(t, open) })
+	t.Run("Unsubscribe", func(t *testing.T) { testUnsubscribe(t, open) })
+	t.Run("ReleaseJob", func(t *testing.T) { testReleaseJob(t, open) })
+	t.Run("Refund", func(t *testing.T) { testRefund(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+}
+
+// clock is a controlled, goroutine-safe clock. It starts at a fixed UTC time
+// with microsecond precision, the finest every backend stores.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock {
+	return &clock{now: time.Date(2025, 3, 1, 10, 20, 30, 123456000, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock forward by d.
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// mustOpen opens a fresh store with a fresh clock.
+func mustOpen(t *testing.T, open Opener) (phonefleet.Store, *clock) {
+	t.Helper()
+	clk := newClock()
+	return open(t, clk.Now), clk
+}
+
+// mustCreateTenant creates a tenant called name.
+func mustCreateTenant(t *testing.T, s phonefleet.Store, name string) *phonefleet.Tenant {
+	t.Helper()
+	tn := &phonefleet.Tenant{Name: name}
+	if err := s.CreateTenant(t.Context(), tn); err != nil {
+		t.Fatalf("CreateTenant(%q): %v", name, err)
+	}
+	return tn
+}
+
+// monthlyRequest returns a valid request for count one-month instances of
+// the default professional SKU, prefix "phone".
+func monthlyRequest(tenantID string, count int) *phonefleet.PurchaseRequest {
+	return &phonefleet.PurchaseRequest{
+		TenantID: tenantID, TokenID: "tk-test", RequestID: "req-purchase",
+		OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4",
+		NamePrefix: "phone", BandSize: 4, Count: count,
+		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+	}
+}
+
+// payPerUseRequest returns a valid request for count pay-per-use instances.
+func payPerUseRequest(tenantID string, count int) *phonefleet.PurchaseRequest {
+	req := monthlyRequest(tenantID, count)
+	req.ChargingMode, req.PeriodType, req.PeriodNum, req.NamePrefix = phonefleet.ChargingModePayPerUse, 0, 0, "ppu"
+	return req
+}
+
+// mustPurchase buys req and returns the instances.
+func mustPurchase(t *testing.T, s phonefleet.Store, req *phonefleet.PurchaseRequest) []*phonefleet.Instance {
+	t.Helper()
+	if err := req.Validate(); err != nil {
+		t.Fatalf("test request does not validate: %v", err)
+	}
+	_, ins, err := s.Purchase(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Purchase: %v", err)
+	}
+	return ins
+}
+
+// mustUnsubscribe unsubscribes ids of tenantID.
+func mustUnsubscribe(t *testing.T, s phonefleet.Store, tenantID string, ids ...string) *phonefleet.UnsubscribePlan {
+	t.Helper()
+	plan, err := s.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{
+		TenantID: tenantID, TokenID: "tk-test", RequestID: "req-unsubscribe", InstanceIDs: ids,
+	})
+	if err != nil {
+		t.Fatalf("Unsubscribe(%v): %v", ids, err)
+	}
+	return plan
+}
+
+// allInstances is a limit larger than any test's instance count; the suite
+// always pages explicitly.
+const allInstances = 10000
+
+// mustFindInstances returns all the tenant's instances, released included.
+func mustFindInstances(t *testing.T, s phonefleet.Store, tenantID string) []*phonefleet.Instance {
+	t.Helper()
+	ins, _, err := s.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tenantID, IncludeReleased: true, Limit: allInstances})
+	if err != nil {
+		t.Fatalf("FindInstances: %v", err)
+	}
+	return ins
+}
+
+// mustFindInstance returns one instance of the tenant, released included.
+func mustFindInstance(t *testing.T, s phonefleet.Store, tenantID, id string) *phonefleet.Instance {
+	t.Helper()
+	ins, _, err := s.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tenantID, ID: &id, IncludeReleased: true, Limit: 1})
+	if err != nil {
+		t.Fatalf("FindInstances(id=%s): %v", id, err)
+	} else if len(ins) != 1 {
+		t.Fatalf("FindInstances(id=%s): got %d instances, want 1", id, len(ins))
+	}
+	return ins[0]
+}
+
+// mustFindRefunds returns all refunds.
+func mustFindRefunds(t *testing.T, s phonefleet.Store) []*phonefleet.Refund {
+	t.Helper()
+	rs, err := s.FindRefunds(t.Context(), phonefleet.RefundFilter{})
+	if err != nil {
+		t.Fatalf("FindRefunds: %v", err)
+	}
+	return rs
+}
+
+// mustFindJobs returns all release jobs.
+func mustFindJobs(t *testing.T, s phonefleet.Store) []*phonefleet.ReleaseJob {
+	t.Helper()
+	js, err := s.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{})
+	if err != nil {
+		t.Fatalf("FindReleaseJobs: %v", err)
+	}
+	return js
+}
+
+// mustFindJob returns the release job of the instance.
+func mustFindJob(t *testing.T, s phonefleet.Store, instanceID string) *phonefleet.ReleaseJob {
+	t.Helper()
+	for _, j := range mustFindJobs(t, s) {
+		if j.InstanceID == instanceID {
+			return j
+		}
+	}
+	t.Fatalf("no release job for instance %s", instanceID)
+	return nil
+}
+
+// mustFindAudit returns all audit events, newest first.
+func mustFindAudit(t *testing.T, s phonefleet.Store) []*phonefleet.AuditEvent {
+	t.Helper()
+	es, err := s.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatalf("FindAuditEvents: %v", err)
+	}
+	return es
+}
+
+// wantCode fails unless err carries the code.
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := phonefleet.ErrorCode(err); got != code {
+		t.Fatalf("ErrorCode=%q, want %q (err: %v)", got, code, err)
+	}
+}
+
+// ids returns the instances' IDs in order.
+func ids(ins []*phonefleet.Instance) []string {
+	out := make([]string, len(ins))
+	for i, in := range ins {
+		out[i] = in.ID
+	}
+	return out
+}
+
+// fmtTime formats a time for comparisons, "nil" for a nil pointer.
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "nil"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// fmtInstance renders every stored field of an instance.
+func fmtInstance(in *phonefleet.Instance) string {
+	return fmt.Sprintf("%s tenant=%s order=%s name=%s region=%s sku=%s spec=%q os=%s band=%d mode=%s period=%d paid=%d %s starts=%s expires=%s state=%s created=%s updated=%s",
+		in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.SKUSpec, in.OS, in.BandSize,
+		in.BillingMode, in.PeriodNum, in.PaidAmount, in.Currency, fmtTime(&in.StartsAt), fmtTime(in.ExpiresAt),
+		in.State, fmtTime(&in.CreatedAt), fmtTime(&in.UpdatedAt))
+}
+
+// fmtRefund renders every field of a refund.
+func fmtRefund(r *phonefleet.Refund) string {
+	return fmt.Sprintf("%s tenant=%s order=%s paid=%d consumed=%d fee=%d amount=%d %s request=%s created=%s",
+		r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee, r.Amount, r.Currency, r.RequestID, fmtTime(&r.CreatedAt))
+}
+
+// fmtJob renders every field of a release job.
+func fmtJob(j *phonefleet.ReleaseJob) string {
+	return fmt.Sprintf("%s tenant=%s/%s event=%s request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
+		j.InstanceID, j.TenantID, j.TenantName, j.EventID, j.RequestID, j.State, j.Attempts,
+		fmtTime(&j.NextAttemptAt), j.LastError, fmtTime(&j.CreatedAt), fmtTime(j.DoneAt))
+}
+
+// snapshot renders the instances of the tenants and every refund and
+// release job, to prove that an operation changed nothing.
+func snapshot(t *testing.T, s phonefleet.Store, tenantIDs ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, id := range tenantIDs {
+		for _, in := range mustFindInstances(t, s, id) {
+			fmt.Fprintln(&b, "instance", fmtInstance(in))
+		}
+	}
+	for _, r := range mustFindRefunds(t, s) {
+		fmt.Fprintln(&b, "refund", fmtRefund(r))
+	}
+	for _, j := range mustFindJobs(t, s) {
+		fmt.Fprintln(&b, "job", fmtJob(j))
+	}
+	return b.String()
+}
+
+// wantSnapshot fails if the store changed since before was taken.
+func wantSnapshot(t *testing.T, s phonefleet.Store, before string, tenantIDs ...string) {
+	t.Helper()
+	if after := snapshot(t, s, tenantIDs...); after != before {
+		t.Fatalf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// wantIDs fails unless got equals want, order included.
+func wantIDs(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s=%v, want %v", what, got, want)
+	}
+}
