@@ -212,6 +212,9 @@ func (db *DB) Close() error {
 
 // Ping reports whether both pools reach the database.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.wdb == nil || db.rdb == nil {
+		return errNotOpen
+	}
 	if err := db.wdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping write pool: %w", err)
 	}
@@ -220,6 +223,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errNotOpen is returned by operations on a DB that Open has not opened.
+var errNotOpen = errors.New("sqlite: database not open")
 
 // Tx is a transaction of one store operation; now is the operation's time.
 type Tx struct {
@@ -234,6 +240,9 @@ func (db *DB) beginTx(ctx context.Context, write bool) (*Tx, error) {
 	pool := db.rdb
 	if write {
 		pool = db.wdb
+	}
+	if pool == nil {
+		return nil, errNotOpen
 	}
 	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {

@@ -129,6 +129,16 @@ func TestDB_Open(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrNotOpen", func(t *testing.T) {
+		db := NewDB(filepath.Join(t.TempDir(), "phonefleet.db"))
+		if err := db.Ping(t.Context()); err == nil {
+			t.Fatal("Ping before Open succeeded")
+		}
+		if _, err := db.FindTenants(t.Context()); err == nil {
+			t.Fatal("FindTenants before Open succeeded")
+		}
+	})
+
 	t.Run("ErrPath", func(t *testing.T) {
 		for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
 			if err := NewDB(path).Open(); err == nil {
