@@ -28,6 +28,8 @@ const (
 	jitter = 0.2
 	// recordTimeout bounds writing a delivery's outcome to the store.
 	recordTimeout = 10 * time.Second
+	// recordRetryDelay is the first pause before writing an outcome again.
+	recordRetryDelay = 50 * time.Millisecond
 	// errorLogInterval is the least time between two logs of the same kind
 	// of repeated error.
 	errorLogInterval = 10 * time.Second
@@ -244,7 +246,9 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 
 	if err == nil {
 		deliveriesTotal.WithLabelValues(OutcomeOK).Inc()
-		if err := w.Store.CompleteReleaseJob(rctx, job.InstanceID, w.Owner); err != nil {
+		if err := w.record(rctx, func(ctx context.Context) error {
+			return w.Store.CompleteReleaseJob(ctx, job.InstanceID, w.Owner)
+		}); err != nil {
 			// The lease runs out and the job is delivered again: at least once.
 			w.logError("complete", "complete release job", err, "instance_id", job.InstanceID)
 			return
@@ -260,7 +264,9 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 	if len(msg) > maxLastError {
 		msg = msg[:maxLastError]
 	}
-	if err := w.Store.FailReleaseJob(rctx, job.InstanceID, w.Owner, msg, next, final); err != nil {
+	if err := w.record(rctx, func(ctx context.Context) error {
+		return w.Store.FailReleaseJob(ctx, job.InstanceID, w.Owner, msg, next, final)
+	}); err != nil {
 		w.logError("fail", "record failed release attempt", err, "instance_id", job.InstanceID)
 		return
 	}
@@ -272,6 +278,27 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 	deliveriesTotal.WithLabelValues(OutcomeError).Inc()
 	w.logError("deliver", "release attempt failed", err, "instance_id", job.InstanceID,
 		"attempt", attempt, "next_attempt_at", next.UTC().Format(time.RFC3339))
+}
+
+// record runs a store write until it succeeds, fails with an application
+// error (such as ENotFound), or ctx ends. A busy database must not lose the
+// outcome: a lost completion means a second delivery once the lease runs out.
+func (w *Worker) record(ctx context.Context, fn func(context.Context) error) error {
+	delay := recordRetryDelay
+	for {
+		err := fn(ctx)
+		if err == nil || phonefleet.ErrorCode(err) != phonefleet.EInternal {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
 }
 
 // release calls the driver, turning a panic into an error so that one bad

@@ -221,6 +221,23 @@ func TestWorker_StoreErrors(t *testing.T) {
 	}
 }
 
+func TestWorker_RecordRetriedWhileStoreBusy(t *testing.T) {
+	clock := newFakeClock()
+	store := newFakeStore(clock)
+	store.add("i1", clock.Now())
+	store.completeErrs = 3
+	drv := &scriptDriver{}
+	mustOpen(t, newTestWorker(store, drv, clock))
+
+	store.waitFor(t, "completion", func() bool { return store.completed["i1"] == 1 })
+	if n := drv.count(); n != 1 {
+		t.Fatalf("deliveries=%d, want 1: a busy store must not cost a second delivery", n)
+	}
+	if job := store.job("i1"); job.Attempts != 0 || job.State != phonefleet.JobStateDone {
+		t.Fatalf("job=%+v, want done at the first attempt", job)
+	}
+}
+
 func TestWorker_DriverPanicAndTimeout(t *testing.T) {
 	clock := newFakeClock()
 	store := newFakeStore(clock)
@@ -360,14 +377,15 @@ func (c *fakeClock) Add(d time.Duration) {
 type fakeStore struct {
 	clock *fakeClock
 
-	mu          sync.Mutex
-	changed     chan struct{} // closed and replaced on every call
-	jobs        map[string]*fakeJob
-	claims      int
-	claimLimits []int
-	claimErrs   int // fail this many claims first
-	fails       []failCall
-	completed   map[string]int
+	mu           sync.Mutex
+	changed      chan struct{} // closed and replaced on every call
+	jobs         map[string]*fakeJob
+	claims       int
+	claimLimits  []int
+	claimErrs    int // fail this many claims first
+	completeErrs int // and this many completions
+	fails        []failCall
+	completed    map[string]int
 }
 
 type fakeJob struct {
@@ -480,6 +498,10 @@ func (s *fakeStore) CompleteReleaseJob(ctx context.Context, instanceID, owner st
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.broadcast()
+	if s.completeErrs > 0 {
+		s.completeErrs--
+		return errors.New("database is locked")
+	}
 	j := s.jobs[instanceID]
 	if j == nil {
 		return phonefleet.Errorf(phonefleet.ENotFound, "release job %q not found", instanceID)
