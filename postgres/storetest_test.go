@@ -1,0 +1,18 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/storetest"
+)
+
+// TestStore runs the store conformance suite on PostgreSQL, each store in a
+// fresh schema dropped afterwards.
+func TestStore(t *testing.T) {
+	adminURL := MustTestURL(t)
+	storetest.Run(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+		return MustOpenDBAt(t, MustCreateSchema(t, adminURL), now)
+	})
+}
