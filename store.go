@@ -16,6 +16,7 @@ type Store interface {
 	RefundService
 	ReleaseJobService
 	AuditService
+	SnapshotService
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -1,0 +1,27 @@
+package phonefleet
+
+import "context"
+
+// Snapshot is the whole content of a store, for moving an installation from
+// one backend to another (phonefleet copy). Release job leases are not part
+// of it: they are only meaningful to the workers of the old store.
+type Snapshot struct {
+	Tenants     []*Tenant
+	Tokens      []*Token // with Hash
+	SKUs        []*SKU
+	Orders      []*Order
+	Instances   []*Instance
+	Refunds     []*Refund // with TenantID
+	ReleaseJobs []*ReleaseJob
+	AuditEvents []*AuditEvent // oldest first, with TenantID and TokenID
+}
+
+// SnapshotService exports and imports whole stores.
+type SnapshotService interface {
+	// Export reads every row in one read transaction.
+	Export(ctx context.Context) (*Snapshot, error)
+	// Import writes s in one transaction into a store that has no tenants
+	// yet (EConflict otherwise). The catalogue of s replaces the store's
+	// default one. Audit events keep their order.
+	Import(ctx context.Context, s *Snapshot) error
+}
