@@ -16,7 +16,8 @@ type Snapshot struct {
 	AuditEvents []*AuditEvent // oldest first, with TenantID and TokenID
 }
 
-// SnapshotService exports and imports whole stores.
+// SnapshotService exports and imports whole stores. Both stores implement it;
+// it is separate from Store so that test doubles need not.
 type SnapshotService interface {
 	// Export reads every row in one read transaction.
 	Export(ctx context.Context) (*Snapshot, error)

@@ -16,7 +16,6 @@ type Store interface {
 	RefundService
 	ReleaseJobService
 	AuditService
-	SnapshotService
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
