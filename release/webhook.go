@@ -107,7 +107,10 @@ func (d *WebhookDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob)
 	start := now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post webhook after %s: %w", now().Sub(start).Round(time.Millisecond), err)
+		if d := now().Sub(start).Round(time.Millisecond); d > 0 {
+			return fmt.Errorf("post webhook after %s: %w", d, err)
+		}
+		return fmt.Errorf("post webhook: %w", err)
 	}
 	defer resp.Body.Close()
 

@@ -277,7 +277,7 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 	}
 	deliveriesTotal.WithLabelValues(OutcomeError).Inc()
 	w.logError("deliver", "release attempt failed", err, "instance_id", job.InstanceID,
-		"attempt", attempt, "next_attempt_at", next.UTC().Format(time.RFC3339))
+		"attempt", attempt, "next_attempt_at", next.UTC())
 }
 
 // record runs a store write until it succeeds, fails with an application
