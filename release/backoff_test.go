@@ -77,3 +77,21 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatal("the interval did not restart")
 	}
 }
+
+func TestCleanText(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"status 500: busy", 100, "status 500: busy"},
+		{"a\x00b\nc", 100, "a b c"},
+		{"bad \xff\xfe byte", 100, "bad \uFFFD byte"},
+		{"héllo", 2, "h"}, // é is two bytes: never cut in half
+		{"héllo", 3, "hé"},
+	} {
+		if got := cleanText(tt.in, tt.max); got != tt.want {
+			t.Fatalf("cleanText(%q, %d)=%q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}

@@ -125,10 +125,10 @@ func (d *WebhookDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob)
 
 // excerpt returns b as a short single-line string for an error message.
 func excerpt(b []byte) string {
-	for len(b) > 0 && !utf8.Valid(b) {
+	for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); i++ {
 		b = b[:len(b)-1] // the limit may have cut a character in half
 	}
-	s := strings.Join(strings.Fields(string(b)), " ")
+	s := strings.Join(strings.Fields(cleanText(string(b), maxErrorExcerpt)), " ")
 	if s == "" {
 		return "(empty body)"
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -147,6 +148,18 @@ func TestWebhookDriver_Release(t *testing.T) {
 			t.Fatalf("error %q, want the status and a body excerpt", msg)
 		} else if len(msg) > 300 {
 			t.Fatalf("error is %d bytes, want a short excerpt", len(msg))
+		}
+	})
+
+	t.Run("ErrStatusBinaryBody", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte("\x00\xff\xfegateway"))
+		}))
+		defer srv.Close()
+		err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob())
+		if err == nil || !utf8.ValidString(err.Error()) || strings.ContainsRune(err.Error(), 0) {
+			t.Fatalf("Release=%q, want an error that is valid UTF-8 without NUL", err)
 		}
 	})
 

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -260,10 +263,7 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 	attempt := job.Attempts + 1
 	final := attempt >= w.MaxAttempts
 	next := w.Now().Add(Backoff(attempt, w.Backoff, w.MaxBackoff, w.rand))
-	msg := err.Error()
-	if len(msg) > maxLastError {
-		msg = msg[:maxLastError]
-	}
+	msg := cleanText(err.Error(), maxLastError)
 	if err := w.record(rctx, func(ctx context.Context) error {
 		return w.Store.FailReleaseJob(ctx, job.InstanceID, w.Owner, msg, next, final)
 	}); err != nil {
@@ -299,6 +299,25 @@ func (w *Worker) record(ctx context.Context, fn func(context.Context) error) err
 		}
 		delay = min(2*delay, time.Second)
 	}
+}
+
+// cleanText returns s as valid UTF-8 without control characters (a
+// PostgreSQL text column rejects NUL and invalid bytes), cut to at most max
+// bytes on a character boundary.
+func cleanText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
 }
 
 // release calls the driver, turning a panic into an error so that one bad
