@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// AuditCommand prints the audit trail.
+type AuditCommand struct{ *Env }
+
+// Run prints audit events, newest first, as JSON lines.
+func (c *AuditCommand) Run(ctx context.Context, args []string) error {
+	var dsn, tenant string
+	var limit int
+	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, action, request_id, instance_ids, error_code, detail.\n", &dsn)
+	fs.StringVar(&tenant, "tenant", "", "only this tenant's events")
+	fs.IntVar(&limit, "limit", 100, "at most this many events (0: all)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	} else if limit < 0 {
+		return usagef("--limit must be 0 or more")
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	filter := phonefleet.AuditFilter{Limit: limit}
+	if tenant != "" {
+		t, err := findTenant(ctx, store, tenant)
+		if err != nil {
+			return err
+		}
+		filter.TenantID = &t.ID
+	}
+	events, err := store.FindAuditEvents(ctx, filter)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, events)
+}

@@ -1,0 +1,222 @@
+// Command phonefleet is the phonefleet control plane: the KooPhone-compatible
+// API server (serve) and the operator's commands, in one binary.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/postgres"
+	"github.com/phonefleet/phonefleet/sqlite"
+)
+
+const usage = `phonefleet is a self-hosted control plane for cloud-phone fleets that speaks the KooPhone Open API.
+
+Usage:
+
+	phonefleet <command> [arguments]
+
+Commands:
+
+	serve      run the API server (and the release worker)
+	migrate    create or upgrade the database
+	tenant     create and list tenants
+	token      issue, list and revoke API tokens
+	sku        list and add catalogue SKUs
+	audit      print the audit trail
+	refunds    print refunds
+	jobs       list release jobs and retry failed ones
+
+Every command takes --db (a file path or a postgres:// URL; default
+phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Run runs the command line args with the given output streams and returns
+// the process exit code: 0 on success, 1 on a failure, 2 on a usage error.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var cmd interface {
+		Run(ctx context.Context, args []string) error
+	}
+	switch args[0] {
+	case "serve":
+		cmd = &ServeCommand{Env: env}
+	case "migrate":
+		cmd = &MigrateCommand{Env: env}
+	case "tenant":
+		cmd = &TenantCommand{Env: env}
+	case "token":
+		cmd = &TokenCommand{Env: env}
+	case "sku":
+		cmd = &SKUCommand{Env: env}
+	case "audit":
+		cmd = &AuditCommand{Env: env}
+	case "refunds":
+		cmd = &RefundsCommand{Env: env}
+	case "jobs":
+		cmd = &JobsCommand{Env: env}
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "phonefleet: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+
+	err := cmd.Run(ctx, args[1:])
+	var uerr *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &uerr):
+		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], uerr.msg)
+		return 2
+	case phonefleet.ErrorCode(err) != phonefleet.EInternal:
+		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], phonefleet.ErrorMessage(err))
+		return 1
+	default:
+		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], err)
+		return 1
+	}
+}
+
+// Env is what a command may touch of the process: output streams and the
+// environment, so tests can run commands in-process.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// usageError is a command line mistake; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+// newFlagSet returns a FlagSet for a command whose -h prints usageText to
+// stdout, and registers the common --db flag into dsn.
+func (e *Env) newFlagSet(name, usageText string, dsn *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	def := "phonefleet.db"
+	if v := e.Getenv("PHONEFLEET_DB"); v != "" {
+		def = v
+	}
+	fs.StringVar(dsn, "db", def, "database: a SQLite file path or a postgres:// URL (env PHONEFLEET_DB)")
+	fs.Usage = func() {
+		fmt.Fprint(e.Stdout, usageText, "\nFlags:\n")
+		fs.SetOutput(e.Stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseArgs parses flags that may stand before, between or after positional
+// arguments, as users type them ("token revoke ID --db x"), and returns the
+// positional arguments. A lone "--" ends flag parsing.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usagef("%s (see -h)", err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// StoreOptions tunes the store a command opens; zero values mean defaults.
+type StoreOptions struct {
+	PGMaxConns         int32
+	PGStatementTimeout time.Duration
+	PGConnectTimeout   time.Duration
+}
+
+// isPostgresURL reports whether dsn names a PostgreSQL database.
+func isPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openStore opens (and migrates) the store that dsn names.
+func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
+	if dsn == "" {
+		return nil, usagef("--db must not be empty")
+	}
+	if isPostgresURL(dsn) {
+		db := postgres.NewDB(dsn)
+		if opts.PGMaxConns > 0 {
+			db.MaxConns = opts.PGMaxConns
+		}
+		if opts.PGStatementTimeout > 0 {
+			db.StatementTimeout = opts.PGStatementTimeout
+		}
+		if opts.PGConnectTimeout > 0 {
+			db.ConnectTimeout = opts.PGConnectTimeout
+		}
+		if err := db.Open(); err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
+	}
+	db := sqlite.NewDB(dsn)
+	if err := db.Open(); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
+	}
+	return db, nil
+}
+
+// findTenant resolves a tenant name given with --tenant.
+func findTenant(ctx context.Context, store phonefleet.Store, name string) (*phonefleet.Tenant, error) {
+	if name == "" {
+		return nil, usagef("--tenant is required")
+	}
+	return store.FindTenantByName(ctx, name)
+}
+
+// writeJSONLines writes one JSON object per line.
+func writeJSONLines[T any](w io.Writer, items []T) error {
+	enc := json.NewEncoder(w)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}

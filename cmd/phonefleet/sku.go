@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// SKUCommand lists and extends the catalogue.
+type SKUCommand struct{ *Env }
+
+const skuUsage = `Usage:
+
+	phonefleet sku list
+	    prints one JSON object per SKU
+	phonefleet sku add --id ID --type PROFESSIONAL|ENTERPRISE --name NAME --regions R1,R2
+	    --band-sizes 2,4,8 --month-price N --year-price N --hour-price N [--calc-spec S]
+	    [--storage-spec S] [--spec-desc S] [--max-resolution 720p]
+	    adds a SKU and prints its ID; prices are in minor units (cents) of USD
+`
+
+// Run dispatches "sku list" and "sku add".
+func (c *SKUCommand) Run(ctx context.Context, args []string) error {
+	var dsn, regions, bandSizes string
+	s := &phonefleet.SKU{Currency: phonefleet.Currency}
+	fs := c.newFlagSet("sku", skuUsage, &dsn)
+	fs.StringVar(&s.ID, "id", "", "SKU ID, the instanceSkuId of purchases (1-64 of [A-Za-z0-9._-])")
+	fs.StringVar(&s.Type, "type", phonefleet.SKUTypeProfessional, "PROFESSIONAL or ENTERPRISE")
+	fs.StringVar(&s.Name, "name", "", "display name")
+	fs.StringVar(&s.CalcSpec, "calc-spec", "", `compute spec, e.g. "4 vCPUs|8 GB"`)
+	fs.StringVar(&s.StorageSpec, "storage-spec", "", `storage spec, e.g. "64 GB"`)
+	fs.StringVar(&s.SpecDesc, "spec-desc", "", "the instance_sku display string of queries (default: built from the name and specs)")
+	fs.StringVar(&s.MaxResolution, "max-resolution", "1080p", "maximum resolution")
+	fs.StringVar(&regions, "regions", "", "comma-separated regions that offer it")
+	fs.StringVar(&bandSizes, "band-sizes", "2,4,8", "comma-separated allowed bandwidths in Mbit/s")
+	fs.Int64Var(&s.MonthPrice, "month-price", 0, "price of one month, minor units")
+	fs.Int64Var(&s.YearPrice, "year-price", 0, "price of one year, minor units")
+	fs.Int64Var(&s.HourPrice, "hour-price", 0, "pay-per-use price of one hour, minor units")
+	fs.StringVar(&s.Currency, "currency", phonefleet.Currency, "currency (only USD)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "list":
+	case len(pos) >= 1 && pos[0] == "add" && len(pos) <= 2:
+		if len(pos) == 2 {
+			s.ID = pos[1]
+		}
+		if regions != "" {
+			s.Regions = strings.Split(regions, ",")
+		}
+		if s.BandSizes, err = phonefleet.ParseBandSizes(bandSizes); err != nil {
+			return err
+		}
+		if s.SpecDesc == "" {
+			s.SpecDesc = strings.Join(nonEmpty(s.Name, s.CalcSpec, s.StorageSpec, "Maximum resolution: "+s.MaxResolution), " | ")
+		}
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	default:
+		return usagef("usage: phonefleet sku list|add (see -h)")
+	}
+
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if pos[0] == "list" {
+		skus, err := store.FindSKUs(ctx)
+		if err != nil {
+			return err
+		}
+		return writeJSONLines(c.Stdout, skus)
+	}
+	if err := store.CreateSKU(ctx, s); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.Stdout, s.ID)
+	return err
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
