@@ -69,15 +69,21 @@ func TestAuthenticate(t *testing.T) {
 	})
 }
 
+// countLookups makes the store count token lookups in n.
+func countLookups(n *atomic.Int32) func(*TestServer) {
+	return func(s *TestServer) {
+		find := s.Store.FindTokenByHashFn
+		s.Store.FindTokenByHashFn = func(ctx context.Context, hash []byte) (*phonefleet.Token, error) {
+			n.Add(1)
+			return find(ctx, hash)
+		}
+	}
+}
+
 func TestAuthenticate_TokenCache(t *testing.T) {
 	var now atomic.Pointer[time.Time]
 	var lookups atomic.Int32
-	s := MustOpenServer(t, skuStore, func(s *TestServer) {
-		find := s.Store.FindTokenByHashFn
-		s.Store.FindTokenByHashFn = func(ctx context.Context, hash []byte) (*phonefleet.Token, error) {
-			lookups.Add(1)
-			return find(ctx, hash)
-		}
+	s := MustOpenServer(t, skuStore, countLookups(&lookups), func(s *TestServer) {
 		s.Server.TokenCacheTTL = 5 * time.Second
 		s.Server.Now = func() time.Time { return *now.Load() }
 	})
@@ -108,13 +114,7 @@ func TestAuthenticate_TokenCache(t *testing.T) {
 
 func TestAuthenticate_NoCache(t *testing.T) {
 	var lookups atomic.Int32
-	s := MustOpenServer(t, skuStore, func(s *TestServer) {
-		find := s.Store.FindTokenByHashFn
-		s.Store.FindTokenByHashFn = func(ctx context.Context, hash []byte) (*phonefleet.Token, error) {
-			lookups.Add(1)
-			return find(ctx, hash)
-		}
-	})
+	s := MustOpenServer(t, skuStore, countLookups(&lookups))
 	s.Get(t, "/v1/instances/sku?type=0", adminToken)
 	s.Get(t, "/v1/instances/sku?type=0", adminToken)
 	if n := lookups.Load(); n != 2 {

@@ -154,7 +154,14 @@ func (r *Response) Envelope(tb testing.TB) Envelope {
 // are sent as written).
 func (s *TestServer) Do(tb testing.TB, method, path string, header map[string]string, body string) *Response {
 	tb.Helper()
-	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
+	return doRequest(tb, method, s.URL()+path, header, body)
+}
+
+// doRequest sends a request and reads the answer, failing the test unless
+// it has the headers every response must have.
+func doRequest(tb testing.TB, method, url string, header map[string]string, body string) *Response {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,10 +178,10 @@ func (s *TestServer) Do(tb testing.TB, method, path string, header map[string]st
 		tb.Fatal(err)
 	}
 	if got := resp.Header.Get("Content-Type"); got != "application/json" {
-		tb.Fatalf("%s %s: Content-Type=%q, want application/json", method, path, got)
+		tb.Fatalf("%s %s: Content-Type=%q, want application/json", method, url, got)
 	}
 	if resp.Header.Get("X-Request-Id") == "" {
-		tb.Fatalf("%s %s: no X-Request-Id", method, path)
+		tb.Fatalf("%s %s: no X-Request-Id", method, url)
 	}
 	return &Response{Response: resp, Body: b}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -89,34 +87,18 @@ func (e *E2E) MustTenant(tb testing.TB, name string) (tenantID, token string) {
 // Call sends a request and decodes the envelope into data (if not nil).
 func (e *E2E) Call(tb testing.TB, method, path, token, body, requestID string, data any) (int, []byte, Envelope) {
 	tb.Helper()
-	req, err := http.NewRequest(method, e.URL()+path, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("X-Auth-Token", token)
-	req.Header.Set("Content-Type", "application/json")
+	header := map[string]string{"X-Auth-Token": token, "Content-Type": "application/json"}
 	if requestID != "" {
-		req.Header.Set("X-Request-Id", requestID)
+		header["X-Request-Id"] = requestID
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var env Envelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		tb.Fatalf("%s %s: body %q: %v", method, path, b, err)
-	}
+	resp := doRequest(tb, method, e.URL()+path, header, body)
+	env := resp.Envelope(tb)
 	if data != nil && env.Data != nil {
 		if err := json.Unmarshal(env.Data, data); err != nil {
 			tb.Fatalf("%s %s: data %s: %v", method, path, env.Data, err)
 		}
 	}
-	return resp.StatusCode, b, env
+	return resp.StatusCode, resp.Body, env
 }
 
 // MustBuy buys count instances (monthly for periodNum > 0, else
