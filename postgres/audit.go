@@ -60,20 +60,26 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 }
 
 func insertAuditEvent(ctx context.Context, tx pgx.Tx, e *phonefleet.AuditEvent) error {
+	b := &pgx.Batch{}
+	queueAuditEvent(b, e)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
+
+// queueAuditEvent queues the insert of e into b; it sets e.ID when run.
+func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 	ids := e.InstanceIDs
 	if ids == nil {
 		ids = []string{}
 	}
-	err := tx.QueryRow(ctx, `
+	b.Queue(`
 		INSERT INTO audit_events (at, tenant_id, token_id, action, request_id, instance_ids, error_code, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING id`,
 		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
-	).Scan(&e.ID)
-	if err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
-	}
-	return nil
+	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 
 // auditFailure records the audit event of an operation that failed and

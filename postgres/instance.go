@@ -189,12 +189,11 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 		if err != nil {
 			return err
 		}
+		var changes []phonefleet.UnsubscribeItem
 		if !req.DryRun {
-			if err := applyUnsubscribe(ctx, tx, req, p.Changes(), now); err != nil {
-				return err
-			}
+			changes = p.Changes()
 		}
-		if err := insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, p, nil, now)); err != nil {
+		if err := applyUnsubscribe(ctx, tx, req, changes, phonefleet.UnsubscribeAuditEvent(req, p, nil, now), now); err != nil {
 			return err
 		}
 		plan = p
@@ -236,46 +235,59 @@ func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string
 	return found, nil
 }
 
-// applyUnsubscribe writes the plan's changes: instances to deleting, one
-// refund and one release job each, in three statements whatever the count.
-func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, now time.Time) error {
-	if len(changes) == 0 {
-		return nil
-	}
+// applyUnsubscribe writes the plan's changes (instances to deleting, one
+// refund and one release job each) and the audit event, as one pipelined
+// batch: a single round trip whatever the count.
+func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, event *phonefleet.AuditEvent, now time.Time) error {
+	b := &pgx.Batch{}
 	n := len(changes)
-	ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
-	paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	createdAt, eventIDs := make([]time.Time, n), make([]string, n)
-	for i, it := range changes {
-		r := it.Refund
-		ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
-		paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
-		createdAt[i], eventIDs[i] = r.CreatedAt, phonefleet.NewEventID()
+	if n > 0 {
+		ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
+		paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		createdAt, eventIDs := make([]time.Time, n), make([]string, n)
+		for i, it := range changes {
+			r := it.Refund
+			ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
+			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
+			createdAt[i], eventIDs[i] = r.CreatedAt, phonefleet.NewEventID()
+		}
+		b.Queue(`
+			UPDATE instances SET state = 'deleting', updated_at = $3
+			WHERE tenant_id = $1 AND id = ANY($2) AND state = 'running'`, req.TenantID, ids, now)
+		b.Queue(`
+			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+			SELECT u.id, $1, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, $2, u.created_at
+			FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::timestamptz[])
+				AS u (id, order_id, paid, consumed, fee, amount, currency, created_at)`,
+			req.TenantID, req.RequestID, ids, orders, paid, consumed, fee, amount, currencies, createdAt)
+		b.Queue(`
+			INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT u.id, $1, u.event_id, $2, 'pending', 0, $5, $5
+			FROM unnest($3::text[], $4::text[]) AS u (id, event_id)`,
+			req.TenantID, req.RequestID, ids, eventIDs, now)
 	}
+	queueAuditEvent(b, event)
 
-	tag, err := tx.Exec(ctx, `
-		UPDATE instances SET state = 'deleting', updated_at = $3
-		WHERE tenant_id = $1 AND id = ANY($2) AND state = 'running'`, req.TenantID, ids, now)
-	if err != nil {
-		return fmt.Errorf("update instances: %w", err)
-	} else if tag.RowsAffected() != int64(n) {
-		// The rows are locked, so this cannot happen unless a rule changed.
-		return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if n > 0 {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("update instances: %w", err)
+		} else if tag.RowsAffected() != int64(n) {
+			// The rows are locked, so this cannot happen unless a rule changed.
+			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("insert refunds: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("insert release jobs: %w", err)
+		}
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
-		SELECT u.id, $1, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, $2, u.created_at
-		FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::timestamptz[])
-			AS u (id, order_id, paid, consumed, fee, amount, currency, created_at)`,
-		req.TenantID, req.RequestID, ids, orders, paid, consumed, fee, amount, currencies, createdAt); err != nil {
-		return fmt.Errorf("insert refunds: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
-		SELECT u.id, $1, u.event_id, $2, 'pending', 0, $5, $5
-		FROM unnest($3::text[], $4::text[]) AS u (id, event_id)`,
-		req.TenantID, req.RequestID, ids, eventIDs, now); err != nil {
-		return fmt.Errorf("insert release jobs: %w", err)
+	// Close runs the audit insert's callback, which sets event.ID.
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
 	}
 	return nil
 }
