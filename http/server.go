@@ -25,12 +25,15 @@ const (
 	// ShutdownTimeout is how long Close waits for requests in flight.
 	ShutdownTimeout = 10 * time.Second
 
+	// DefaultAddr is where the server listens unless told otherwise.
+	DefaultAddr = "127.0.0.1:8080"
+
 	readyTimeout = 2 * time.Second
 )
 
 // Server is the KooPhone-compatible API server.
 type Server struct {
-	Addr   string // e.g. "127.0.0.1:8080"; ":0" in tests (an empty host binds 127.0.0.1)
+	Addr   string // e.g. "127.0.0.1:8080"; ":0" in tests (an empty host binds 127.0.0.1, an empty Addr DefaultAddr)
 	Store  phonefleet.Store
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
@@ -62,7 +65,7 @@ type Server struct {
 // set; the caller fills in Store and any other field before Open.
 func NewServer() *Server {
 	s := &Server{
-		Addr:          "127.0.0.1:8080",
+		Addr:          DefaultAddr,
 		Logger:        slog.Default(),
 		Now:           time.Now,
 		TokenCacheTTL: 5 * time.Second,
@@ -100,6 +103,9 @@ func (s *Server) Open() error {
 	}
 	s.log = s.Logger.With("system", "http")
 	addr := s.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
 	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
 		addr = net.JoinHostPort("127.0.0.1", port)
 	}
