@@ -2,15 +2,19 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/phonefleet/phonefleet"
 	"github.com/phonefleet/phonefleet/postgres"
 )
@@ -19,14 +23,56 @@ import (
 // tests may create and drop databases on.
 const testURLEnv = "PHONEFLEET_TEST_POSTGRES_URL"
 
+var (
+	ensureOnce sync.Once
+	ensureErr  error
+)
+
 // MustTestURL returns the admin URL of the test server, or skips the test.
+// The database it names is created on first use if the server lacks it, so
+// a freshly installed server works as is.
 func MustTestURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv(testURLEnv)
 	if u == "" {
 		tb.Skipf("%s is not set: skipping PostgreSQL tests (e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", testURLEnv, testURLEnv)
 	}
+	ensureOnce.Do(func() { ensureErr = ensureDatabase(u) })
+	if ensureErr != nil {
+		tb.Fatalf("%s: %v", testURLEnv, ensureErr)
+	}
 	return u
+}
+
+// ensureDatabase creates the database that adminURL names if it does not
+// exist, from the server's postgres database.
+func ensureDatabase(adminURL string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+		return fmt.Errorf("connect: %w", err)
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	if conn, err = pgx.Connect(ctx, u.String()); err != nil {
+		return fmt.Errorf("connect to create database %s: %w", name, err)
+	}
+	defer conn.Close(ctx)
+	// Another test binary may create it at the same moment (42P04).
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil &&
+		!(errors.As(err, &pgErr) && pgErr.Code == "42P04") {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
 }
 
 // MustCreateDatabase creates a fresh, empty database pf_test_<random> on the
