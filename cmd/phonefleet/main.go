@@ -36,6 +36,7 @@ Commands:
 	audit      print the audit trail
 	refunds    print refunds
 	jobs       list release jobs and retry failed ones
+	copy       copy an installation to another store (SQLite to PostgreSQL)
 
 Every command takes --db (a file path or a postgres:// URL; default
 phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
@@ -75,6 +76,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = &RefundsCommand{Env: env}
 	case "jobs":
 		cmd = &JobsCommand{Env: env}
+	case "copy":
+		cmd = &CopyCommand{Env: env}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
