@@ -31,7 +31,12 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 		return nil, err
 	}
 	defer tx.Rollback()
+	return findAuditEvents(ctx, tx, filter, "DESC")
+}
 
+// findAuditEvents returns the events matching filter with their tenant's
+// name, by ID in dir order ("ASC" or "DESC").
+func findAuditEvents(ctx context.Context, tx *Tx, filter phonefleet.AuditFilter, dir string) ([]*phonefleet.AuditEvent, error) {
 	where, args := "", []any{}
 	if filter.TenantID != nil {
 		where, args = "WHERE e.tenant_id = ?", append(args, *filter.TenantID)
@@ -46,7 +51,7 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 		FROM audit_events e
 		LEFT JOIN tenants t ON t.id = e.tenant_id
 		`+where+`
-		ORDER BY e.id DESC
+		ORDER BY e.id `+dir+`
 		LIMIT ?
 	`, append(args, limit)...)
 	if err != nil {

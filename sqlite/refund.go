@@ -14,7 +14,12 @@ func (db *DB) FindRefunds(ctx context.Context, filter phonefleet.RefundFilter) (
 		return nil, err
 	}
 	defer tx.Rollback()
+	return findRefunds(ctx, tx, filter)
+}
 
+// findRefunds returns the refunds matching filter ordered by created_at,
+// then instance ID.
+func findRefunds(ctx context.Context, tx *Tx, filter phonefleet.RefundFilter) ([]*phonefleet.Refund, error) {
 	where, args := "", []any{}
 	if filter.TenantID != nil {
 		where, args = "WHERE tenant_id = ?", append(args, *filter.TenantID)

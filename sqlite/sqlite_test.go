@@ -320,3 +320,8 @@ func TestDB_PurchaseIDCollision(t *testing.T) {
 		t.Fatalf("ErrorCode=%s, want %s (err: %v)", code, phonefleet.EInternal, err)
 	}
 }
+
+func TestSnapshot(t *testing.T) {
+	open := func(t *testing.T, now func() time.Time) phonefleet.Store { return MustOpenDB(t, now) }
+	storetest.RunSnapshot(t, open, open)
+}

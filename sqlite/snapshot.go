@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+var _ phonefleet.SnapshotService = (*DB)(nil)
+
+// Export reads every row in one read transaction (one WAL snapshot). Rows
+// are ordered by ID (refunds and release jobs by instance ID), compared as
+// bytes so that every backend exports the same order; audit events are
+// oldest first. Release job leases are left out.
+func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	s := &phonefleet.Snapshot{}
+	if s.Tenants, err = findTenants(ctx, tx, ""); err != nil {
+		return nil, err
+	} else if s.Tokens, err = findTokens(ctx, tx, ""); err != nil {
+		return nil, err
+	} else if s.SKUs, err = findSKUs(ctx, tx, ""); err != nil {
+		return nil, err
+	} else if s.Orders, err = findAllOrders(ctx, tx); err != nil {
+		return nil, err
+	} else if s.Instances, err = findAllInstances(ctx, tx); err != nil {
+		return nil, err
+	} else if s.Refunds, err = findRefunds(ctx, tx, phonefleet.RefundFilter{}); err != nil {
+		return nil, err
+	} else if s.ReleaseJobs, err = findReleaseJobs(ctx, tx, nil, nil, "j.instance_id", 0); err != nil {
+		return nil, err
+	} else if s.AuditEvents, err = findAuditEvents(ctx, tx, phonefleet.AuditFilter{}, "ASC"); err != nil {
+		return nil, err
+	}
+
+	s.Tenants = sortedByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
+	s.Tokens = sortedByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
+	s.SKUs = sortedByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
+	s.Orders = sortedByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
+	s.Instances = sortedByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
+	s.Refunds = sortedByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
+	s.ReleaseJobs = sortedByID(s.ReleaseJobs, func(j *phonefleet.ReleaseJob) string { return j.InstanceID })
+	return s, nil
+}
+
+// sortedByID sorts s by the byte order of id and returns it, never nil.
+func sortedByID[T any](s []T, id func(T) string) []T {
+	if s == nil {
+		return []T{}
+	}
+	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	return s
+}
+
+// Import writes s in one transaction into a store without tenants
+// (EConflict otherwise): its catalogue replaces the store's, and every row
+// keeps its IDs, times, token hashes and release job state, attempts and
+// event ID. Audit events are appended in the order of s with new IDs. On
+// any error nothing changes. s is not modified.
+func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
+	if err := checkSnapshot(s); err != nil {
+		return err
+	}
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	if err := importSnapshot(ctx, tx, s); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit import: %w", err)
+	}
+	return nil
+}
+
+// checkSnapshot returns EInvalid if s or one of its rows is nil.
+func checkSnapshot(s *phonefleet.Snapshot) error {
+	if s == nil {
+		return phonefleet.Errorf(phonefleet.EInvalid, "snapshot required")
+	}
+	for what, hasNil := range map[string]bool{
+		"tenant":      slices.Contains(s.Tenants, nil),
+		"token":       slices.Contains(s.Tokens, nil),
+		"sku":         slices.Contains(s.SKUs, nil),
+		"order":       slices.Contains(s.Orders, nil),
+		"instance":    slices.Contains(s.Instances, nil),
+		"refund":      slices.Contains(s.Refunds, nil),
+		"release job": slices.Contains(s.ReleaseJobs, nil),
+		"audit event": slices.Contains(s.AuditEvents, nil),
+	} {
+		if hasNil {
+			return phonefleet.Errorf(phonefleet.EInvalid, "snapshot has a nil %s", what)
+		}
+	}
+	return nil
+}
+
+// importSnapshot is Import inside its transaction. Rows go in parents
+// first, so every foreign key holds as it is written.
+func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants`).Scan(&n); err != nil {
+		return fmt.Errorf("count tenants: %w", err)
+	} else if n > 0 {
+		return phonefleet.Errorf(phonefleet.EConflict, "import needs a store without tenants; this one has %d", n)
+	}
+
+	// No tenant means no order or instance refers to the catalogue.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM skus`); err != nil {
+		return fmt.Errorf("delete default skus: %w", err)
+	}
+	for _, k := range s.SKUs {
+		if err := createSKU(ctx, tx, k); err != nil {
+			return fmt.Errorf("import sku %s: %w", k.ID, err)
+		}
+	}
+	for _, t := range s.Tenants {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO tenants (id, name, created_at)
+			VALUES (?, ?, ?)
+		`, t.ID, t.Name, formatTime(t.CreatedAt)); err != nil {
+			return fmt.Errorf("import tenant %s: %w", t.ID, formatError(err))
+		}
+	}
+	for _, t := range s.Tokens {
+		if err := createToken(ctx, tx, t); err != nil {
+			return fmt.Errorf("import token %s: %w", t.ID, err)
+		}
+	}
+	for _, o := range s.Orders {
+		if err := createOrder(ctx, tx, o); err != nil {
+			return fmt.Errorf("import order %s: %w", o.ID, err)
+		}
+	}
+	if err := createInstances(ctx, tx, s.Instances); err != nil {
+		return fmt.Errorf("import instances: %w", err)
+	}
+	if err := importRefunds(ctx, tx, s.Refunds); err != nil {
+		return err
+	}
+	if err := importReleaseJobs(ctx, tx, s.ReleaseJobs); err != nil {
+		return err
+	}
+	for _, e := range s.AuditEvents {
+		c := *e // createAuditEvent sets the new ID
+		if err := createAuditEvent(ctx, tx, &c); err != nil {
+			return fmt.Errorf("import audit event %d: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// importRefunds inserts refunds as they are.
+func importRefunds(ctx context.Context, tx *Tx, rs []*phonefleet.Refund) error {
+	stmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare import refund: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range rs {
+		if _, err := stmt.ExecContext(ctx, r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee,
+			r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {
+			return fmt.Errorf("import refund %s: %w", r.InstanceID, formatError(err))
+		}
+	}
+	return nil
+}
+
+// importReleaseJobs inserts release jobs with their state, attempts and
+// event ID, and without a lease.
+func importReleaseJobs(ctx context.Context, tx *Tx, js []*phonefleet.ReleaseJob) error {
+	stmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts,
+		                          next_attempt_at, last_error, created_at, done_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`)
+	if err != nil {
+		return fmt.Errorf("prepare import release job: %w", err)
+	}
+	defer stmt.Close()
+	for _, j := range js {
+		if _, err := stmt.ExecContext(ctx, j.InstanceID, j.TenantID, j.EventID, j.RequestID, string(j.State),
+			j.Attempts, formatTime(j.NextAttemptAt), j.LastError, formatTime(j.CreatedAt),
+			formatNullTime(j.DoneAt)); err != nil {
+			return fmt.Errorf("import release job %s: %w", j.InstanceID, formatError(err))
+		}
+	}
+	return nil
+}
+
+// findAllOrders returns every order.
+func findAllOrders(ctx context.Context, tx *Tx) ([]*phonefleet.Order, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
+		       count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at
+		FROM orders
+	`)
+	if err != nil {
+		return nil, fmt.Errorf("query orders: %w", err)
+	}
+	defer rows.Close()
+
+	var out []*phonefleet.Order
+	for rows.Next() {
+		var o phonefleet.Order
+		var mode, createdAt string
+		if err := rows.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &mode, &o.PeriodNum,
+			&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &createdAt); err != nil {
+			return nil, fmt.Errorf("scan order: %w", err)
+		}
+		o.BillingMode = phonefleet.BillingMode(mode)
+		if o.CreatedAt, err = parseTime(createdAt); err != nil {
+			return nil, err
+		}
+		out = append(out, &o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query orders: %w", err)
+	}
+	return out, nil
+}
+
+// findAllInstances returns every instance of every tenant.
+func findAllInstances(ctx context.Context, tx *Tx) ([]*phonefleet.Instance, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+instanceColumns+`
+		FROM instances i
+		JOIN skus s ON s.id = i.sku_id
+	`)
+	if err != nil {
+		return nil, fmt.Errorf("query instances: %w", err)
+	}
+	defer rows.Close()
+
+	var out []*phonefleet.Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query instances: %w", err)
+	}
+	return out, nil
+}
