@@ -39,7 +39,8 @@ func MustStartCluster(tb testing.TB) *Cluster {
 	sort.Strings(bins)
 	c := &Cluster{BinDir: filepath.Dir(bins[len(bins)-1])}
 
-	dir, err := os.MkdirTemp("", "phonefleet-pgcluster-")
+	// Under /tmp, not $TMPDIR: the postgres user must be able to reach it.
+	dir, err := os.MkdirTemp("/tmp", "phonefleet-pgcluster-")
 	if err != nil {
 		tb.Fatal(err)
 	}
