@@ -52,6 +52,7 @@ func main() {
 // the process exit code: 0 on success, 1 on a failure, 2 on a usage error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	args = hoistGlobalFlags(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -103,6 +104,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], err)
 		return 1
 	}
+}
+
+// hoistGlobalFlags moves a leading --db flag behind the command name, so that
+// "phonefleet --db x.db tenant list" works like "phonefleet tenant list --db x.db".
+func hoistGlobalFlags(args []string) []string {
+	var global []string
+	for len(args) > 0 {
+		switch a := args[0]; {
+		case (a == "--db" || a == "-db") && len(args) > 1:
+			global, args = append(global, args[:2]...), args[2:]
+		case strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db="):
+			global, args = append(global, a), args[1:]
+		default:
+			if len(global) == 0 || len(args) == 0 {
+				return args
+			}
+			return append(append([]string{args[0]}, global...), args[1:]...)
+		}
+	}
+	return global
 }
 
 // Env is what a command may touch of the process: output streams and the
