@@ -52,7 +52,9 @@ func TestConfigValidate(t *testing.T) {
 		want string // substring of the error; "" for valid
 	}{
 		{"OK", func(*Config) {}, ""},
-		{"Webhook", func(c *Config) { c.ReleaseDriver, c.WebhookURL, c.WebhookSecret = "webhook", "http://127.0.0.1:9/x", "s" }, ""},
+		{"Webhook", func(c *Config) {
+			c.ReleaseDriver, c.WebhookURL, c.WebhookSecret = "webhook", "http://127.0.0.1:9/x", "s"
+		}, ""},
 		{"ErrAddr", func(c *Config) { c.Addr = "" }, "--addr"},
 		{"ErrLogFormat", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"ErrLogLevel", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
