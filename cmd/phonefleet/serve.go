@@ -154,7 +154,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	srv := pfhttp.NewServer()
 	srv.Addr = cfg.Addr
 	srv.Store = store
-	srv.Logger = logger.With("system", "http")
+	srv.Logger = logger
 	srv.RateLimit = cfg.RateLimit
 	srv.RateBurst = cfg.RateBurst
 	srv.TokenCacheTTL = cfg.TokenCacheTTL
