@@ -36,27 +36,31 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 		limit = fmt.Sprintf(" LIMIT $%d", len(args))
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''),
-			e.action, e.request_id, e.instance_ids, e.error_code, e.detail
+		SELECT `+auditColumns+`
 		FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
 		`+whereClause(conds)+`
 		ORDER BY e.id DESC`+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.AuditEvent, error) {
-		var e phonefleet.AuditEvent
-		err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID,
-			&e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
-		if e.InstanceIDs == nil {
-			e.InstanceIDs = []string{}
-		}
-		return &e, err
-	})
+	events, err := pgx.CollectRows(rows, scanAuditEvent)
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}
 	return events, nil
+}
+
+const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''),
+	e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
+
+func scanAuditEvent(row pgx.CollectableRow) (*phonefleet.AuditEvent, error) {
+	var e phonefleet.AuditEvent
+	err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID,
+		&e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
+	if e.InstanceIDs == nil {
+		e.InstanceIDs = []string{}
+	}
+	return &e, err
 }
 
 func insertAuditEvent(ctx context.Context, tx pgx.Tx, e *phonefleet.AuditEvent) error {

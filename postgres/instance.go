@@ -65,19 +65,22 @@ func insertOrder(ctx context.Context, tx pgx.Tx, o *phonefleet.Order) error {
 // insertInstances writes a purchase's instances with COPY: one round trip
 // for up to 1,500 rows.
 func insertInstances(ctx context.Context, tx pgx.Tx, ins []*phonefleet.Instance) error {
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"instances"},
-		[]string{"id", "tenant_id", "order_id", "name", "region_id", "sku_id", "os", "band_size", "billing_mode",
-			"period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "created_at", "updated_at"},
-		pgx.CopyFromSlice(len(ins), func(i int) ([]any, error) {
-			in := ins[i]
-			return []any{in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
-				string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency, in.StartsAt, in.ExpiresAt,
-				string(in.State), in.CreatedAt, in.UpdatedAt}, nil
-		}))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"instances"}, instanceCopyColumns,
+		pgx.CopyFromSlice(len(ins), func(i int) ([]any, error) { return instanceCopyRow(ins[i]), nil }))
 	if err != nil {
 		return fmt.Errorf("insert instances: %w", err)
 	}
 	return nil
+}
+
+// instanceCopyColumns are the columns instanceCopyRow returns values for.
+var instanceCopyColumns = []string{"id", "tenant_id", "order_id", "name", "region_id", "sku_id", "os", "band_size",
+	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "created_at", "updated_at"}
+
+func instanceCopyRow(in *phonefleet.Instance) []any {
+	return []any{in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
+		string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency, in.StartsAt, in.ExpiresAt,
+		string(in.State), in.CreatedAt, in.UpdatedAt}
 }
 
 // FindInstances returns a page of the tenant's instances, ordered by

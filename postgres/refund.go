@@ -26,13 +26,16 @@ func (db *DB) FindRefunds(ctx context.Context, filter phonefleet.RefundFilter) (
 	if err != nil {
 		return nil, fmt.Errorf("find refunds: %w", err)
 	}
-	refunds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Refund, error) {
-		var r phonefleet.Refund
-		return &r, row.Scan(&r.InstanceID, &r.TenantID, &r.OrderID, &r.Paid, &r.Consumed, &r.Fee, &r.Amount,
-			&r.Currency, &r.RequestID, &r.CreatedAt)
-	})
+	refunds, err := pgx.CollectRows(rows, scanRefund)
 	if err != nil {
 		return nil, fmt.Errorf("find refunds: %w", err)
 	}
 	return refunds, nil
+}
+
+func scanRefund(row pgx.CollectableRow) (*phonefleet.Refund, error) {
+	var r phonefleet.Refund
+	err := row.Scan(&r.InstanceID, &r.TenantID, &r.OrderID, &r.Paid, &r.Consumed, &r.Fee, &r.Amount,
+		&r.Currency, &r.RequestID, &r.CreatedAt)
+	return &r, err
 }

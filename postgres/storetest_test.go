@@ -16,3 +16,14 @@ func TestStore(t *testing.T) {
 		return MustOpenDBAt(t, MustCreateSchema(t, adminURL), now)
 	})
 }
+
+// TestSnapshot copies PostgreSQL into PostgreSQL: every query answers the
+// same in the copy.
+func TestSnapshot(t *testing.T) {
+	adminURL := MustTestURL(t)
+	storetest.RunSnapshot(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+		return MustOpenDBAt(t, MustCreateSchema(t, adminURL), now)
+	}, func(t *testing.T, now func() time.Time) phonefleet.Store {
+		return MustOpenDBAt(t, MustCreateSchema(t, adminURL), now)
+	})
+}

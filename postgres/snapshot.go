@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
+)
+
+var _ phonefleet.SnapshotService = (*DB)(nil)
+
+// Export reads every row in one REPEATABLE READ, read-only transaction (one
+// consistent snapshot while nodes keep writing). Rows are ordered by ID
+// (refunds and release jobs by instance ID) compared as bytes, the order
+// every backend exports; audit events are oldest first. Release job leases
+// are left out.
+func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
+	// A copy may be large: it gets the statement timeout per statement but
+	// no operation deadline beyond the caller's.
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+
+	s := &phonefleet.Snapshot{}
+	if s.Tenants, err = collect(ctx, tx, `SELECT id, name, created_at FROM tenants`,
+		func(row pgx.CollectableRow) (*phonefleet.Tenant, error) {
+			var t phonefleet.Tenant
+			return &t, row.Scan(&t.ID, &t.Name, &t.CreatedAt)
+		}); err != nil {
+		return nil, fmt.Errorf("export tenants: %w", err)
+	}
+	if s.Tokens, err = collect(ctx, tx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id`, scanToken); err != nil {
+		return nil, fmt.Errorf("export tokens: %w", err)
+	}
+	if s.SKUs, err = collect(ctx, tx, `SELECT `+skuColumns+` FROM skus s`, scanSKU); err != nil {
+		return nil, fmt.Errorf("export skus: %w", err)
+	}
+	if s.Orders, err = collect(ctx, tx, `
+		SELECT id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
+			count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at
+		FROM orders`, scanOrder); err != nil {
+		return nil, fmt.Errorf("export orders: %w", err)
+	}
+	if s.Instances, err = collect(ctx, tx, `SELECT `+instanceColumns+` FROM instances i LEFT JOIN skus s ON s.id = i.sku_id`,
+		func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
+			var in phonefleet.Instance
+			return &in, row.Scan(instanceDest(&in)...)
+		}); err != nil {
+		return nil, fmt.Errorf("export instances: %w", err)
+	}
+	if s.Refunds, err = collect(ctx, tx, `
+		SELECT instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at
+		FROM refunds`, scanRefund); err != nil {
+		return nil, fmt.Errorf("export refunds: %w", err)
+	}
+	if s.ReleaseJobs, err = collect(ctx, tx, `SELECT `+jobColumns+` FROM release_jobs j JOIN tenants t ON t.id = j.tenant_id`, scanJob); err != nil {
+		return nil, fmt.Errorf("export release jobs: %w", err)
+	}
+	if s.AuditEvents, err = collect(ctx, tx, `SELECT `+auditColumns+` FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id`, scanAuditEvent); err != nil {
+		return nil, fmt.Errorf("export audit events: %w", err)
+	}
+
+	sortByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
+	sortByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
+	sortByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
+	sortByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
+	sortByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
+	sortByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
+	sortByID(s.ReleaseJobs, func(j *phonefleet.ReleaseJob) string { return j.InstanceID })
+	return s, nil
+}
+
+// Import writes s in one transaction into a store without tenants
+// (EConflict otherwise): its catalogue replaces the store's, and every row
+// keeps its IDs, times, token hashes and release job state, attempts and
+// event ID, without a lease. Audit events are appended in the order of s
+// with new IDs. On any error nothing changes. s is not modified.
+func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
+	if err := checkSnapshot(s); err != nil {
+		return err
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := importSnapshot(ctx, tx, s); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit import: %w", err)
+	}
+	return nil
+}
+
+// importSnapshot is Import inside its transaction. Tables are filled parents
+// first with COPY, so every foreign key holds as rows arrive.
+func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) error {
+	// Keep a concurrent import or tenant creation from slipping in between
+	// the check and the copy.
+	if _, err := tx.Exec(ctx, `LOCK TABLE tenants IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("lock tenants: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM tenants`).Scan(&n); err != nil {
+		return fmt.Errorf("count tenants: %w", err)
+	} else if n > 0 {
+		return phonefleet.Errorf(phonefleet.EConflict, "import needs a store without tenants; this one has %d", n)
+	}
+
+	// No tenant means no order or instance refers to the catalogue.
+	if _, err := tx.Exec(ctx, `DELETE FROM sku_regions`); err != nil {
+		return fmt.Errorf("delete default sku regions: %w", err)
+	} else if _, err := tx.Exec(ctx, `DELETE FROM skus`); err != nil {
+		return fmt.Errorf("delete default skus: %w", err)
+	}
+	for _, k := range s.SKUs {
+		if err := insertSKU(ctx, tx, k); err != nil {
+			return fmt.Errorf("import sku %s: %w", k.ID, err)
+		}
+	}
+
+	copies := []struct {
+		table string
+		cols  []string
+		n     int
+		row   func(i int) []any
+	}{
+		{"tenants", []string{"id", "name", "created_at"}, len(s.Tenants), func(i int) []any {
+			t := s.Tenants[i]
+			return []any{t.ID, t.Name, t.CreatedAt}
+		}},
+		{"tokens", []string{"id", "tenant_id", "name", "hash", "actions", "created_at", "expires_at", "revoked_at"}, len(s.Tokens), func(i int) []any {
+			t := s.Tokens[i]
+			return []any{t.ID, t.TenantID, t.Name, t.Hash, t.Actions, t.CreatedAt, t.ExpiresAt, t.RevokedAt}
+		}},
+		{"orders", []string{"id", "tenant_id", "sku_id", "region_id", "os", "band_size", "billing_mode", "period_num",
+			"count", "unit_price", "total", "currency", "auto_pay", "auto_renew", "request_id", "created_at"}, len(s.Orders), func(i int) []any {
+			o := s.Orders[i]
+			return []any{o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
+				o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.CreatedAt}
+		}},
+		{"instances", instanceCopyColumns, len(s.Instances), func(i int) []any { return instanceCopyRow(s.Instances[i]) }},
+		{"refunds", []string{"instance_id", "tenant_id", "order_id", "paid", "consumed", "fee", "amount", "currency", "request_id", "created_at"}, len(s.Refunds), func(i int) []any {
+			r := s.Refunds[i]
+			return []any{r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee, r.Amount, r.Currency, r.RequestID, r.CreatedAt}
+		}},
+		{"release_jobs", []string{"instance_id", "tenant_id", "event_id", "request_id", "state", "attempts",
+			"next_attempt_at", "last_error", "created_at", "done_at"}, len(s.ReleaseJobs), func(i int) []any {
+			j := s.ReleaseJobs[i]
+			return []any{j.InstanceID, j.TenantID, j.EventID, j.RequestID, string(j.State), j.Attempts,
+				j.NextAttemptAt, j.LastError, j.CreatedAt, j.DoneAt}
+		}},
+		// Audit events get new IDs from the identity column, in the order
+		// COPY sends them: the order of s.
+		{"audit_events", []string{"at", "tenant_id", "token_id", "action", "request_id", "instance_ids", "error_code", "detail"}, len(s.AuditEvents), func(i int) []any {
+			e := s.AuditEvents[i]
+			ids := e.InstanceIDs
+			if ids == nil {
+				ids = []string{}
+			}
+			return []any{e.At, nullString(e.TenantID), nullString(e.TokenID), e.Action, e.RequestID, ids, e.ErrorCode, e.Detail}
+		}},
+	}
+	for _, c := range copies {
+		if c.n == 0 {
+			continue
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromSlice(c.n, func(i int) ([]any, error) {
+			return c.row(i), nil
+		})); err != nil {
+			return fmt.Errorf("import %s: %w", c.table, err)
+		}
+	}
+	return nil
+}
+
+// checkSnapshot returns EInvalid if s or one of its rows is nil.
+func checkSnapshot(s *phonefleet.Snapshot) error {
+	if s == nil {
+		return phonefleet.Errorf(phonefleet.EInvalid, "snapshot required")
+	}
+	for what, hasNil := range map[string]bool{
+		"tenant":      slices.Contains(s.Tenants, nil),
+		"token":       slices.Contains(s.Tokens, nil),
+		"sku":         slices.Contains(s.SKUs, nil),
+		"order":       slices.Contains(s.Orders, nil),
+		"instance":    slices.Contains(s.Instances, nil),
+		"refund":      slices.Contains(s.Refunds, nil),
+		"release job": slices.Contains(s.ReleaseJobs, nil),
+		"audit event": slices.Contains(s.AuditEvents, nil),
+	} {
+		if hasNil {
+			return phonefleet.Errorf(phonefleet.EInvalid, "snapshot has a nil %s", what)
+		}
+	}
+	return nil
+}
+
+// collect runs a query in tx and collects its rows, never nil.
+func collect[T any](ctx context.Context, tx pgx.Tx, sql string, fn pgx.RowToFunc[T]) ([]T, error) {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, fn)
+}
+
+// sortByID sorts s by the byte order of id.
+func sortByID[T any](s []T, id func(T) string) {
+	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+}
+
+func scanOrder(row pgx.CollectableRow) (*phonefleet.Order, error) {
+	var o phonefleet.Order
+	err := row.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &o.BillingMode, &o.PeriodNum,
+		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &o.CreatedAt)
+	return &o, err
+}
