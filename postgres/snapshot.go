@@ -18,13 +18,14 @@ var _ phonefleet.SnapshotService = (*DB)(nil)
 // every backend exports; audit events are oldest first. Release job leases
 // are left out.
 func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
-	// A copy may be large: it gets the statement timeout per statement but
-	// no operation deadline beyond the caller's.
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
+	if err := unboundTx(ctx, tx); err != nil {
+		return nil, err
+	}
 
 	s := &phonefleet.Snapshot{}
 	if s.Tenants, err = collect(ctx, tx, `SELECT id, name, created_at FROM tenants`,
@@ -89,6 +90,9 @@ func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
+	if err := unboundTx(ctx, tx); err != nil {
+		return err
+	}
 	if err := importSnapshot(ctx, tx, s); err != nil {
 		return err
 	}
@@ -176,6 +180,16 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 		})); err != nil {
 			return fmt.Errorf("import %s: %w", c.table, err)
 		}
+	}
+	return nil
+}
+
+// unboundTx lifts the request timeouts for the rest of tx: a whole
+// installation may take longer to read or write than any request. Only the
+// caller's context bounds it.
+func unboundTx(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0`); err != nil {
+		return fmt.Errorf("lift timeouts: %w", err)
 	}
 	return nil
 }
