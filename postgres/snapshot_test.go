@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,4 +31,68 @@ func TestSnapshot_SQLite(t *testing.T) {
 	}
 	t.Run("ToPostgres", func(t *testing.T) { storetest.RunSnapshot(t, lite, pg) })
 	t.Run("FromPostgres", func(t *testing.T) { storetest.RunSnapshot(t, pg, lite) })
+}
+
+// The documented move from the SQLite file to PostgreSQL, as an operator
+// runs it: instances bought and unsubscribed on SQLite, then migrate and
+// copy; a serve process on PostgreSQL accepts the old token and answers the
+// same statuses, and the refunds came along.
+func TestCopyCommand(t *testing.T) {
+	dbURL := MustCreateDatabase(t, MustTestURL(t))
+	bin := MustBuildBinary(t)
+	file := filepath.Join(t.TempDir(), "phonefleet.db")
+	MustRunCLI(t, bin, "migrate", "--db", file)
+	MustRunCLI(t, bin, "tenant", "create", "acme", "--db", file)
+	token := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--db", file)
+
+	old := MustStartNode(t, bin, "--db", file)
+	var bought purchaseData
+	old.MustDo(t, "POST", "/v1/instances/create", token, purchaseBody("mv", 3), &bought)
+	ids := []string{bought.InstanceInfos[0].InstanceID, bought.InstanceInfos[1].InstanceID, bought.InstanceInfos[2].InstanceID}
+	old.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": ids[:1]}, nil)
+	old.Stop(t)
+	refundsBefore := MustRunCLI(t, bin, "refunds", "--db", file)
+
+	MustRunCLI(t, bin, "migrate", "--db", dbURL)
+	MustRunCLI(t, bin, "copy", "--from", file, "--to", dbURL)
+	// PostgreSQL keeps times to the microsecond; SQLite may hold more.
+	got, want := microRefunds(t, MustRunCLI(t, bin, "refunds", "--db", dbURL)), microRefunds(t, refundsBefore)
+	if len(want) != 1 || !slices.Equal(got, want) {
+		t.Fatalf("refunds after copy:\n%v\nwant:\n%v", got, want)
+	}
+
+	node := MustStartNode(t, bin, "--db", dbURL, "--pg-max-conns", "4")
+	// The unsubscribed one is going offline or, if the old node's worker got
+	// to it, released; the others run.
+	after := node.MustStatuses(t, token, ids)
+	if after[ids[0]] != 3 && after[ids[0]] != 0 {
+		t.Fatalf("status of %s after copy=%d, want 3 or 0", ids[0], after[ids[0]])
+	} else if after[ids[1]] != 2 || after[ids[2]] != 2 {
+		t.Fatalf("statuses after copy=%v, want %s and %s running (2)", after, ids[1], ids[2])
+	}
+	// The copy is live: the old token can unsubscribe on PostgreSQL.
+	node.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": ids[1:2]}, nil)
+}
+
+// microRefunds decodes refunds JSON lines with created_at truncated to the
+// microsecond.
+func microRefunds(tb testing.TB, out string) []string {
+	tb.Helper()
+	type refundLine struct {
+		InstanceID string    `json:"instance_id"`
+		OrderID    string    `json:"order_id"`
+		Paid       int64     `json:"paid"`
+		Consumed   int64     `json:"consumed"`
+		Fee        int64     `json:"fee"`
+		Amount     int64     `json:"amount"`
+		Currency   string    `json:"currency"`
+		RequestID  string    `json:"request_id"`
+		CreatedAt  time.Time `json:"created_at"`
+	}
+	var lines []string
+	for _, r := range MustDecodeJSONLines[refundLine](tb, out) {
+		r.CreatedAt = r.CreatedAt.Truncate(time.Microsecond)
+		lines = append(lines, fmt.Sprintf("%+v", r))
+	}
+	return lines
 }
