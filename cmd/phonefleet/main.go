@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -188,6 +189,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // StoreOptions tunes the store a command opens; zero values mean defaults.
 type StoreOptions struct {
+	Logger             *slog.Logger // nil: the default logger
 	PGMaxConns         int32
 	PGStatementTimeout time.Duration
 	PGConnectTimeout   time.Duration
@@ -205,6 +207,9 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 	}
 	if isPostgresURL(dsn) {
 		db := postgres.NewDB(dsn)
+		if opts.Logger != nil {
+			db.Logger = opts.Logger.With("system", "postgres")
+		}
 		if opts.PGMaxConns > 0 {
 			db.MaxConns = opts.PGMaxConns
 		}
@@ -220,6 +225,9 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 		return db, nil
 	}
 	db := sqlite.NewDB(dsn)
+	if opts.Logger != nil {
+		db.Logger = opts.Logger.With("system", "sqlite")
+	}
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}

@@ -135,6 +135,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 
 	logger := newLogger(c.Stderr, cfg.LogFormat, cfg.LogLevel)
+	cfg.Store.Logger = logger
 	store, err := openStore(cfg.DB, cfg.Store)
 	if err != nil {
 		return err
