@@ -8,19 +8,12 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// CreateAuditEvent stores e in a transaction of its own and sets its ID.
-// At defaults to now.
+// CreateAuditEvent stores e in a write operation of its own and sets its
+// ID. At defaults to now.
 func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := createAuditEvent(ctx, tx, e); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return createAuditEvent(ctx, tx, e)
+	})
 }
 
 // FindAuditEvents returns events newest first, with their tenant's name.
@@ -108,8 +101,8 @@ func createAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) err
 	return nil
 }
 
-// auditFailure records the audit event of a failed operation in its own
-// transaction. It runs even if ctx was canceled (the attempt must still be
+// auditFailure records the audit event of a failed operation in a write
+// operation of its own. It runs even if ctx was canceled (the attempt must still be
 // recorded) and only logs its own failure: the caller returns the
 // operation's error.
 func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/phonefleet/phonefleet"
@@ -10,7 +12,13 @@ import (
 // request for count monthly instances of it.
 func benchSetup(b *testing.B, count int) (*DB, *phonefleet.PurchaseRequest) {
 	b.Helper()
-	db := MustOpenDB(b, nil)
+	return benchSetupWith(b, count, func(*DB) {})
+}
+
+// benchSetupWith is benchSetup with the DB's fields set by configure.
+func benchSetupWith(b *testing.B, count int, configure func(*DB)) (*DB, *phonefleet.PurchaseRequest) {
+	b.Helper()
+	db := mustOpenDBWith(b, filepath.Join(b.TempDir(), "phonefleet.db"), configure)
 	tn := &phonefleet.Tenant{Name: "bench"}
 	if err := db.CreateTenant(b.Context(), tn); err != nil {
 		b.Fatal(err)
@@ -27,16 +35,7 @@ func benchSetup(b *testing.B, count int) (*DB, *phonefleet.PurchaseRequest) {
 func BenchmarkUnsubscribe(b *testing.B) {
 	const batch = 10
 	db, req := benchSetup(b, phonefleet.MaxPurchaseCount)
-	var ids []string
-	for len(ids) < b.N*batch {
-		_, ins, err := db.Purchase(b.Context(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, in := range ins {
-			ids = append(ids, in.ID)
-		}
-	}
+	ids := benchInstances(b, db, req, b.N*batch)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -62,5 +61,69 @@ func BenchmarkPurchase1500(b *testing.B) {
 		} else if len(ins) != phonefleet.MaxPurchaseCount {
 			b.Fatalf("bought %d instances", len(ins))
 		}
+	}
+}
+
+// benchInstances buys at least n instances and returns their IDs.
+func benchInstances(b *testing.B, db *DB, req *phonefleet.PurchaseRequest, n int) []string {
+	b.Helper()
+	var ids []string
+	for len(ids) < n {
+		_, ins, err := db.Purchase(b.Context(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, in := range ins {
+			ids = append(ids, in.ID)
+		}
+	}
+	return ids
+}
+
+// BenchmarkUnsubscribeParallel measures durable 10-instance unsubscribes
+// on distinct instances from 32 goroutines per CPU (64 here, as many as
+// the HTTP load test's connections), with group commit and with one
+// transaction per operation, in the same run.
+func BenchmarkUnsubscribeParallel(b *testing.B) {
+	const batch = 10
+	for _, bc := range []struct {
+		name        string
+		groupCommit bool
+	}{
+		{"GroupCommit", true},
+		{"OneTxPerOp", false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var commits, ops atomic.Int64
+			db, req := benchSetupWith(b, phonefleet.MaxPurchaseCount, func(db *DB) {
+				db.GroupCommit = bc.groupCommit
+				db.testHookCommit = func(n int) error { commits.Add(1); ops.Add(int64(n)); return nil }
+			})
+			ids := benchInstances(b, db, req, b.N*batch)
+			commits.Store(0)
+			ops.Store(0)
+			var next atomic.Int64
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := int(next.Add(1) - 1)
+					plan, err := db.Unsubscribe(b.Context(), &phonefleet.UnsubscribeRequest{
+						TenantID: req.TenantID, InstanceIDs: ids[i*batch : (i+1)*batch],
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					} else if len(plan.Changes()) != batch {
+						b.Errorf("changed %d instances, want %d", len(plan.Changes()), batch)
+						return
+					}
+				}
+			})
+			if c := commits.Load(); c > 0 {
+				b.ReportMetric(float64(ops.Load())/float64(c), "ops/commit")
+			}
+		})
 	}
 }

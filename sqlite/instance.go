@@ -9,10 +9,10 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// Purchase buys req.Count instances in one transaction with the order and
-// the audit event. A random ID that collides with an existing one starts
+// Purchase buys req.Count instances in one write operation with the order
+// and the audit event. A random ID that collides with an existing one starts
 // the purchase over, a few times at most. Any failure is audited in a
-// transaction of its own. Errors: ESKUNotFound, EInvalid (band size),
+// write operation of its own. Errors: ESKUNotFound, EInvalid (band size),
 // internal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	var err error
@@ -33,31 +33,24 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 	return nil, nil, err
 }
 
-// purchase is one attempt of Purchase.
-func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
-	tx, err := db.beginTx(ctx, true)
+// purchase is one attempt of Purchase, one write operation.
+func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (o *phonefleet.Order, ins []*phonefleet.Instance, err error) {
+	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		sku, err := findSKUByID(ctx, tx, req.InstanceSKUID)
+		if err != nil {
+			return err
+		}
+		if o, ins, err = phonefleet.PlanPurchase(req, sku, tx.now, db.newInstanceID); err != nil {
+			return err
+		} else if err := createOrder(ctx, tx, o); err != nil {
+			return err
+		} else if err := createInstances(ctx, tx, ins); err != nil {
+			return err
+		}
+		return createAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now))
+	})
 	if err != nil {
 		return nil, nil, err
-	}
-	defer tx.Rollback()
-
-	sku, err := findSKUByID(ctx, tx, req.InstanceSKUID)
-	if err != nil {
-		return nil, nil, err
-	}
-	o, ins, err := phonefleet.PlanPurchase(req, sku, tx.now, db.newInstanceID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := createOrder(ctx, tx, o); err != nil {
-		return nil, nil, err
-	} else if err := createInstances(ctx, tx, ins); err != nil {
-		return nil, nil, err
-	} else if err := createAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now)); err != nil {
-		return nil, nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("commit purchase: %w", err)
 	}
 	return o, ins, nil
 }

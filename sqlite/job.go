@@ -12,7 +12,7 @@ import (
 
 // ClaimReleaseJobs leases up to limit pending jobs that are due (next
 // attempt at or before now, no live lease) to owner until now+lease, oldest
-// due first, with TenantName filled in. The claim is one write transaction,
+// due first, with TenantName filled in. The claim is one write operation,
 // so two claimers, in this process or another, never get the same job.
 func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
 	if owner == "" {
@@ -20,34 +20,33 @@ func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lea
 	} else if limit <= 0 || lease <= 0 {
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, "release job claim limit and lease must be positive")
 	}
-	tx, err := db.beginTx(ctx, true)
+	var jobs []*phonefleet.ReleaseJob
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		now := formatTime(tx.now)
+		var err error
+		jobs, err = findReleaseJobs(ctx, tx, []string{
+			"j.state = 'pending'",
+			"j.next_attempt_at <= ?",
+			"(j.lease_until IS NULL OR j.lease_until <= ?)",
+		}, []any{now, now}, "j.next_attempt_at, j.instance_id", limit)
+		if err != nil || len(jobs) == 0 {
+			return err
+		}
+
+		ids := make([]any, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.InstanceID
+		}
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE release_jobs SET lease_owner = ?, lease_until = ?
+			WHERE instance_id IN (`+placeholders(len(ids))+`)
+		`, append([]any{owner, formatTime(tx.now.Add(lease))}, ids...)...); err != nil {
+			return fmt.Errorf("lease release jobs: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer tx.Rollback()
-
-	now := formatTime(tx.now)
-	jobs, err := findReleaseJobs(ctx, tx, []string{
-		"j.state = 'pending'",
-		"j.next_attempt_at <= ?",
-		"(j.lease_until IS NULL OR j.lease_until <= ?)",
-	}, []any{now, now}, "j.next_attempt_at, j.instance_id", limit)
-	if err != nil || len(jobs) == 0 {
-		return jobs, err
-	}
-
-	ids := make([]any, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.InstanceID
-	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE release_jobs SET lease_owner = ?, lease_until = ?
-		WHERE instance_id IN (`+placeholders(len(ids))+`)
-	`, append([]any{owner, formatTime(tx.now.Add(lease))}, ids...)...); err != nil {
-		return nil, fmt.Errorf("lease release jobs: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit claim: %w", err)
 	}
 	return jobs, nil
 }
@@ -57,33 +56,29 @@ func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lea
 // checked: a delivery that succeeded is done even if its lease ran out
 // meanwhile. ENotFound if there is no such job.
 func (db *DB) CompleteReleaseJob(ctx context.Context, instanceID, owner string) error {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		state, err := findReleaseJobState(ctx, tx, instanceID)
+		if err != nil {
+			return err
+		} else if state == phonefleet.JobStateDone {
+			return nil
+		}
 
-	state, err := findReleaseJobState(ctx, tx, instanceID)
-	if err != nil {
-		return err
-	} else if state == phonefleet.JobStateDone {
+		now := formatTime(tx.now)
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE release_jobs SET state = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL
+			WHERE instance_id = ?
+		`, now, instanceID); err != nil {
+			return fmt.Errorf("complete release job: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE instances SET state = 'released', updated_at = ?
+			WHERE id = ? AND state = 'deleting'
+		`, now, instanceID); err != nil {
+			return fmt.Errorf("release instance: %w", err)
+		}
 		return nil
-	}
-
-	now := formatTime(tx.now)
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE release_jobs SET state = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL
-		WHERE instance_id = ?
-	`, now, instanceID); err != nil {
-		return fmt.Errorf("complete release job: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE instances SET state = 'released', updated_at = ?
-		WHERE id = ? AND state = 'deleting'
-	`, now, instanceID); err != nil {
-		return fmt.Errorf("release instance: %w", err)
-	}
-	return tx.Commit()
+	})
 }
 
 // FailReleaseJob records a failed attempt of owner's lease: attempts+1, the
@@ -91,54 +86,46 @@ func (db *DB) CompleteReleaseJob(ctx context.Context, instanceID, owner string) 
 // final, failed. A job leased to someone else or no longer pending is left
 // alone. ENotFound if there is no such job.
 func (db *DB) FailReleaseJob(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if _, err := findReleaseJobState(ctx, tx, instanceID); err != nil {
-		return err
-	}
 	state := phonefleet.JobStatePending
 	if final {
 		state = phonefleet.JobStateFailed
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE release_jobs
-		SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, state = ?,
-		    lease_owner = NULL, lease_until = NULL
-		WHERE instance_id = ? AND lease_owner = ? AND state = 'pending'
-	`, lastError, formatTime(next), string(state), instanceID, owner); err != nil {
-		return fmt.Errorf("fail release job: %w", err)
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := findReleaseJobState(ctx, tx, instanceID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE release_jobs
+			SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, state = ?,
+			    lease_owner = NULL, lease_until = NULL
+			WHERE instance_id = ? AND lease_owner = ? AND state = 'pending'
+		`, lastError, formatTime(next), string(state), instanceID, owner); err != nil {
+			return fmt.Errorf("fail release job: %w", err)
+		}
+		return nil
+	})
 }
 
 // RetryReleaseJob makes a failed job pending and due now with attempts
 // reset; its last error stays for reference. ENotFound if there is no such
 // job, EInvalid if it is not failed.
 func (db *DB) RetryReleaseJob(ctx context.Context, instanceID string) error {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	state, err := findReleaseJobState(ctx, tx, instanceID)
-	if err != nil {
-		return err
-	} else if state != phonefleet.JobStateFailed {
-		return phonefleet.Errorf(phonefleet.EInvalid, "release job %s is %s, not failed", instanceID, state)
-	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE release_jobs
-		SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
-		WHERE instance_id = ?
-	`, formatTime(tx.now), instanceID); err != nil {
-		return fmt.Errorf("retry release job: %w", err)
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		state, err := findReleaseJobState(ctx, tx, instanceID)
+		if err != nil {
+			return err
+		} else if state != phonefleet.JobStateFailed {
+			return phonefleet.Errorf(phonefleet.EInvalid, "release job %s is %s, not failed", instanceID, state)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE release_jobs
+			SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
+			WHERE instance_id = ?
+		`, formatTime(tx.now), instanceID); err != nil {
+			return fmt.Errorf("retry release job: %w", err)
+		}
+		return nil
+	})
 }
 
 // FindReleaseJobs lists jobs ordered by created_at, then instance ID. A

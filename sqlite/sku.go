@@ -31,16 +31,9 @@ func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
 		seen[r] = true
 	}
 
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := createSKU(ctx, tx, s); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return createSKU(ctx, tx, s)
+	})
 }
 
 // createSKU inserts the SKU and its regions, in the order given.

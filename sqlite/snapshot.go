@@ -69,19 +69,9 @@ func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
 	if err := checkSnapshot(s); err != nil {
 		return err
 	}
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := importSnapshot(ctx, tx, s); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit import: %w", err)
-	}
-	return nil
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return importSnapshot(ctx, tx, s)
+	})
 }
 
 // checkSnapshot returns EInvalid if s or one of its rows is nil.

@@ -7,6 +7,31 @@
 // transactions read a WAL snapshot and never wait for the writer. Other
 // processes (the CLI next to a running server) may use the file at the same
 // time; the busy timeout makes them take turns.
+//
+// # Group commit
+//
+// Every write operation (a purchase attempt, an unsubscribe, a failure's
+// audit event, a job claim, ...) is a function that runs inside a
+// transaction and never commits. With GroupCommit (the default) the
+// operations go to one writer goroutine, which takes whatever is queued when
+// it becomes free, up to MaxBatch, and runs it in one BEGIN IMMEDIATE
+// transaction: each operation inside its own SAVEPOINT with its own time, so
+// one operation's error rolls back only that operation. It commits once and
+// only then answers every caller; if the commit fails, every operation of
+// the batch fails and nothing of it is written. There is no timer: a lone
+// operation commits at once, and batches form only from what arrives while
+// the previous commit is in progress. A caller whose context ends while its
+// operation is still queued gets the context's error and the operation never
+// runs; once started, an operation completes or rolls back with its batch.
+//
+// The cost of a durable write is the fsync of the commit (synchronous=FULL),
+// which group commit shares. On the 2-core test machine,
+// BenchmarkUnsubscribeParallel (64 goroutines, 10-instance unsubscribes)
+// runs about 2.1 times as many unsubscribes per second with group commit
+// (about 32 operations per commit) as with one transaction per operation;
+// the single writer is then bound by SQLite's CPU time, not by fsync. A
+// lone operation costs the same either way. GroupCommit false runs each
+// operation in a transaction of its own on the caller's goroutine.
 package sqlite
 
 import (
@@ -56,8 +81,27 @@ type DB struct {
 	// Logger receives the store's own logs (failed audit writes).
 	Logger *slog.Logger
 
+	// GroupCommit makes concurrent write operations share transactions
+	// (see the package documentation). NewDB sets it; false runs each
+	// operation in a transaction of its own on the caller's goroutine.
+	GroupCommit bool
+
+	// MaxBatch bounds the operations of one group commit; 0 means
+	// DefaultMaxBatch.
+	MaxBatch int
+
+	w *writer // the group commit writer; nil without group commit
+
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string
+
+	// Test hooks of the writer: testHookQueued gets the queue length after
+	// each enqueue, testHookBeforeBatch runs before the writer takes a
+	// batch, and testHookCommit gets the batch size before the commit; its
+	// error fails the batch as a failed commit would.
+	testHookQueued      func(n int)
+	testHookBeforeBatch func()
+	testHookCommit      func(n int) error
 }
 
 // NewDB returns a DB for the file at path. It does not touch the file until Open.
@@ -66,18 +110,23 @@ func NewDB(path string) *DB {
 		Path:          path,
 		Now:           time.Now,
 		Logger:        slog.Default().With("system", "sqlite"),
+		GroupCommit:   true,
+		MaxBatch:      DefaultMaxBatch,
 		newInstanceID: phonefleet.NewInstanceID,
 	}
 }
 
 // dsn returns the driver DSN for the file with the pragmas every connection
 // of a pool must run. journal_mode is persistent in the file; the others are
-// per connection.
+// per connection. temp_store(MEMORY) keeps the sub-journals of the
+// savepoints of group commit in memory instead of temporary files (it took
+// a sixth of the writer's time in pwrite calls).
 func (db *DB) dsn(write bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
@@ -137,6 +186,14 @@ func (db *DB) Open() (err error) {
 	if err := db.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("open %s for reading: %w", db.Path, err)
 	}
+
+	if db.GroupCommit {
+		if db.MaxBatch <= 0 {
+			db.MaxBatch = DefaultMaxBatch
+		}
+		db.w = newWriter()
+		go db.runWriter(db.w, db.MaxBatch)
+	}
 	return nil
 }
 
@@ -195,11 +252,16 @@ func (db *DB) migrateFile(ctx context.Context, name string, first bool) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`, name, formatTime(tx.now)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return tx.Tx.Commit()
 }
 
-// Close closes both pools.
+// Close waits for the write operations already queued, then closes both
+// pools. Write operations after Close fail.
 func (db *DB) Close() error {
+	if db.w != nil {
+		db.w.close()
+		<-db.w.exited
+	}
 	var errs []error
 	if db.rdb != nil {
 		errs = append(errs, db.rdb.Close())
@@ -228,10 +290,18 @@ func (db *DB) Ping(ctx context.Context) error {
 var errNotOpen = errors.New("sqlite: database not open")
 
 // Tx is a transaction of one store operation; now is the operation's time.
+// With group commit, several operations share one *sql.Tx, each with its
+// own Tx.
 type Tx struct {
 	*sql.Tx
 	db  *DB
 	now time.Time
+}
+
+// Commit refuses: write operations never commit themselves, the writer
+// does (db.write). Reads only roll back.
+func (tx *Tx) Commit() error {
+	return errors.New("sqlite: an operation must not commit its transaction")
 }
 
 // beginTx starts a write transaction (BEGIN IMMEDIATE on the single writer

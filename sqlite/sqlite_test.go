@@ -22,10 +22,19 @@ func MustOpenDB(tb testing.TB, now func() time.Time) *DB {
 // time.Now) and closes it when the test ends.
 func MustOpenDBPath(tb testing.TB, path string, now func() time.Time) *DB {
 	tb.Helper()
+	return mustOpenDBWith(tb, path, func(db *DB) {
+		if now != nil {
+			db.Now = now
+		}
+	})
+}
+
+// mustOpenDBWith opens the database file at path after configure has set
+// the DB's fields, and closes it when the test ends.
+func mustOpenDBWith(tb testing.TB, path string, configure func(*DB)) *DB {
+	tb.Helper()
 	db := NewDB(path)
-	if now != nil {
-		db.Now = now
-	}
+	configure(db)
 	if err := db.Open(); err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -40,6 +49,16 @@ func MustOpenDBPath(tb testing.TB, path string, now func() time.Time) *DB {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
 		return MustOpenDB(t, now)
+	})
+}
+
+// TestStore_OneTxPerOp runs the suite without group commit, the benchmark
+// baseline.
+func TestStore_OneTxPerOp(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+		return mustOpenDBWith(t, filepath.Join(t.TempDir(), "phonefleet.db"), func(db *DB) {
+			db.Now, db.GroupCommit = now, false
+		})
 	})
 }
 
@@ -104,7 +123,7 @@ func TestDB_Open(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, p := range []struct{ pragma, want string }{
-				{"journal_mode", "wal"}, {"foreign_keys", "1"}, {"synchronous", "2"}, {"busy_timeout", "5000"},
+				{"journal_mode", "wal"}, {"foreign_keys", "1"}, {"synchronous", "2"}, {"busy_timeout", "5000"}, {"temp_store", "2"},
 			} {
 				var got string
 				if err := tx.QueryRowContext(t.Context(), "PRAGMA "+p.pragma).Scan(&got); err != nil {

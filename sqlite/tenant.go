@@ -15,16 +15,9 @@ func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := createTenant(ctx, tx, t); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return createTenant(ctx, tx, t)
+	})
 }
 
 // FindTenantByName returns the tenant called name; ENotFound if none.

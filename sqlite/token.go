@@ -15,16 +15,9 @@ func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := createToken(ctx, tx, t); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return createToken(ctx, tx, t)
+	})
 }
 
 // FindTokenByHash returns the token with that hash, revoked or expired ones
@@ -62,16 +55,9 @@ func (db *DB) FindTokens(ctx context.Context, filter phonefleet.TokenFilter) ([]
 // RevokeToken marks the token revoked; ENotFound if there is no such ID.
 // Revoking a revoked token keeps its first revocation time.
 func (db *DB) RevokeToken(ctx context.Context, id string) error {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	if err := revokeToken(ctx, tx, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return revokeToken(ctx, tx, id)
+	})
 }
 
 func createToken(ctx context.Context, tx *Tx, t *phonefleet.Token) error {

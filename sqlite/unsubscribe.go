@@ -7,11 +7,11 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// Unsubscribe applies phonefleet.PlanUnsubscribe in one transaction: each
+// Unsubscribe applies phonefleet.PlanUnsubscribe in one write operation: each
 // running instance of the plan goes to deleting and gets one refund and one
 // release job, due now; one audit event records the request. With
 // req.DryRun only the audit event is written. On any error nothing changes,
-// and the failure is audited in a transaction of its own. Errors:
+// and the failure is audited in a write operation of its own. Errors:
 // ENotOwned, EPayPerUse, internal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
 	plan, err := db.unsubscribe(ctx, req)
@@ -22,31 +22,25 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 	return plan, nil
 }
 
-func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
-	tx, err := db.beginTx(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, tx.now)
-	if err != nil {
-		return nil, err
-	}
-	if !req.DryRun {
-		if err := applyUnsubscribe(ctx, tx, req, plan); err != nil {
-			return nil, err
+// unsubscribe is Unsubscribe's write operation.
+func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (plan *phonefleet.UnsubscribePlan, err error) {
+	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
+		if err != nil {
+			return err
 		}
-	}
-	if err := createAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now)); err != nil {
+		if plan, err = phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, tx.now); err != nil {
+			return err
+		}
+		if !req.DryRun {
+			if err := applyUnsubscribe(ctx, tx, req, plan); err != nil {
+				return err
+			}
+		}
+		return createAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now))
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit unsubscribe: %w", err)
 	}
 	return plan, nil
 }
@@ -54,7 +48,7 @@ func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 // applyUnsubscribe writes the plan's changes: state, refund and release job
 // per instance. The state update only moves a running instance; the
 // transaction holds the write lock since it began, so anything else means
-// the plan was made on stale rows and the whole request fails.
+// the plan was made on stale rows and the whole operation fails.
 func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan) error {
 	changes := plan.Changes()
 	if len(changes) == 0 {

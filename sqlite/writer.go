@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
+
+// DefaultMaxBatch is how many write operations one group commit takes at
+// most, unless DB.MaxBatch says otherwise.
+const DefaultMaxBatch = 64
+
+// errClosed is returned by write operations on a DB that is closing.
+var errClosed = errors.New("sqlite: database closed")
+
+// opFunc is one write operation: it runs inside a transaction and returns
+// an error to undo everything it wrote. It never commits.
+type opFunc func(ctx context.Context, tx *Tx) error
+
+// writeOp is an operation waiting for, or running in, a group commit.
+type writeOp struct {
+	ctx  context.Context
+	fn   opFunc
+	done chan error // buffered: the writer never waits for the caller
+
+	// Guarded by writer.mu.
+	taken    bool // the writer took it into a batch; it can no longer be withdrawn
+	canceled bool // the caller gave up before that; the writer skips it
+}
+
+// writer is the queue of the goroutine that runs every write operation of
+// a DB in group commits.
+type writer struct {
+	mu     sync.Mutex
+	queue  []*writeOp
+	closed bool
+
+	wake   chan struct{} // capacity 1: "the queue may have grown"; closed by close
+	exited chan struct{} // closed when the goroutine returns
+}
+
+func newWriter() *writer {
+	return &writer{wake: make(chan struct{}, 1), exited: make(chan struct{})}
+}
+
+// enqueue appends op and returns the queue length; errClosed once the
+// writer is closing.
+func (w *writer) enqueue(op *writeOp) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, errClosed
+	}
+	w.queue = append(w.queue, op)
+	select {
+	case w.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	return len(w.queue), nil
+}
+
+// withdraw removes op unless the writer already took it, and reports
+// whether it did.
+func (w *writer) withdraw(op *writeOp) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if op.taken {
+		return false
+	}
+	op.canceled = true
+	return true
+}
+
+// take removes and returns up to n queued operations, oldest first,
+// skipping withdrawn ones.
+func (w *writer) take(n int) []*writeOp {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var batch []*writeOp
+	i := 0
+	for ; i < len(w.queue) && len(batch) < n; i++ {
+		if op := w.queue[i]; !op.canceled {
+			op.taken = true
+			batch = append(batch, op)
+		}
+	}
+	rest := copy(w.queue, w.queue[i:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return batch
+}
+
+// close stops new operations; the goroutine runs the queued ones and exits.
+func (w *writer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.wake)
+	}
+}
+
+// write runs fn as one write operation and returns its error once the
+// outcome is durable.
+//
+// With group commit, fn joins the queue of the writer goroutine. If ctx ends
+// while fn is still queued, fn is withdrawn and ctx's error returned; once
+// the writer has started it, fn runs to the end without ctx's cancellation
+// (its values stay) and write waits for the commit, so an operation is never
+// half-applied nor reported before it is durable.
+//
+// Without group commit, fn runs in a transaction of its own on the caller's
+// goroutine, under ctx.
+func (db *DB) write(ctx context.Context, fn opFunc) error {
+	if db.wdb == nil {
+		return errNotOpen
+	}
+	if db.w == nil {
+		return db.writeAlone(ctx, fn)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	n, err := db.w.enqueue(op)
+	if err != nil {
+		return err
+	}
+	if hook := db.testHookQueued; hook != nil {
+		hook(n)
+	}
+	select {
+	case err := <-op.done:
+		return err
+	case <-ctx.Done():
+		if db.w.withdraw(op) {
+			return ctx.Err()
+		}
+		return <-op.done
+	}
+}
+
+// writeAlone runs fn in a transaction of its own.
+func (db *DB) writeAlone(ctx context.Context, fn opFunc) error {
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runWriter is the writer goroutine: whenever operations are queued it
+// takes as many as are waiting, up to MaxBatch, and runs them in one
+// transaction. It waits for nothing else, so a lone operation commits at
+// once and batches grow only while a commit is in progress. After close it
+// runs what is still queued and returns.
+func (db *DB) runWriter(w *writer, maxBatch int) {
+	defer close(w.exited)
+	for {
+		_, open := <-w.wake
+		for {
+			if hook := db.testHookBeforeBatch; hook != nil {
+				hook()
+			}
+			batch := w.take(maxBatch)
+			if len(batch) == 0 {
+				break
+			}
+			db.runBatch(batch)
+		}
+		if !open {
+			return
+		}
+	}
+}
+
+// runBatch runs the operations in one transaction and answers each caller
+// after the commit: with its own error if its operation failed (and was
+// rolled back to its savepoint), else with the batch's error if the
+// transaction could not be committed, else with nil.
+func (db *DB) runBatch(batch []*writeOp) {
+	errs := make([]error, len(batch))
+	batchErr := db.commitBatch(batch, errs)
+	for i, op := range batch {
+		if errs[i] == nil {
+			errs[i] = batchErr
+		}
+		op.done <- errs[i]
+	}
+}
+
+// commitBatch runs each operation inside its own savepoint of one BEGIN
+// IMMEDIATE transaction, each with its own time, records each operation's
+// error in errs, and commits. An error of the transaction itself (begin,
+// savepoint, commit) is returned: then nothing of the batch is written.
+func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
+	ctx := context.Background()
+	sqlTx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback() // after a commit: a no-op
+
+	for i, op := range batch {
+		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		if errs[i] = db.runOp(op, &Tx{Tx: sqlTx, db: db, now: db.Now().UTC()}); errs[i] != nil {
+			// If SQLite already rolled the whole transaction back (a
+			// full disk, RAISE(ROLLBACK)), the savepoint is gone too
+			// and the batch fails here.
+			if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+				return fmt.Errorf("roll back operation: %w", err)
+			}
+		}
+		if _, err := sqlTx.ExecContext(ctx, `RELEASE op`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	if hook := db.testHookCommit; hook != nil {
+		if err := hook(len(batch)); err != nil {
+			return err
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runOp runs one operation without its context's cancellation. A panic
+// fails the operation, not the process: it would have failed only its own
+// request before group commit.
+func (db *DB) runOp(op *writeOp, tx *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db.Logger.Error("write operation panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("write operation panicked: %v", r)
+		}
+	}()
+	return op.fn(context.WithoutCancel(op.ctx), tx)
+}

@@ -1,0 +1,396 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// writerHold stops a DB's writer before its next batch once armed, until
+// released. While the writer is held nothing is taken from the queue, so
+// the next batch is exactly what was queued (up to MaxBatch).
+type writerHold struct {
+	armed  atomic.Bool
+	queued chan int // queue lengths after each enqueue while armed
+	hold   chan struct{}
+	once   sync.Once
+}
+
+// newWriterHold returns a hold and the configure function that installs
+// it; hooks are set before Open, since the writer reads them.
+func newWriterHold(configure func(*DB)) (*writerHold, func(*DB)) {
+	h := &writerHold{queued: make(chan int, 1000), hold: make(chan struct{})}
+	return h, func(db *DB) {
+		db.testHookQueued = func(n int) {
+			if h.armed.Load() {
+				h.queued <- n
+			}
+		}
+		db.testHookBeforeBatch = func() {
+			if h.armed.Load() {
+				h.once.Do(func() { <-h.hold })
+			}
+		}
+		if configure != nil {
+			configure(db)
+		}
+	}
+}
+
+// arm makes the writer stop before its next batch.
+func (h *writerHold) arm() { h.armed.Store(true) }
+
+// waitQueued returns once n operations are queued since arm.
+func (h *writerHold) waitQueued(n int) {
+	for got := range h.queued {
+		if got >= n {
+			return
+		}
+	}
+}
+
+// release lets the writer go on.
+func (h *writerHold) release() { close(h.hold) }
+
+// openHeld opens a database whose writer h can hold; configure (or nil)
+// sets more fields before Open.
+func openHeld(t *testing.T, path string, configure func(*DB)) (*DB, *writerHold) {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "phonefleet.db")
+	}
+	h, configure := newWriterHold(configure)
+	return mustOpenDBWith(t, path, configure), h
+}
+
+// writerSetup opens a held database with tenant acme owning n running
+// monthly instances.
+func writerSetup(t *testing.T, n int, configure func(*DB)) (*DB, *writerHold, *phonefleet.Tenant, []*phonefleet.Instance) {
+	t.Helper()
+	db, h := openHeld(t, "", configure)
+	tn := &phonefleet.Tenant{Name: "acme"}
+	if err := db.CreateTenant(t.Context(), tn); err != nil {
+		t.Fatal(err)
+	}
+	_, ins, err := db.Purchase(t.Context(), &phonefleet.PurchaseRequest{
+		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
+		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: n,
+		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, h, tn, ins
+}
+
+// runOps calls each op in a goroutine of its own and returns their errors
+// once all have returned.
+func runOps(ops []func() error) []error {
+	errs := make([]error, len(ops))
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Go(func() { errs[i] = op() })
+	}
+	wg.Wait()
+	return errs
+}
+
+// TestWriter_BatchIsolation runs ten operations in one batch: eight
+// unsubscribes, one of which fails half-way through its writes (a trigger
+// rejects its release job after its instance and refund were written), and
+// two tenant creations, one of which violates the unique name. Only the two
+// failed operations are undone.
+func TestWriter_BatchIsolation(t *testing.T) {
+	batches := make(chan int, 100)
+	db, h, tn, ins := writerSetup(t, 8, func(db *DB) {
+		db.testHookCommit = func(n int) error { batches <- n; return nil }
+	})
+	bad := ins[3].ID
+	if _, err := db.wdb.ExecContext(t.Context(), `
+		CREATE TRIGGER fail_release_job BEFORE INSERT ON release_jobs
+		WHEN NEW.instance_id = '`+bad+`'
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+	`); err != nil {
+		t.Fatal(err)
+	}
+	for len(batches) > 0 { // the setup's
+		<-batches
+	}
+	h.arm()
+
+	var ops []func() error
+	for _, in := range ins {
+		ops = append(ops, func() error {
+			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{
+				TenantID: tn.ID, RequestID: "req-" + in.ID, InstanceIDs: []string{in.ID},
+			})
+			return err
+		})
+	}
+	ops = append(ops,
+		func() error { return db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "globex"}) },
+		func() error { return db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}) },
+	)
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+
+	if n := <-batches; n != len(ops) {
+		t.Fatalf("first batch ran %d operations, want all %d", n, len(ops))
+	}
+	for i, err := range errs {
+		switch {
+		case i < len(ins) && ins[i].ID == bad:
+			if phonefleet.ErrorCode(err) != phonefleet.EInternal || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("unsubscribe of %s: err=%v, want the injected internal error", bad, err)
+			}
+		case i == len(ops)-1:
+			if phonefleet.ErrorCode(err) != phonefleet.EConflict {
+				t.Fatalf("duplicate tenant: err=%v, want %s", err, phonefleet.EConflict)
+			}
+		case err != nil:
+			t.Fatalf("operation %d: %v", i, err)
+		}
+	}
+
+	all, _, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tn.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range all {
+		want := phonefleet.InstanceStateDeleting
+		if in.ID == bad {
+			want = phonefleet.InstanceStateRunning
+		}
+		if in.State != want {
+			t.Fatalf("instance %s State=%s, want %s", in.ID, in.State, want)
+		}
+	}
+	refunds, err := db.FindRefunds(t.Context(), phonefleet.RefundFilter{})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != len(ins)-1 {
+		t.Fatalf("refunds=%d, want %d", len(refunds), len(ins)-1)
+	}
+	for _, r := range refunds {
+		if r.InstanceID == bad {
+			t.Fatalf("refund of the failed unsubscribe %s was kept", bad)
+		}
+	}
+	if js, _ := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); len(js) != len(ins)-1 {
+		t.Fatalf("release jobs=%d, want %d", len(js), len(ins)-1)
+	}
+	if ts, _ := db.FindTenants(t.Context()); len(ts) != 2 || ts[0].Name != "acme" || ts[1].Name != "globex" {
+		t.Fatalf("tenants=%+v, want acme and globex", ts)
+	}
+	// The purchase, seven unsubscribes and the failure, which was audited
+	// in a later batch.
+	es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(es) != 1+len(ins) {
+		t.Fatalf("audit events=%d, want %d", len(es), 1+len(ins))
+	} else if e := es[0]; e.ErrorCode != phonefleet.EInternal || e.RequestID != "req-"+bad {
+		t.Fatalf("newest audit event=%+v, want the failure of req-%s", e, bad)
+	}
+}
+
+// TestWriter_CommitFailure fails the commit of a batch of seven operations:
+// no caller is answered before the commit, every one gets the error, and
+// nothing of the batch is written. The failed unsubscribes are still
+// audited, in the following batch.
+func TestWriter_CommitFailure(t *testing.T) {
+	var answered atomic.Int32
+	answeredAtCommit := make(chan int32, 1)
+	var armed, failed atomic.Bool
+	db, h, tn, ins := writerSetup(t, 5, func(db *DB) {
+		db.testHookCommit = func(n int) error {
+			if armed.Load() && failed.CompareAndSwap(false, true) {
+				answeredAtCommit <- answered.Load()
+				if n != 7 {
+					return errors.New("injected commit failure, but the batch was short")
+				}
+				return errors.New("injected commit failure")
+			}
+			return nil
+		}
+	})
+	armed.Store(true)
+	h.arm()
+
+	var ops []func() error
+	for _, in := range ins {
+		ops = append(ops, func() error {
+			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{
+				TenantID: tn.ID, RequestID: "req-" + in.ID, InstanceIDs: []string{in.ID},
+			})
+			answered.Add(1)
+			return err
+		})
+	}
+	ops = append(ops,
+		func() error {
+			err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "globex"})
+			answered.Add(1)
+			return err
+		},
+		func() error {
+			err := db.CreateAuditEvent(t.Context(), &phonefleet.AuditEvent{TenantID: tn.ID, Action: "cli", ErrorCode: "0"})
+			answered.Add(1)
+			return err
+		},
+	)
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+
+	if n := <-answeredAtCommit; n != 0 {
+		t.Fatalf("%d callers answered before the commit", n)
+	}
+	for i, err := range errs {
+		if err == nil || err.Error() != "injected commit failure" {
+			t.Fatalf("operation %d: err=%v, want the injected commit failure", i, err)
+		} else if code := phonefleet.ErrorCode(err); code != phonefleet.EInternal {
+			t.Fatalf("operation %d: ErrorCode=%s, want %s", i, code, phonefleet.EInternal)
+		}
+	}
+
+	all, _, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tn.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range all {
+		if in.State != phonefleet.InstanceStateRunning {
+			t.Fatalf("instance %s State=%s, want running", in.ID, in.State)
+		}
+	}
+	if rs, _ := db.FindRefunds(t.Context(), phonefleet.RefundFilter{}); len(rs) != 0 {
+		t.Fatalf("refunds=%d, want 0", len(rs))
+	}
+	if js, _ := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); len(js) != 0 {
+		t.Fatalf("release jobs=%d, want 0", len(js))
+	}
+	if _, err := db.FindTenantByName(t.Context(), "globex"); phonefleet.ErrorCode(err) != phonefleet.ENotFound {
+		t.Fatalf("FindTenantByName(globex): err=%v, want %s", err, phonefleet.ENotFound)
+	}
+	es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(es) != 1+len(ins) {
+		t.Fatalf("audit events=%d, want the purchase and %d failures", len(es), len(ins))
+	}
+	for _, e := range es[:len(ins)] {
+		if e.ErrorCode != phonefleet.EInternal || e.Action != phonefleet.ActionInstanceDelete {
+			t.Fatalf("audit event=%+v, want an internal unsubscribe failure", e)
+		}
+	}
+}
+
+// TestWriter_Cancel: a caller that gives up while its operation is queued
+// is answered at once and the operation never runs; an operation whose
+// context ends while it runs completes, since it already started.
+func TestWriter_Cancel(t *testing.T) {
+	t.Run("Queued", func(t *testing.T) {
+		db, h := openHeld(t, "", nil)
+		h.arm()
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- db.CreateTenant(ctx, &phonefleet.Tenant{Name: "ghost"}) }()
+		h.waitQueued(1)
+		cancel()
+		// The writer is still held: the answer cannot have come from it.
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err=%v, want %v", err, context.Canceled)
+		}
+		h.release()
+
+		if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if ts, _ := db.FindTenants(t.Context()); len(ts) != 1 || ts[0].Name != "acme" {
+			t.Fatalf("tenants=%+v, want only acme", ts)
+		}
+	})
+
+	t.Run("Started", func(t *testing.T) {
+		db := MustOpenDB(t, nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+			if err := createTenant(ctx, tx, &phonefleet.Tenant{Name: "first"}); err != nil {
+				return err
+			}
+			cancel()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return createTenant(ctx, tx, &phonefleet.Tenant{Name: "second"})
+		})
+		if err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		if ts, _ := db.FindTenants(t.Context()); len(ts) != 2 {
+			t.Fatalf("tenants=%+v, want first and second", ts)
+		}
+	})
+}
+
+// TestWriter_Close runs the operations queued before Close and refuses
+// later ones.
+func TestWriter_Close(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "phonefleet.db")
+	db, h := openHeld(t, path, nil)
+	h.arm()
+	errc := make(chan error, 1)
+	go func() { errc <- db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}) }()
+	h.waitQueued(1)
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	h.release()
+	if err := <-errc; err != nil {
+		t.Fatalf("operation queued before Close: %v", err)
+	} else if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "late"}); !errors.Is(err, errClosed) {
+		t.Fatalf("CreateTenant after Close: err=%v, want %v", err, errClosed)
+	}
+
+	db = MustOpenDBPath(t, path, nil)
+	if _, err := db.FindTenantByName(t.Context(), "acme"); err != nil {
+		t.Fatalf("tenant written before Close: %v", err)
+	}
+}
+
+// TestWriter_Panic fails only the operation that panics.
+func TestWriter_Panic(t *testing.T) {
+	db := MustOpenDB(t, nil)
+	db.Logger = slog.New(slog.DiscardHandler)
+	err := db.write(t.Context(), func(ctx context.Context, tx *Tx) error {
+		if err := createTenant(ctx, tx, &phonefleet.Tenant{Name: "half"}); err != nil {
+			return err
+		}
+		panic("boom")
+	})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err=%v, want the panic", err)
+	}
+	if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := db.FindTenants(t.Context()); len(ts) != 1 || ts[0].Name != "acme" {
+		t.Fatalf("tenants=%+v, want only acme", ts)
+	}
+}
