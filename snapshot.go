@@ -1,6 +1,9 @@
 package phonefleet
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Snapshot is the whole content of a store, for moving an installation from
 // one backend to another (phonefleet copy). Release job leases are not part
@@ -25,4 +28,29 @@ type SnapshotService interface {
 	// yet (EConflict otherwise). The catalogue of s replaces the store's
 	// default one. Audit events keep their order.
 	Import(ctx context.Context, s *Snapshot) error
+}
+
+// Validate returns EInvalid if s or one of its rows is nil.
+func (s *Snapshot) Validate() error {
+	if s == nil {
+		return Errorf(EInvalid, "snapshot required")
+	}
+	for _, c := range []struct {
+		what   string
+		hasNil bool
+	}{
+		{"tenant", slices.Contains(s.Tenants, nil)},
+		{"token", slices.Contains(s.Tokens, nil)},
+		{"sku", slices.Contains(s.SKUs, nil)},
+		{"order", slices.Contains(s.Orders, nil)},
+		{"instance", slices.Contains(s.Instances, nil)},
+		{"refund", slices.Contains(s.Refunds, nil)},
+		{"release job", slices.Contains(s.ReleaseJobs, nil)},
+		{"audit event", slices.Contains(s.AuditEvents, nil)},
+	} {
+		if c.hasNil {
+			return Errorf(EInvalid, "snapshot has a nil %s", c.what)
+		}
+	}
+	return nil
 }

@@ -82,7 +82,7 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 // event ID, without a lease. Audit events are appended in the order of s
 // with new IDs. On any error nothing changes. s is not modified.
 func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
-	if err := checkSnapshot(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
 	tx, err := db.pool.Begin(ctx)
@@ -190,28 +190,6 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 func unboundTx(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0`); err != nil {
 		return fmt.Errorf("lift timeouts: %w", err)
-	}
-	return nil
-}
-
-// checkSnapshot returns EInvalid if s or one of its rows is nil.
-func checkSnapshot(s *phonefleet.Snapshot) error {
-	if s == nil {
-		return phonefleet.Errorf(phonefleet.EInvalid, "snapshot required")
-	}
-	for what, hasNil := range map[string]bool{
-		"tenant":      slices.Contains(s.Tenants, nil),
-		"token":       slices.Contains(s.Tokens, nil),
-		"sku":         slices.Contains(s.SKUs, nil),
-		"order":       slices.Contains(s.Orders, nil),
-		"instance":    slices.Contains(s.Instances, nil),
-		"refund":      slices.Contains(s.Refunds, nil),
-		"release job": slices.Contains(s.ReleaseJobs, nil),
-		"audit event": slices.Contains(s.AuditEvents, nil),
-	} {
-		if hasNil {
-			return phonefleet.Errorf(phonefleet.EInvalid, "snapshot has a nil %s", what)
-		}
 	}
 	return nil
 }
