@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
 // TestDemo boots "serve --demo" on a new database, runs the curl it prints
@@ -52,18 +54,18 @@ func TestDemo(t *testing.T) {
 
 // demoOutput waits for serve --demo to print its curl and returns it with the
 // token and instance ID it carries.
-func demoOutput(t *testing.T, n *node) (curl, token, id string) {
+func demoOutput(t *testing.T, n *testingutil.Node) (curl, token, id string) {
 	t.Helper()
 	re := regexp.MustCompile(`(?m)^curl .*X-Auth-Token: ([^']+)'.*"instanceIdList":\["([a-z0-9]+)"\]}'$`)
 	timeout := time.After(20 * time.Second)
 	for {
-		out, changed := n.stdout.Snapshot()
+		out, changed := n.Stdout.Snapshot()
 		if m := re.FindStringSubmatch(out); m != nil {
 			return m[0], m[1], m[2]
 		}
 		select {
 		case <-changed:
-		case <-n.done:
+		case <-n.Exited():
 			t.Fatalf("serve --demo exited; stdout %q", out)
 		case <-timeout:
 			t.Fatalf("serve --demo printed no curl within 20s: %q", out)

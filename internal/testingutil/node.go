@@ -90,7 +90,7 @@ func MustStartNode(tb testing.TB, bin string, flags ...string) *Node {
 	}()
 	tb.Cleanup(func() {
 		n.Stop(tb)
-		if tb.Failed() {
+		if tb.Failed() && n.URL != "" { // a failed start showed them already
 			tb.Logf("logs of serve %s:\n%s", n.URL, n.Stderr)
 		}
 	})
