@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
 // Cluster is a throwaway PostgreSQL cluster run with initdb and pg_ctl, as
@@ -155,12 +157,12 @@ func (c *Cluster) run(tool string, args ...string) ([]byte, error) {
 // is back, the same serve process answers normally again, without restart.
 func TestFailover(t *testing.T) {
 	cluster := MustStartCluster(t)
-	bin := MustBuildBinary(t)
+	bin := testingutil.MustBuildBinary(t)
 	dbURL := cluster.URL()
-	MustRunCLI(t, bin, "migrate", "--db", dbURL)
-	MustRunCLI(t, bin, "tenant", "create", "acme", "--db", dbURL)
-	token := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--db", dbURL)
-	node := MustStartNode(t, bin, "--db", dbURL, "--pg-max-conns", "4",
+	testingutil.MustRunCLI(t, bin, nil, "migrate", "--db", dbURL)
+	testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "acme", "--db", dbURL)
+	token := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "acme", "--db", dbURL))
+	node := testingutil.MustStartNode(t, bin, "--db", dbURL, "--pg-max-conns", "4",
 		"--pg-statement-timeout", "1s", "--pg-connect-timeout", "1s", "--token-cache-ttl", "1m")
 
 	var bought purchaseData
@@ -169,7 +171,7 @@ func TestFailover(t *testing.T) {
 	for i, in := range bought.InstanceInfos {
 		ids[i] = in.InstanceID
 	}
-	node.MustStatuses(t, token, ids)
+	MustStatuses(t, node, token, ids)
 	mustProbe(t, node, "/readyz", http.StatusOK)
 
 	// bound is how long any request may take while the database is gone:
@@ -208,7 +210,7 @@ func TestFailover(t *testing.T) {
 	})
 
 	// The requests that failed changed nothing; the ones after recovery did.
-	st := node.MustStatuses(t, token, ids)
+	st := MustStatuses(t, node, token, ids)
 	for _, id := range ids[:2] {
 		if st[id] != 3 && st[id] != 0 {
 			t.Fatalf("statuses=%v: want %s going offline (3) or released (0), unsubscribed after a recovery", st, id)
@@ -221,7 +223,7 @@ func TestFailover(t *testing.T) {
 
 // mustFailFast checks that a query and an unsubscribe both answer HTTP 500
 // KOOPHONE.API.9999 within bound.
-func mustFailFast(t *testing.T, node *Node, token string, ids []string, bound time.Duration) {
+func mustFailFast(t *testing.T, node *testingutil.Node, token string, ids []string, bound time.Duration) {
 	t.Helper()
 	for _, req := range []struct {
 		path string
@@ -232,14 +234,14 @@ func mustFailFast(t *testing.T, node *Node, token string, ids []string, bound ti
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*bound)
 		start := time.Now()
-		status, env, err := node.Do(ctx, "POST", req.path, token, req.body)
+		r, err := node.Do(ctx, "POST", req.path, token, req.body)
 		took := time.Since(start)
 		cancel()
 		if err != nil {
 			t.Fatalf("POST %s with the database down: %v after %s", req.path, err, took)
 		}
-		if status != http.StatusInternalServerError || env.ErrorCode != "KOOPHONE.API.9999" {
-			t.Fatalf("POST %s with the database down: status=%d error_code=%q, want 500 KOOPHONE.API.9999", req.path, status, env.ErrorCode)
+		if r.Status != http.StatusInternalServerError || r.Code() != "KOOPHONE.API.9999" {
+			t.Fatalf("POST %s with the database down: status=%d error_code=%q, want 500 KOOPHONE.API.9999", req.path, r.Status, r.Code())
 		}
 		if took > bound {
 			t.Fatalf("POST %s with the database down took %s, want < %s", req.path, took, bound)
@@ -250,23 +252,23 @@ func mustFailFast(t *testing.T, node *Node, token string, ids []string, bound ti
 
 // mustRecover waits until the node answers again (the pool reconnects by
 // itself), then checks a query, an unsubscribe and /readyz succeed.
-func mustRecover(t *testing.T, node *Node, token string, ids []string) {
+func mustRecover(t *testing.T, node *testingutil.Node, token string, ids []string) {
 	t.Helper()
 	start, deadline := time.Now(), time.Now().Add(60*time.Second)
 	for {
-		status, env, err := node.Do(context.Background(), "POST", "/v1/instances/batch-query-status", token, map[string]any{"instance_ids": ids})
-		if err == nil && status == http.StatusOK && env.ErrorCode == "0" {
+		r, err := node.Do(context.Background(), "POST", "/v1/instances/batch-query-status", token, map[string]any{"instance_ids": ids})
+		if err == nil && r.Status == http.StatusOK && r.Code() == "0" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node did not recover within 60s: status=%d err=%v", status, err)
+			t.Fatalf("node did not recover within 60s: status=%d err=%v", r.Status, err)
 		}
 		time.Sleep(200 * time.Millisecond) // polling the other process's reconnect
 	}
 	t.Logf("node answered again %s after the database came back", time.Since(start).Round(time.Millisecond))
 
 	// Unsubscribe the first running one of ids[:2].
-	st := node.MustStatuses(t, token, ids[:2])
+	st := MustStatuses(t, node, token, ids[:2])
 	for _, id := range ids[:2] {
 		if st[id] == 2 {
 			node.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": []string{id}}, nil)
@@ -277,14 +279,14 @@ func mustRecover(t *testing.T, node *Node, token string, ids []string) {
 }
 
 // mustProbe checks a health endpoint's status.
-func mustProbe(t *testing.T, node *Node, path string, want int) {
+func mustProbe(t *testing.T, node *testingutil.Node, path string, want int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	status, _, err := node.Do(ctx, "GET", path, "", nil)
+	r, err := node.Do(ctx, "GET", path, "", nil)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
-	} else if status != want {
-		t.Fatalf("GET %s: status=%d, want %d", path, status, want)
+	} else if r.Status != want {
+		t.Fatalf("GET %s: status=%d, want %d", path, r.Status, want)
 	}
 }

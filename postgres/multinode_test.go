@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
 // Two identical serve processes on one PostgreSQL database, as behind a load
@@ -18,17 +21,17 @@ import (
 // untouched instances keep running, and both nodes answer the same.
 func TestMultiNode_Unsubscribe(t *testing.T) {
 	dbURL := MustCreateDatabase(t, MustTestURL(t))
-	bin := MustBuildBinary(t)
-	MustRunCLI(t, bin, "migrate", "--db", dbURL)
-	if id := MustRunCLI(t, bin, "tenant", "create", "acme", "--db", dbURL); id == "" {
+	bin := testingutil.MustBuildBinary(t)
+	testingutil.MustRunCLI(t, bin, nil, "migrate", "--db", dbURL)
+	if id := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "acme", "--db", dbURL)); id == "" {
 		t.Fatal("tenant create printed no ID")
 	}
-	token := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--db", dbURL)
+	token := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "acme", "--db", dbURL))
 
 	hook := newReleaseReceiver(t)
 	flags := []string{"--db", dbURL, "--pg-max-conns", "8", "--release-driver", "webhook",
 		"--webhook-url", hook.URL, "--webhook-secret", "multinode-secret", "--release-backoff", "100ms"}
-	nodes := []*Node{MustStartNode(t, bin, flags...), MustStartNode(t, bin, flags...)}
+	nodes := []*testingutil.Node{testingutil.MustStartNode(t, bin, flags...), testingutil.MustStartNode(t, bin, flags...)}
 
 	// Buy on one node; the other sees the instances at once.
 	const total = 100
@@ -41,7 +44,7 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 	for i, in := range bought.InstanceInfos {
 		ids[i] = in.InstanceID
 	}
-	for id, st := range nodes[1].MustStatuses(t, token, ids) {
+	for id, st := range MustStatuses(t, nodes[1], token, ids) {
 		if st != 2 {
 			t.Fatalf("node 2: status of %s=%d, want 2 (running)", id, st)
 		}
@@ -65,9 +68,8 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 		}
 	}
 	type answer struct {
-		status int
-		env    *Envelope
-		err    error
+		r   *testingutil.Response
+		err error
 	}
 	answers := make([]answer, batches)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -77,8 +79,8 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 	for b := range batches {
 		wg.Go(func() {
 			<-ready
-			st, env, err := nodes[b%2].Do(ctx, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": lists[b]})
-			answers[b] = answer{st, env, err}
+			r, err := nodes[b%2].Do(ctx, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": lists[b]})
+			answers[b] = answer{r, err}
 		})
 	}
 	close(ready)
@@ -86,8 +88,8 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 	for b, a := range answers {
 		if a.err != nil {
 			t.Fatalf("batch %d: %v", b, a.err)
-		} else if a.status != http.StatusOK || a.env.ErrorCode != "0" {
-			t.Fatalf("batch %d on node %d: status=%d error_code=%q error_msg=%q, want 200 \"0\"", b, b%2+1, a.status, a.env.ErrorCode, a.env.ErrorMsg)
+		} else if a.r.Status != http.StatusOK || a.r.Code() != "0" {
+			t.Fatalf("batch %d on node %d: status=%d error_code=%q error_msg=%q, want 200 \"0\"", b, b%2+1, a.r.Status, a.r.Code(), a.r.Msg())
 		}
 	}
 
@@ -98,7 +100,7 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 		Paid       int64  `json:"paid"`
 		Amount     int64  `json:"amount"`
 	}
-	refunds := MustDecodeJSONLines[refundLine](t, MustRunCLI(t, bin, "refunds", "--db", dbURL))
+	refunds := testingutil.MustDecodeJSONLines[refundLine](t, testingutil.MustRunCLI(t, bin, nil, "refunds", "--db", dbURL))
 	perInstance := map[string]int{}
 	for _, r := range refunds {
 		perInstance[r.InstanceID]++
@@ -122,7 +124,7 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 		Detail    string `json:"detail"`
 	}
 	var changed, noops, deletes int
-	for _, e := range MustDecodeJSONLines[auditLine](t, MustRunCLI(t, bin, "audit", "--db", dbURL)) {
+	for _, e := range testingutil.MustDecodeJSONLines[auditLine](t, testingutil.MustRunCLI(t, bin, nil, "audit", "--db", dbURL)) {
 		if e.Action != "instanceDelete" {
 			continue
 		}
@@ -148,7 +150,7 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		jobs := MustDecodeJSONLines[jobLine](t, MustRunCLI(t, bin, "jobs", "--db", dbURL))
+		jobs := testingutil.MustDecodeJSONLines[jobLine](t, testingutil.MustRunCLI(t, bin, nil, "jobs", "--db", dbURL))
 		done := 0
 		for _, j := range jobs {
 			if !named[j.InstanceID] {
@@ -176,7 +178,7 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 
 	// Both nodes agree: unsubscribed and released instances are gone (0),
 	// the others still run (2).
-	st1, st2 := nodes[0].MustStatuses(t, token, ids), nodes[1].MustStatuses(t, token, ids)
+	st1, st2 := MustStatuses(t, nodes[0], token, ids), MustStatuses(t, nodes[1], token, ids)
 	for _, id := range ids {
 		want := 2
 		if named[id] {
@@ -200,37 +202,37 @@ func TestMultiNode_Unsubscribe(t *testing.T) {
 // the documented revocation bound, although each node had it cached.
 func TestMultiNode_TokenRevocation(t *testing.T) {
 	dbURL := MustCreateDatabase(t, MustTestURL(t))
-	bin := MustBuildBinary(t)
-	MustRunCLI(t, bin, "migrate", "--db", dbURL)
-	MustRunCLI(t, bin, "tenant", "create", "acme", "--db", dbURL)
-	admin := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--db", dbURL)
-	viewer := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--role", "viewer", "--db", dbURL)
+	bin := testingutil.MustBuildBinary(t)
+	testingutil.MustRunCLI(t, bin, nil, "migrate", "--db", dbURL)
+	testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "acme", "--db", dbURL)
+	admin := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "acme", "--db", dbURL))
+	viewer := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "acme", "--role", "viewer", "--db", dbURL))
 
 	const ttl = 2 * time.Second
 	flags := []string{"--db", dbURL, "--pg-max-conns", "4", "--token-cache-ttl", ttl.String()}
-	nodes := []*Node{MustStartNode(t, bin, flags...), MustStartNode(t, bin, flags...)}
+	nodes := []*testingutil.Node{testingutil.MustStartNode(t, bin, flags...), testingutil.MustStartNode(t, bin, flags...)}
 	for _, n := range nodes {
 		n.MustDo(t, "GET", "/v1/instances/sku?type=0", viewer, nil, nil)
 	}
 
 	revoked := time.Now()
-	MustRunCLI(t, bin, "token", "revoke", viewer, "--db", dbURL)
+	testingutil.MustRunCLI(t, bin, nil, "token", "revoke", viewer, "--db", dbURL)
 
 	// Each node refuses the token within the TTL (plus scheduling slack).
 	const slack = 1500 * time.Millisecond
 	for i, n := range nodes {
 		for {
-			status, env, err := n.Do(context.Background(), "GET", "/v1/instances/sku?type=0", viewer, nil)
+			r, err := n.Do(context.Background(), "GET", "/v1/instances/sku?type=0", viewer, nil)
 			if err != nil {
 				t.Fatalf("node %d: %v", i+1, err)
 			}
-			if status == http.StatusUnauthorized {
-				if env.ErrorCode != "APIGW.0301" {
-					t.Fatalf("node %d: error_code=%q, want APIGW.0301", i+1, env.ErrorCode)
+			if r.Status == http.StatusUnauthorized {
+				if r.Code() != "APIGW.0301" {
+					t.Fatalf("node %d: error_code=%q, want APIGW.0301", i+1, r.Code())
 				}
 				break
-			} else if status != http.StatusOK {
-				t.Fatalf("node %d: status=%d error_code=%q, want 200 or 401", i+1, status, env.ErrorCode)
+			} else if r.Status != http.StatusOK {
+				t.Fatalf("node %d: status=%d error_code=%q, want 200 or 401", i+1, r.Status, r.Code())
 			}
 			if time.Since(revoked) > ttl+slack {
 				t.Fatalf("node %d still accepts the token %s after revocation (token cache TTL %s)", i+1, time.Since(revoked), ttl)

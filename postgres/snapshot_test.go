@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 	"github.com/phonefleet/phonefleet/sqlite"
 	"github.com/phonefleet/phonefleet/storetest"
 )
@@ -39,32 +41,32 @@ func TestSnapshot_SQLite(t *testing.T) {
 // same statuses, and the refunds came along.
 func TestCopyCommand(t *testing.T) {
 	dbURL := MustCreateDatabase(t, MustTestURL(t))
-	bin := MustBuildBinary(t)
+	bin := testingutil.MustBuildBinary(t)
 	file := filepath.Join(t.TempDir(), "phonefleet.db")
-	MustRunCLI(t, bin, "migrate", "--db", file)
-	MustRunCLI(t, bin, "tenant", "create", "acme", "--db", file)
-	token := MustRunCLI(t, bin, "token", "issue", "--tenant", "acme", "--db", file)
+	testingutil.MustRunCLI(t, bin, nil, "migrate", "--db", file)
+	testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "acme", "--db", file)
+	token := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "acme", "--db", file))
 
-	old := MustStartNode(t, bin, "--db", file)
+	old := testingutil.MustStartNode(t, bin, "--db", file)
 	var bought purchaseData
 	old.MustDo(t, "POST", "/v1/instances/create", token, purchaseBody("mv", 3), &bought)
 	ids := []string{bought.InstanceInfos[0].InstanceID, bought.InstanceInfos[1].InstanceID, bought.InstanceInfos[2].InstanceID}
 	old.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": ids[:1]}, nil)
 	old.Stop(t)
-	refundsBefore := MustRunCLI(t, bin, "refunds", "--db", file)
+	refundsBefore := testingutil.MustRunCLI(t, bin, nil, "refunds", "--db", file)
 
-	MustRunCLI(t, bin, "migrate", "--db", dbURL)
-	MustRunCLI(t, bin, "copy", "--from", file, "--to", dbURL)
+	testingutil.MustRunCLI(t, bin, nil, "migrate", "--db", dbURL)
+	testingutil.MustRunCLI(t, bin, nil, "copy", "--from", file, "--to", dbURL)
 	// PostgreSQL keeps times to the microsecond; SQLite may hold more.
-	got, want := microRefunds(t, MustRunCLI(t, bin, "refunds", "--db", dbURL)), microRefunds(t, refundsBefore)
+	got, want := microRefunds(t, testingutil.MustRunCLI(t, bin, nil, "refunds", "--db", dbURL)), microRefunds(t, refundsBefore)
 	if len(want) != 1 || !slices.Equal(got, want) {
 		t.Fatalf("refunds after copy:\n%v\nwant:\n%v", got, want)
 	}
 
-	node := MustStartNode(t, bin, "--db", dbURL, "--pg-max-conns", "4")
+	node := testingutil.MustStartNode(t, bin, "--db", dbURL, "--pg-max-conns", "4")
 	// The unsubscribed one is going offline or, if the old node's worker got
 	// to it, released; the others run.
-	after := node.MustStatuses(t, token, ids)
+	after := MustStatuses(t, node, token, ids)
 	if after[ids[0]] != 3 && after[ids[0]] != 0 {
 		t.Fatalf("status of %s after copy=%d, want 3 or 0", ids[0], after[ids[0]])
 	} else if after[ids[1]] != 2 || after[ids[2]] != 2 {
@@ -90,7 +92,7 @@ func microRefunds(tb testing.TB, out string) []string {
 		CreatedAt  time.Time `json:"created_at"`
 	}
 	var lines []string
-	for _, r := range MustDecodeJSONLines[refundLine](tb, out) {
+	for _, r := range testingutil.MustDecodeJSONLines[refundLine](tb, out) {
 		r.CreatedAt = r.CreatedAt.Truncate(time.Microsecond)
 		lines = append(lines, fmt.Sprintf("%+v", r))
 	}
