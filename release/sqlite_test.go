@@ -163,12 +163,14 @@ func TestSQLite_TwoWorkersDeliverOnce(t *testing.T) {
 	var mu sync.Mutex
 	inFlight, maxInFlight := 0, 0
 	full := make(chan struct{})
+	var fullOnce sync.Once
 	rcv := newReceiver(t, func(n int, r *http.Request) int {
 		mu.Lock()
 		inFlight++
 		maxInFlight = max(maxInFlight, inFlight)
-		if inFlight == 8 && maxInFlight == 8 {
-			close(full)
+		if inFlight == 8 {
+			// In flight can climb back to 8 later; the gate opens once.
+			fullOnce.Do(func() { close(full) })
 		}
 		mu.Unlock()
 		select {
