@@ -66,34 +66,12 @@ func sortedByID[T any](s []T, id func(T) string) []T {
 // event ID. Audit events are appended in the order of s with new IDs. On
 // any error nothing changes. s is not modified.
 func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
-	if err := checkSnapshot(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		return importSnapshot(ctx, tx, s)
 	})
-}
-
-// checkSnapshot returns EInvalid if s or one of its rows is nil.
-func checkSnapshot(s *phonefleet.Snapshot) error {
-	if s == nil {
-		return phonefleet.Errorf(phonefleet.EInvalid, "snapshot required")
-	}
-	for what, hasNil := range map[string]bool{
-		"tenant":      slices.Contains(s.Tenants, nil),
-		"token":       slices.Contains(s.Tokens, nil),
-		"sku":         slices.Contains(s.SKUs, nil),
-		"order":       slices.Contains(s.Orders, nil),
-		"instance":    slices.Contains(s.Instances, nil),
-		"refund":      slices.Contains(s.Refunds, nil),
-		"release job": slices.Contains(s.ReleaseJobs, nil),
-		"audit event": slices.Contains(s.AuditEvents, nil),
-	} {
-		if hasNil {
-			return phonefleet.Errorf(phonefleet.EInvalid, "snapshot has a nil %s", what)
-		}
-	}
-	return nil
 }
 
 // importSnapshot is Import inside its transaction. Rows go in parents
