@@ -1,25 +1,27 @@
 package release
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os/exec"
+	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testingutil.Cleanup()
+	os.Exit(code)
+}
 
 // TestCrash_PendingJobSurvivesSIGKILL is the black-box run of issue #3: a
 // real `phonefleet serve --release-driver webhook` against a receiver that
@@ -32,12 +34,11 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the phonefleet binary")
 	}
-	dir := t.TempDir()
-	bin := buildPhonefleet(t, dir)
-	dbPath := filepath.Join(dir, "phonefleet.db")
+	bin := testingutil.MustBuildBinary(t)
+	dbPath := filepath.Join(t.TempDir(), "phonefleet.db")
 
-	runCLI(t, bin, "tenant", "create", "crash", "--db", dbPath)
-	token := strings.TrimSpace(runCLI(t, bin, "token", "issue", "--tenant", "crash", "--db", dbPath))
+	testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "crash", "--db", dbPath)
+	token := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "crash", "--db", dbPath))
 
 	var up atomic.Bool // false: the data plane answers 500
 	var mu sync.Mutex
@@ -52,30 +53,27 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 		mu.Unlock()
 		return http.StatusOK
 	})
-	serveArgs := []string{"serve", "--db", dbPath, "--addr", "127.0.0.1:0",
+	serveFlags := []string{"--db", dbPath,
 		"--release-driver", "webhook", "--webhook-url", rcv.URL, "--webhook-secret", testSecret,
 		"--release-backoff", "1s", "--release-max-attempts", "20", "--release-workers", "2"}
 
 	// First run: buy three instances, unsubscribe two.
-	srv := startServe(t, bin, serveArgs)
+	srv := testingutil.MustStartNode(t, bin, serveFlags...)
 	var created struct {
-		Data struct {
-			InstanceInfos []struct {
-				InstanceID string `json:"instanceId"`
-			} `json:"instanceInfos"`
-		} `json:"data"`
+		InstanceInfos []struct {
+			InstanceID string `json:"instanceId"`
+		} `json:"instanceInfos"`
 	}
-	apiCall(t, srv.url+"/v1/instances/create", token, `{"os": "AOSP11", "instanceSkuId": "kp.pro.2u4g",
+	srv.MustDo(t, "POST", "/v1/instances/create", token, json.RawMessage(`{"os": "AOSP11", "instanceSkuId": "kp.pro.2u4g",
 		"bandSkuId": "kp.band.bgp.standard", "regionId": "ap-southeast-1", "instanceNamePrefix": "crash",
 		"bandSize": 2, "count": 3, "chargeParam": {"chargingMode": 1, "periodType": 2, "periodNum": 1,
-		"isAutoPay": 1, "isAutoRenew": 0}}`, &created)
-	if n := len(created.Data.InstanceInfos); n != 3 {
+		"isAutoPay": 1, "isAutoRenew": 0}}`), &created)
+	if n := len(created.InstanceInfos); n != 3 {
 		t.Fatalf("bought %d instances, want 3", n)
 	}
-	ids := []string{created.Data.InstanceInfos[0].InstanceID, created.Data.InstanceInfos[1].InstanceID}
-	kept := created.Data.InstanceInfos[2].InstanceID
-	body, _ := json.Marshal(map[string]any{"instanceIdList": ids})
-	apiCall(t, srv.url+"/v1/instances/delete", token, string(body), nil)
+	ids := []string{created.InstanceInfos[0].InstanceID, created.InstanceInfos[1].InstanceID}
+	kept := created.InstanceInfos[2].InstanceID
+	srv.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": ids}, nil)
 
 	// Kill it once every job has failed at least once and waits, pending,
 	// for its next attempt (about a second away).
@@ -83,7 +81,7 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	waitJobs(t, db, ids, func(j *phonefleet.ReleaseJob) bool {
 		return j.State == phonefleet.JobStatePending && j.Attempts >= 1
 	}, "pending after a failed attempt")
-	srv.kill(t)
+	srv.Kill(t)
 
 	jobs := findJobs(t, db)
 	for _, id := range ids {
@@ -97,24 +95,21 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 
 	// The data plane comes up; a restarted serve delivers the pending jobs.
 	up.Store(true)
-	srv = startServe(t, bin, serveArgs)
+	srv = testingutil.MustStartNode(t, bin, serveFlags...)
 	waitJobs(t, db, ids, func(j *phonefleet.ReleaseJob) bool { return j.State == phonefleet.JobStateDone }, "done")
 
 	var status struct {
-		Data struct {
-			StatusResults []struct {
-				InstanceID string `json:"instance_id"`
-				Status     int    `json:"status"`
-			} `json:"status_results"`
-		} `json:"data"`
+		StatusResults []struct {
+			InstanceID string `json:"instance_id"`
+			Status     int    `json:"status"`
+		} `json:"status_results"`
 	}
-	body, _ = json.Marshal(map[string]any{"instance_ids": append([]string{kept}, ids...)})
-	apiCall(t, srv.url+"/v1/instances/batch-query-status", token, string(body), &status)
+	srv.MustDo(t, "POST", "/v1/instances/batch-query-status", token, map[string]any{"instance_ids": append([]string{kept}, ids...)}, &status)
 	want := map[string]int{kept: phonefleet.StatusRunning, ids[0]: phonefleet.StatusUnknown, ids[1]: phonefleet.StatusUnknown}
-	if len(status.Data.StatusResults) != 3 {
-		t.Fatalf("status results=%+v, want 3", status.Data.StatusResults)
+	if len(status.StatusResults) != 3 {
+		t.Fatalf("status results=%+v, want 3", status.StatusResults)
 	}
-	for _, r := range status.Data.StatusResults {
+	for _, r := range status.StatusResults {
 		if r.Status != want[r.InstanceID] {
 			t.Fatalf("instance %s status=%d, want %d", r.InstanceID, r.Status, want[r.InstanceID])
 		}
@@ -152,151 +147,9 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	if rcv.badSignatures() != 0 {
 		t.Fatalf("%d deliveries with a bad signature", rcv.badSignatures())
 	}
-	srv.stop(t)
-}
-
-// buildPhonefleet builds cmd/phonefleet from the module root into dir.
-func buildPhonefleet(tb testing.TB, dir string) string {
-	tb.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		tb.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(dir, "phonefleet")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/phonefleet")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build cmd/phonefleet: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// runCLI runs the binary and returns its stdout.
-func runCLI(tb testing.TB, bin string, args ...string) string {
-	tb.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("phonefleet %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
-}
-
-// serveProc is a running `phonefleet serve`.
-type serveProc struct {
-	cmd    *exec.Cmd
-	url    string
-	exited chan struct{}
-
-	mu  sync.Mutex
-	log bytes.Buffer // its stderr
-}
-
-var listeningAddrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-
-// startServe starts serve and waits for its "listening" log line.
-func startServe(tb testing.TB, bin string, args []string) *serveProc {
-	tb.Helper()
-	p := &serveProc{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start serve: %v", err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.log.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := listeningAddrRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "listening") {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		p.cmd.Wait()
-		close(p.exited)
-	}()
-	tb.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if tb.Failed() {
-			tb.Logf("serve stderr:\n%s", p.logs())
-		}
-	})
-
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.exited:
-		tb.Fatalf("serve exited before listening:\n%s", p.logs())
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("serve did not log listening within 30s:\n%s", p.logs())
-	}
-	return p
-}
-
-func (p *serveProc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *serveProc) kill(tb testing.TB) {
-	tb.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		tb.Fatalf("kill serve: %v", err)
-	}
-	recv(tb, p.exited)
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (p *serveProc) stop(tb testing.TB) {
-	tb.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		tb.Fatalf("stop serve: %v", err)
-	}
-	recv(tb, p.exited)
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		tb.Fatalf("serve exited with %d after SIGTERM:\n%s", code, p.logs())
-	}
-}
-
-// apiCall POSTs body with the token and decodes a success envelope into out.
-func apiCall(tb testing.TB, url, token, body string, out any) {
-	tb.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Auth-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var env struct {
-		ErrorCode string `json:"error_code"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil || resp.StatusCode != http.StatusOK || env.ErrorCode != "0" {
-		tb.Fatalf("POST %s: status %d: %s", url, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			tb.Fatalf("decode %s: %v", b, err)
-		}
+	srv.Stop(t)
+	if code := srv.ExitCode(); code != 0 {
+		t.Fatalf("serve exited with %d after SIGTERM:\n%s", code, srv.Stderr)
 	}
 }
 

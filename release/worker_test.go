@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -296,7 +297,7 @@ func TestWorker_Open(t *testing.T) {
 
 // newTestWorker returns a worker that polls every millisecond, on clock,
 // without jitter, logging nowhere.
-func newTestWorker(store phonefleet.ReleaseJobService, drv Driver, clock *fakeClock) *Worker {
+func newTestWorker(store phonefleet.ReleaseJobService, drv Driver, clock *testingutil.Clock) *Worker {
 	w := NewWorker(store, drv)
 	w.PollInterval = time.Millisecond
 	w.Backoff, w.MaxBackoff = time.Second, time.Minute
@@ -349,33 +350,16 @@ func deliveriesCount(tb testing.TB, outcome string) float64 {
 	return 0
 }
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns a clock at 2026-01-01 UTC that moves only when told.
+func newFakeClock() *testingutil.Clock {
+	return testingutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // fakeStore is an in-memory ReleaseJobService with the semantics documented
 // in job.go, on a fake clock. Every call broadcasts so tests can wait for a
 // condition without sleeping.
 type fakeStore struct {
-	clock *fakeClock
+	clock *testingutil.Clock
 
 	mu           sync.Mutex
 	changed      chan struct{} // closed and replaced on every call
@@ -402,7 +386,7 @@ type failCall struct {
 
 var _ phonefleet.ReleaseJobService = (*fakeStore)(nil)
 
-func newFakeStore(clock *fakeClock) *fakeStore {
+func newFakeStore(clock *testingutil.Clock) *fakeStore {
 	return &fakeStore{clock: clock, changed: make(chan struct{}), jobs: map[string]*fakeJob{}, completed: map[string]int{}}
 }
 
