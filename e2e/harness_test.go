@@ -4,18 +4,13 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testingutil.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testingutil.Main(m) }
 
 // MustCLI runs the CLI with PHONEFLEET_DB=db and fails the test unless it
 // exits 0; it returns stdout.

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
@@ -11,11 +10,7 @@ import (
 // operator would, through internal/testingutil; these are their KooPhone
 // request and answer shapes.
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testingutil.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testingutil.Main(m) }
 
 // purchaseBody is a CreateInstance request for count monthly instances of
 // the default catalogue.

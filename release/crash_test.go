@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,11 +16,7 @@ import (
 	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testingutil.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testingutil.Main(m) }
 
 // TestCrash_PendingJobSurvivesSIGKILL is the black-box run of issue #3: a
 // real `phonefleet serve --release-driver webhook` against a receiver that

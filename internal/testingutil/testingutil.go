@@ -4,8 +4,8 @@
 // over the KooPhone HTTP API, and a controllable clock.
 //
 // Helpers named MustX take a testing.TB, call tb.Helper() and fail the test
-// instead of returning an error. A package that calls MustBuildBinary should
-// call Cleanup from its TestMain once the tests have run.
+// instead of returning an error. A package that calls MustBuildBinary runs
+// its tests with Main, which removes the binary afterwards.
 package testingutil
 
 import (
@@ -36,6 +36,14 @@ var build struct {
 	err  error
 }
 
+// Main runs the tests of a package that uses MustBuildBinary, removes the
+// binary and exits. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
 // MustBuildBinary builds cmd/phonefleet once per test process into a
 // temporary directory and returns the binary's path. Cleanup removes it.
 func MustBuildBinary(tb testing.TB) string {
@@ -56,8 +64,8 @@ func MustBuildBinary(tb testing.TB) string {
 	return build.path
 }
 
-// Cleanup removes the binary MustBuildBinary built, if any. Call it from
-// TestMain after m.Run.
+// Cleanup removes the binary MustBuildBinary built, if any: for a TestMain
+// that does more than Main, after m.Run.
 func Cleanup() {
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
