@@ -19,11 +19,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
 // Opener returns a new, empty, migrated store whose clock is now and
@@ -45,29 +45,13 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }
 
-// clock is a controlled, goroutine-safe clock. It starts at a fixed UTC time
-// with microsecond precision, the finest every backend stores.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the suite's controlled, goroutine-safe clock.
+type clock = testingutil.Clock
 
+// newClock returns a clock at a fixed UTC time with microsecond precision,
+// the finest every backend stores.
 func newClock() *clock {
-	return &clock{now: time.Date(2025, 3, 1, 10, 20, 30, 123456000, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Add moves the clock forward by d.
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return testingutil.NewClock(time.Date(2025, 3, 1, 10, 20, 30, 123456000, time.UTC))
 }
 
 // mustOpen opens a fresh store with a fresh clock.
