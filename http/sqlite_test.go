@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
 	pfhttp "github.com/phonefleet/phonefleet/http"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 	"github.com/phonefleet/phonefleet/sqlite"
 )
 
@@ -22,28 +22,19 @@ type E2E struct {
 	*pfhttp.Server
 	DB *sqlite.DB
 
-	mu  sync.Mutex
-	now time.Time
+	clock *testingutil.Clock
 }
 
 // Now returns the shared clock.
-func (e *E2E) Now() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *E2E) Now() time.Time { return e.clock.Now() }
 
 // Advance moves the shared clock forward.
-func (e *E2E) Advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *E2E) Advance(d time.Duration) { e.clock.Add(d) }
 
 // MustOpenE2E opens a SQLite store and a server on it.
 func MustOpenE2E(tb testing.TB) *E2E {
 	tb.Helper()
-	e := &E2E{now: testNow}
+	e := &E2E{clock: testingutil.NewClock(testNow)}
 	e.DB = sqlite.NewDB(filepath.Join(tb.TempDir(), "phonefleet.db"))
 	e.DB.Now = e.Now
 	e.DB.Logger = slog.New(slog.DiscardHandler)
