@@ -82,6 +82,9 @@ CREATE TABLE instances (
 	updated_at   timestamptz NOT NULL
 );
 -- Listing pages in keyset order and unsubscribing by (tenant, id) stay O(log n).
+-- (tenant_id, id) matches the tenant-scoped lookups exactly, so the planner
+-- never scans a tenant's listing index for them, even on stale statistics.
+CREATE UNIQUE INDEX instances_tenant_id_idx ON instances (tenant_id, id);
 CREATE INDEX instances_tenant_created_idx ON instances (tenant_id, created_at, id);
 CREATE INDEX instances_tenant_name_idx ON instances (tenant_id, name);
 
