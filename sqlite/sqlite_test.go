@@ -264,21 +264,7 @@ func TestDB_UnsubscribeInternalError(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "injected failure") {
 		t.Fatalf("err=%v, want the cause", err)
 	}
-	all, _, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tn.ID, Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range all {
-		if in.State != phonefleet.InstanceStateRunning {
-			t.Fatalf("instance %s State=%s, want running", in.ID, in.State)
-		}
-	}
-	if rs, _ := db.FindRefunds(t.Context(), phonefleet.RefundFilter{}); len(rs) != 0 {
-		t.Fatalf("refunds=%d, want 0", len(rs))
-	}
-	if js, _ := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); len(js) != 0 {
-		t.Fatalf("release jobs=%d, want 0", len(js))
-	}
+	MustBeUntouched(t, db, tn.ID)
 	es, _ := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{Limit: 1})
 	if len(es) != 1 || es[0].ErrorCode != phonefleet.EInternal || es[0].RequestID != "req-x" || es[0].Detail != "Internal service error." {
 		t.Fatalf("audit=%+v, want the internal failure", es)
@@ -343,4 +329,26 @@ func TestDB_PurchaseIDCollision(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	open := func(t *testing.T, now func() time.Time) phonefleet.Store { return MustOpenDB(t, now) }
 	storetest.RunSnapshot(t, open, open)
+}
+
+// MustBeUntouched fails unless every instance of the tenant is running and
+// no refund or release job exists: what a failed unsubscribe must leave.
+func MustBeUntouched(tb testing.TB, db *DB, tenantID string) {
+	tb.Helper()
+	ctx := tb.Context()
+	all, _, err := db.FindInstances(ctx, phonefleet.InstanceFilter{TenantID: tenantID})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, in := range all {
+		if in.State != phonefleet.InstanceStateRunning {
+			tb.Fatalf("instance %s State=%s, want running", in.ID, in.State)
+		}
+	}
+	if rs, _ := db.FindRefunds(ctx, phonefleet.RefundFilter{}); len(rs) != 0 {
+		tb.Fatalf("refunds=%d, want 0", len(rs))
+	}
+	if js, _ := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{}); len(js) != 0 {
+		tb.Fatalf("release jobs=%d, want 0", len(js))
+	}
 }

@@ -268,21 +268,7 @@ func TestWriter_CommitFailure(t *testing.T) {
 		}
 	}
 
-	all, _, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: tn.ID, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range all {
-		if in.State != phonefleet.InstanceStateRunning {
-			t.Fatalf("instance %s State=%s, want running", in.ID, in.State)
-		}
-	}
-	if rs, _ := db.FindRefunds(t.Context(), phonefleet.RefundFilter{}); len(rs) != 0 {
-		t.Fatalf("refunds=%d, want 0", len(rs))
-	}
-	if js, _ := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); len(js) != 0 {
-		t.Fatalf("release jobs=%d, want 0", len(js))
-	}
+	MustBeUntouched(t, db, tn.ID)
 	if _, err := db.FindTenantByName(t.Context(), "globex"); phonefleet.ErrorCode(err) != phonefleet.ENotFound {
 		t.Fatalf("FindTenantByName(globex): err=%v, want %s", err, phonefleet.ENotFound)
 	}
