@@ -15,7 +15,7 @@ func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	var limit int
 	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, action, request_id, instance_ids, error_code, detail.\n", &dsn)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's events")
-	fs.IntVar(&limit, "limit", 100, "at most this many events (0: all)")
+	fs.IntVar(&limit, "limit", 0, "at most this many of the newest events (0: all)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
