@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,9 @@ func MustBuildBinary(tb testing.TB) string {
 			return
 		}
 		build.path = filepath.Join(build.dir, "phonefleet")
+		if build.err = touchSources(); build.err != nil {
+			return
+		}
 		cmd := exec.Command("go", "build", "-o", build.path, mainPackage)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build %s: %w\n%s", mainPackage, err, out)
@@ -62,6 +66,32 @@ func MustBuildBinary(tb testing.TB) string {
 		tb.Fatal(build.err)
 	}
 	return build.path
+}
+
+// touchSources opens every Go and SQL file of the module. The binary is
+// built by a child process, whose reads go test's result cache does not see;
+// opening the sources here records them, so a cached pass of a test that
+// drives the binary is invalidated when any of them changes.
+func touchSources() error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		} else if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		} else if ext := filepath.Ext(path); !d.IsDir() && (ext == ".go" || ext == ".sql" || d.Name() == "go.mod" || d.Name() == "go.sum") {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}
+		return nil
+	})
 }
 
 // Cleanup removes the binary MustBuildBinary built, if any: for a TestMain
