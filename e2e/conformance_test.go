@@ -142,6 +142,7 @@ func TestConformance(t *testing.T) {
 			{"NotArray", "application/json", `{"instanceIdList":"abc"}`, 400, "instanceIdList"},
 			{"Duplicates", "application/json", `{"instanceIdList":["abc","abc"]}`, 400, "instanceIdList"},
 			{"Trailing", "application/json", `{"instanceIdList":["abc"]} {}`, 400, ""},
+			{"DuplicateMember", "application/json", `{"instanceIdList":["zz"],"instanceIdList":["abc"]}`, 400, "instanceIdList"},
 			{"TooLarge", "application/json", `{"instanceIdList":["abc"],"pad":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
 		}
 		for _, tc := range cases {
@@ -215,6 +216,15 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("dry run changed state")
 		}
 		wantErr(t, postJSON(t, api+"/delete?dry_run=maybe", acme.Admin, map[string]any{"instanceIdList": []string{monthly[0]}}), 400, "KOOPHONE.API.1000")
+		// Which would count? A repeated parameter is refused, never guessed.
+		r = postJSON(t, api+"/delete?dry_run=true&dry_run=false", acme.Admin, map[string]any{"instanceIdList": []string{monthly[0]}})
+		wantErr(t, r, 400, "KOOPHONE.API.1000")
+		if !strings.Contains(r.Msg(), "dry_run") {
+			t.Fatalf("msg %q does not name dry_run", r.Msg())
+		}
+		if s := statuses(t, n.URL, acme.Admin, monthly[:1]); s[monthly[0]] != 2 {
+			t.Fatalf("a refused dry run changed state")
+		}
 	})
 
 	t.Run("Unsubscribe", func(t *testing.T) {
@@ -304,6 +314,7 @@ func TestConformance(t *testing.T) {
 	t.Run("SKU", func(t *testing.T) {
 		wantErr(t, call(t, "GET", api+"/sku", acme.Viewer, "", nil), 400, "KOOPHONE.API.1000")
 		wantErr(t, call(t, "GET", api+"/sku?type=1", acme.Viewer, "", nil), 400, "KOOPHONE.API.1000")
+		wantErr(t, call(t, "GET", api+"/sku?type=0&type=1", acme.Viewer, "", nil), 400, "KOOPHONE.API.1000")
 		r := call(t, "GET", api+"/sku?type=0", acme.Viewer, "", nil)
 		wantOK(t, r)
 		d := r.Data()
@@ -330,7 +341,7 @@ func TestConformance(t *testing.T) {
 
 	t.Run("BatchQuery", func(t *testing.T) {
 		for _, q := range []string{"", "page_no=0&page_size=10", "page_no=1&page_size=0", "page_no=1&page_size=1001", "page_no=x&page_size=1",
-			"page_no=1&page_size=10&query_start_time=2024-01-01", "page_no=1&page_size=10&query_start_time=2024-01-02%2000:00:00&query_end_time=2024-01-01%2000:00:00"} {
+			"page_no=1&page_size=10&query_start_time=2024-01-01", "page_no=1&page_no=2&page_size=10", "page_no=1&page_size=10&query_start_time=2024-01-02%2000:00:00&query_end_time=2024-01-01%2000:00:00"} {
 			wantErr(t, call(t, "GET", api+"/batch-query?"+q, acme.Viewer, "", nil), 400, "KOOPHONE.API.1000")
 		}
 		r := call(t, "GET", api+"/batch-query?page_no=1&page_size=2", acme.Viewer, "", nil)

@@ -41,8 +41,9 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 }
 
 // decodeObject parses body as exactly one JSON object and returns its
-// members by exact (case-sensitive) name; of duplicate names the last wins.
-// Unknown members are the caller's to ignore.
+// members by exact (case-sensitive) name. A member named twice is
+// KOOPHONE.API.1000: the request is ambiguous. Unknown members are the
+// caller's to ignore.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
@@ -55,11 +56,39 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, msgBodyTrailing)
 	}
-	var obj map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &obj) != nil {
+	obj, ok, dup := objectMembers(raw)
+	if !ok {
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, msgBodyNotObject)
+	} else if dup != "" {
+		return nil, phonefleet.Errorf(phonefleet.EInvalid, "request body has member %q more than once", dup)
 	}
 	return obj, nil
+}
+
+// objectMembers splits a valid JSON value into its members if it is an
+// object (ok), and names the first member that appears twice (dup).
+func objectMembers(raw json.RawMessage) (obj map[string]json.RawMessage, ok bool, dup string) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false, ""
+	}
+	obj = make(map[string]json.RawMessage)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false, ""
+		}
+		name, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false, ""
+		}
+		if _, seen := obj[name]; seen && dup == "" {
+			dup = name
+		}
+		obj[name] = v
+	}
+	return obj, true, dup
 }
 
 // isNull reports whether a member is absent or JSON null; both mean "not
@@ -143,9 +172,11 @@ func decodeCreateRequest(body []byte) (*phonefleet.PurchaseRequest, error) {
 	}
 
 	if v := obj["chargeParam"]; !isNull(v) {
-		var cp map[string]json.RawMessage
-		if v[0] != '{' || json.Unmarshal(v, &cp) != nil {
+		cp, ok, dup := objectMembers(v)
+		if !ok {
 			return nil, phonefleet.Errorf(phonefleet.EInvalid, "chargeParam must be an object")
+		} else if dup != "" {
+			return nil, phonefleet.Errorf(phonefleet.EInvalid, "chargeParam has member %q more than once", dup)
 		}
 		for _, f := range []struct {
 			name string

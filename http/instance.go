@@ -47,7 +47,10 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	var dryRun bool
 	if err == nil {
-		dryRun, err = parseBoolParam(r.URL.Query(), "dry_run")
+		var q url.Values
+		if q, err = strictQuery(r); err == nil {
+			dryRun, err = parseBoolParam(q, "dry_run")
+		}
 	}
 	if err != nil {
 		s.auditFailure(r, phonefleet.ActionInstanceDelete, ids, err)
@@ -148,7 +151,12 @@ type instanceItem struct {
 // GET /v1/instances/batch-query.
 func (s *Server) handleInstanceBatchQuery(w http.ResponseWriter, r *http.Request) {
 	p := phonefleet.PrincipalFromContext(r.Context())
-	filter, pageNo, pageSize, err := parseBatchQuery(r.URL.Query())
+	q, err := strictQuery(r)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	filter, pageNo, pageSize, err := parseBatchQuery(q)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -269,6 +277,22 @@ func (s *Server) handleInstanceBatchQueryStatus(w http.ResponseWriter, r *http.R
 		}
 	}
 	writeData(w, r, map[string]any{"status_results": results})
+}
+
+// strictQuery parses the request's query string: a malformed query or a
+// parameter given more than once (which value would count?) is
+// KOOPHONE.API.1000.
+func strictQuery(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, phonefleet.Errorf(phonefleet.EInvalid, "query string is malformed")
+	}
+	for name, vs := range q {
+		if len(vs) > 1 {
+			return nil, phonefleet.Errorf(phonefleet.EInvalid, "%s must be given at most once", name)
+		}
+	}
+	return q, nil
 }
 
 // parseBoolParam returns the query parameter name as a bool: absent is

@@ -46,7 +46,11 @@ type skuResponse struct {
 // handleSKUList returns the catalogue grouped by region: GET
 // /v1/instances/sku?type=0.
 func (s *Server) handleSKUList(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("type") != "0" {
+	q, err := strictQuery(r)
+	if err != nil {
+		Error(w, r, err)
+		return
+	} else if q.Get("type") != "0" {
 		Error(w, r, phonefleet.Errorf(phonefleet.EInvalid, "type must be 0"))
 		return
 	}
