@@ -142,18 +142,26 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
-// newFlagSet returns a FlagSet for a command whose -h prints usageText to
-// stdout, and registers the common --db flag into dsn.
-func (e *Env) newFlagSet(name, usageText string, dsn *string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// flagSet is a command's flags and the usage that -h prints.
+type flagSet struct {
+	*flag.FlagSet
+	printUsage func()
+}
+
+// newFlagSet returns the flags of a command whose -h prints usageText to
+// stdout, with the common --db flag registered into dsn. Parse errors print
+// nothing but their message, on stderr (see Run): stdout carries only
+// results.
+func (e *Env) newFlagSet(name, usageText string, dsn *string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs.Usage = func() {} // the flag package calls it on every parse error
 	def := "phonefleet.db"
 	if v := e.Getenv("PHONEFLEET_DB"); v != "" {
 		def = v
 	}
 	fs.StringVar(dsn, "db", def, "database: a SQLite file path or a postgres:// URL (env PHONEFLEET_DB)")
-	fs.Usage = func() {
+	fs.printUsage = func() {
 		fmt.Fprint(e.Stdout, usageText, "\nFlags:\n")
 		fs.SetOutput(e.Stdout)
 		fs.PrintDefaults()
@@ -164,13 +172,16 @@ func (e *Env) newFlagSet(name, usageText string, dsn *string) *flag.FlagSet {
 
 // parseArgs parses flags that may stand before, between or after positional
 // arguments, as users type them ("token revoke ID --db x"), and returns the
-// positional arguments. A lone "--" ends flag parsing.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+// positional arguments. A lone "--" ends flag parsing. -h prints the usage
+// once and returns flag.ErrHelp.
+func parseArgs(fs *flagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
+				if fs.printUsage != nil {
+					fs.printUsage()
+				}
 				return nil, err
 			}
 			return nil, usagef("%s (see -h)", err)

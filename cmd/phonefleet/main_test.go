@@ -33,7 +33,7 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"create", "--", "--db"}, []string{"create", "--db"}, "def"},
 	} {
 		var db string
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs := &flagSet{FlagSet: flag.NewFlagSet("t", flag.ContinueOnError)}
 		fs.StringVar(&db, "db", "def", "")
 		pos, err := parseArgs(fs, tc.args)
 		if err != nil {
@@ -88,8 +88,15 @@ func TestCLI(t *testing.T) {
 		if out, _, code := runCLI(t, "-h"); code != 0 || !strings.Contains(out, "Commands:") {
 			t.Fatalf("-h: code %d out %q", code, out)
 		}
-		if out, errOut, code := runCLI(t, "tenant", "-h"); code != 0 || !strings.Contains(out, "tenant create NAME") || errOut != "" {
-			t.Fatalf("tenant -h: code %d out %q err %q", code, out, errOut)
+		if out, errOut, code := runCLI(t, "tenant", "-h"); code != 0 || strings.Count(out, "tenant create NAME") != 1 || errOut != "" {
+			t.Fatalf("tenant -h: code %d out %q err %q, want the usage once", code, out, errOut)
+		}
+		// A bad flag is an error on stderr; stdout stays empty, so
+		// TOKEN=$(phonefleet token issue ...) never captures usage text.
+		for _, args := range [][]string{{"token", "issue", "--tenant", "x", "--ttl", "abc"}, {"tenant", "list", "--bogus"}, {"serve", "--bogus"}} {
+			if out, errOut, code := runCLI(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "see -h") {
+				t.Fatalf("%v: code %d out %q err %q, want exit 2, empty stdout, the error on stderr", args, code, out, errOut)
+			}
 		}
 		if out, errOut, code := runCLI(t, "frobnicate"); code != 2 || out != "" || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 			t.Fatalf("unknown command: code %d out %q err %q", code, out, errOut)
@@ -195,5 +202,13 @@ func TestHoistGlobalFlags(t *testing.T) {
 		if got := hoistGlobalFlags(tc.in); !slices.Equal(got, tc.want) {
 			t.Fatalf("hoistGlobalFlags(%q)=%q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestSKUAddIDOnce(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cli.db")
+	args := []string{"sku", "add", "kp.a", "--id", "kp.b", "--name", "x", "--regions", "r1", "--month-price", "1", "--year-price", "1", "--hour-price", "1", "--db", db}
+	if out, errOut, code := runCLI(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "--id") {
+		t.Fatalf("two SKU IDs: code %d out %q err %q, want a usage error", code, out, errOut)
 	}
 }

@@ -94,8 +94,9 @@ const serveUsage = `Usage: phonefleet serve [--addr 127.0.0.1:8080] [--demo] [fl
 
 Runs the KooPhone-compatible API and the release worker until SIGINT or SIGTERM.
 Logs go to stderr. With --demo, a "demo" tenant with two monthly and one
-pay-per-use instance is created on first run, and every run prints an admin
-token and a ready-to-paste curl that unsubscribes a demo instance.
+pay-per-use instance is created on first run, and every run prints a fresh
+admin token and a ready-to-paste curl that unsubscribes a running monthly
+demo instance (buying one more when none is left).
 `
 
 // Run parses flags and serves until ctx is done.

@@ -15,7 +15,7 @@ const skuUsage = `Usage:
 
 	phonefleet sku list
 	    prints one JSON object per SKU
-	phonefleet sku add --id ID --type PROFESSIONAL|ENTERPRISE --name NAME --regions R1,R2
+	phonefleet sku add --id ID (or: sku add ID) --type PROFESSIONAL|ENTERPRISE --name NAME --regions R1,R2
 	    --band-sizes 2,4,8 --month-price N --year-price N --hour-price N [--calc-spec S]
 	    [--storage-spec S] [--spec-desc S] [--max-resolution 720p]
 	    adds a SKU and prints its ID; prices are in minor units (cents) of USD
@@ -47,6 +47,9 @@ func (c *SKUCommand) Run(ctx context.Context, args []string) error {
 	case len(pos) == 1 && pos[0] == "list":
 	case len(pos) >= 1 && pos[0] == "add" && len(pos) <= 2:
 		if len(pos) == 2 {
+			if s.ID != "" && s.ID != pos[1] {
+				return usagef("give the SKU ID once: as --id or as the argument")
+			}
 			s.ID = pos[1]
 		}
 		if regions != "" {
