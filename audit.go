@@ -48,7 +48,7 @@ func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, err e
 		return e
 	}
 	changed := len(plan.Changes())
-	e.Detail = fmt.Sprintf("unsubscribed %d, no-op %d, refund %d %s", changed, len(plan.Items)-changed, plan.TotalRefund, plan.Currency)
+	e.Detail = fmt.Sprintf("unsubscribed %d, no-op %d, refund %s", changed, len(plan.Items)-changed, FormatMoney(plan.TotalRefund, plan.Currency))
 	if req.DryRun {
 		e.Detail = "dry run: would have " + e.Detail
 	}
@@ -69,7 +69,7 @@ func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instanc
 	for _, in := range instances {
 		e.InstanceIDs = append(e.InstanceIDs, in.ID)
 	}
-	e.Detail = fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %d %s",
-		order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, order.Total, order.Currency)
+	e.Detail = fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %s",
+		order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, FormatMoney(order.Total, order.Currency))
 	return e
 }

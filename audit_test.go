@@ -26,8 +26,8 @@ func TestUnsubscribeAuditEvent(t *testing.T) {
 		code, detail string
 	}{
 		// 3 changed, 2 no-ops, 1990 + 1407 + 19900 = 23297 (see TestPlanUnsubscribe_OK).
-		{"OK", false, plan, nil, "0", "unsubscribed 3, no-op 2, refund 23297 USD"},
-		{"DryRun", true, plan, nil, "0", "dry run: would have unsubscribed 3, no-op 2, refund 23297 USD"},
+		{"OK", false, plan, nil, "0", "unsubscribed 3, no-op 2, refund 232.97 USD"},
+		{"DryRun", true, plan, nil, "0", "dry run: would have unsubscribed 3, no-op 2, refund 232.97 USD"},
 		{"ErrNotOwned", false, nil, phonefleet.Errorf(phonefleet.ENotOwned, "instances do not belong to the tenant: zz"),
 			"KOOPHONE.API.1012", "instances do not belong to the tenant: zz"},
 		{"ErrInternal", false, nil, errors.New("database is locked"), "KOOPHONE.API.9999", "Internal service error."},
@@ -69,7 +69,7 @@ func TestPurchaseAuditEvent(t *testing.T) {
 			t.Fatalf("InstanceIDs=%v, want [id-1 id-2]", e.InstanceIDs)
 		}
 		// 2 monthly instances at 1000 each: total 2000.
-		for _, part := range []string{o.ID, "2 monthly", "kp.test", "r-1", "2000 USD"} {
+		for _, part := range []string{o.ID, "2 monthly", "kp.test", "r-1", "20.00 USD"} {
 			if !strings.Contains(e.Detail, part) {
 				t.Fatalf("Detail=%q, want it to contain %q", e.Detail, part)
 			}

@@ -2,6 +2,7 @@ package phonefleet
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,6 +15,16 @@ const BandSKUID = "kp.band.bgp.standard"
 
 // Currency is the currency of every price and refund, in minor units (cents).
 const Currency = "USD"
+
+// FormatMoney writes an amount of minor units for people: 144319 USD is
+// "1443.19 USD".
+func FormatMoney(minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, currency)
+}
 
 // SKU types of the reference.
 const (

@@ -149,3 +149,14 @@ func TestSKU_BandSizes(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatMoney(t *testing.T) {
+	for _, tc := range []struct {
+		minor int64
+		want  string
+	}{{0, "0.00 USD"}, {5, "0.05 USD"}, {1990, "19.90 USD"}, {144319, "1443.19 USD"}, {-250, "-2.50 USD"}} {
+		if got := phonefleet.FormatMoney(tc.minor, "USD"); got != tc.want {
+			t.Fatalf("FormatMoney(%d)=%q, want %q", tc.minor, got, tc.want)
+		}
+	}
+}
