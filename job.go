@@ -35,6 +35,17 @@ type ReleaseJob struct {
 // NewEventID returns a new release event ID.
 func NewEventID() string { return "evt_" + NewID(20) }
 
+// ValidateClaim returns EInvalid unless a claim names its lease owner and
+// asks for a positive number of jobs and a positive lease.
+func ValidateClaim(owner string, limit int, lease time.Duration) error {
+	if owner == "" {
+		return Errorf(EInvalid, "release job lease owner required")
+	} else if limit <= 0 || lease <= 0 {
+		return Errorf(EInvalid, "release job claim limit and lease must be positive")
+	}
+	return nil
+}
+
 // ReleaseJobFilter selects release jobs.
 type ReleaseJobFilter struct {
 	State    *JobState

@@ -21,10 +21,8 @@ const jobColumns = `j.instance_id, j.tenant_id, t.name, j.event_id, j.request_id
 // SKIP LOCKED), and a claimed row's live lease keeps it from every later
 // claim, in this node or another, until the lease runs out.
 func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
-	if owner == "" {
-		return nil, phonefleet.Errorf(phonefleet.EInvalid, "release job lease owner required")
-	} else if limit <= 0 || lease <= 0 {
-		return nil, phonefleet.Errorf(phonefleet.EInvalid, "release job claim limit and lease must be positive")
+	if err := phonefleet.ValidateClaim(owner, limit, lease); err != nil {
+		return nil, err
 	}
 	var jobs []*phonefleet.ReleaseJob
 	err := db.withTx(ctx, "claim_release_jobs", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {

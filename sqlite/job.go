@@ -15,10 +15,8 @@ import (
 // due first, with TenantName filled in. The claim is one write operation,
 // so two claimers, in this process or another, never get the same job.
 func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
-	if owner == "" {
-		return nil, phonefleet.Errorf(phonefleet.EInvalid, "release job lease owner required")
-	} else if limit <= 0 || lease <= 0 {
-		return nil, phonefleet.Errorf(phonefleet.EInvalid, "release job claim limit and lease must be positive")
+	if err := phonefleet.ValidateClaim(owner, limit, lease); err != nil {
+		return nil, err
 	}
 	var jobs []*phonefleet.ReleaseJob
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
