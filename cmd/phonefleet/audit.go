@@ -16,11 +16,8 @@ func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, action, request_id, instance_ids, error_code, detail.\n", &dsn)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's events")
 	fs.IntVar(&limit, "limit", 0, "at most this many of the newest events (0: all)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	} else if limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
@@ -31,12 +28,8 @@ func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	defer store.Close()
 
 	filter := phonefleet.AuditFilter{Limit: limit}
-	if tenant != "" {
-		t, err := findTenant(ctx, store, tenant)
-		if err != nil {
-			return err
-		}
-		filter.TenantID = &t.ID
+	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+		return err
 	}
 	events, err := store.FindAuditEvents(ctx, filter)
 	if err != nil {

@@ -25,11 +25,8 @@ func (c *CopyCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("copy", copyUsage, &dsn)
 	fs.StringVar(&from, "from", "", "source database")
 	fs.StringVar(&to, "to", "", "destination database")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	} else if from == "" || to == "" {
 		return usagef("--from and --to are required")
 	} else if from == to {

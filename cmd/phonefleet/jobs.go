@@ -66,12 +66,8 @@ func (c *JobsCommand) Run(ctx context.Context, args []string) error {
 		s := phonefleet.JobState(state)
 		filter.State = &s
 	}
-	if tenant != "" {
-		t, err := findTenant(ctx, store, tenant)
-		if err != nil {
-			return err
-		}
-		filter.TenantID = &t.ID
+	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+		return err
 	}
 	jobs, err := store.FindReleaseJobs(ctx, filter)
 	if err != nil {

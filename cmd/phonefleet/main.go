@@ -198,6 +198,18 @@ func parseArgs(fs *flagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses the flags of a command that takes no positional
+// arguments.
+func parseNoArgs(fs *flagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
 // StoreOptions tunes the store a command opens; zero values mean defaults.
 type StoreOptions struct {
 	Logger             *slog.Logger // nil: the default logger
@@ -251,6 +263,19 @@ func findTenant(ctx context.Context, store phonefleet.Store, name string) (*phon
 		return nil, usagef("--tenant is required")
 	}
 	return store.FindTenantByName(ctx, name)
+}
+
+// tenantIDFilter resolves an optional --tenant NAME into a filter's tenant
+// ID: nil when no name is given.
+func tenantIDFilter(ctx context.Context, store phonefleet.Store, name string) (*string, error) {
+	if name == "" {
+		return nil, nil
+	}
+	t, err := findTenant(ctx, store, name)
+	if err != nil {
+		return nil, err
+	}
+	return &t.ID, nil
 }
 
 // writeJSONLines writes one JSON object per line.

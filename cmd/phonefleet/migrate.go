@@ -9,11 +9,8 @@ type MigrateCommand struct{ *Env }
 func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 	var dsn string
 	fs := c.newFlagSet("migrate", "Usage: phonefleet migrate [--db DSN]\n\nCreates or upgrades the database; a new database gets the default SKU catalogue.\n", &dsn)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	store, err := openStore(dsn, StoreOptions{})
 	if err != nil {

@@ -14,11 +14,8 @@ func (c *RefundsCommand) Run(ctx context.Context, args []string) error {
 	var dsn, tenant string
 	fs := c.newFlagSet("refunds", "Usage: phonefleet refunds [--tenant NAME]\n\nPrints refunds, oldest first, one JSON object per line: instance_id, order_id,\npaid, consumed, fee, amount, currency (minor units), request_id, created_at.\n", &dsn)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's refunds")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	store, err := openStore(dsn, StoreOptions{})
 	if err != nil {
@@ -27,12 +24,8 @@ func (c *RefundsCommand) Run(ctx context.Context, args []string) error {
 	defer store.Close()
 
 	var filter phonefleet.RefundFilter
-	if tenant != "" {
-		t, err := findTenant(ctx, store, tenant)
-		if err != nil {
-			return err
-		}
-		filter.TenantID = &t.ID
+	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+		return err
 	}
 	refunds, err := store.FindRefunds(ctx, filter)
 	if err != nil {

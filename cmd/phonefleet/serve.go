@@ -121,11 +121,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&pgMaxConns, "pg-max-conns", 16, "PostgreSQL: connection pool size")
 	fs.DurationVar(&cfg.Store.PGStatementTimeout, "pg-statement-timeout", 5*time.Second, "PostgreSQL: statement timeout")
 	fs.DurationVar(&cfg.Store.PGConnectTimeout, "pg-connect-timeout", 3*time.Second, "PostgreSQL: connect timeout")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if pgMaxConns < 1 || pgMaxConns > 1000 {
 		return usagef("--pg-max-conns must be 1-1000")

@@ -73,12 +73,8 @@ func (c *TokenCommand) Run(ctx context.Context, args []string) error {
 		return err
 	case "list":
 		var filter phonefleet.TokenFilter
-		if tenant != "" {
-			t, err := findTenant(ctx, store, tenant)
-			if err != nil {
-				return err
-			}
-			filter.TenantID = &t.ID
+		if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+			return err
 		}
 		tokens, err := store.FindTokens(ctx, filter)
 		if err != nil {
