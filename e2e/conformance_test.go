@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,16 +13,11 @@ import (
 // client and an operator would. Releases go to a webhook that always fails,
 // so unsubscribed instances stay "going offline" (3) deterministically.
 func TestConformance(t *testing.T) {
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer receiver.Close()
-
 	db := filepath.Join(t.TempDir(), "pf.db")
 	MustCLI(t, db, "migrate")
 	acme := MustTenant(t, db, "acme")
 	globex := MustTenant(t, db, "globex")
-	n := MustServe(t, db, "--release-driver", "webhook", "--webhook-url", receiver.URL, "--webhook-secret", "s3cret", "--release-backoff", "1h")
+	n := MustServe(t, db, heldReleaseFlags(t)...)
 	api := n.URL + "/v1/instances"
 
 	monthly := MustBuy(t, n.URL, acme.Admin, buyBody(4, 1, 2, 1))

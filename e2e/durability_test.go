@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 )
@@ -12,13 +10,9 @@ import (
 // webhook always fails, so the state must come back exactly as answered:
 // deleting, one refund, one pending job; and a failed request changed nothing.
 func TestDurableAfterKill(t *testing.T) {
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusInternalServerError)
-	}))
-	defer receiver.Close()
 	db := filepath.Join(t.TempDir(), "pf.db")
 	acme := MustTenant(t, db, "acme")
-	flags := []string{"--release-driver", "webhook", "--webhook-url", receiver.URL, "--webhook-secret", "k", "--release-backoff", "1h"}
+	flags := heldReleaseFlags(t)
 
 	n := MustServe(t, db, flags...)
 	ids := MustBuy(t, n.URL, acme.Admin, buyBody(5, 1, 2, 1))

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -39,6 +41,18 @@ func jsonLines(t testing.TB, out string) []map[string]any {
 func MustServe(t testing.TB, db string, extra ...string) *testingutil.Node {
 	t.Helper()
 	return testingutil.MustStartNode(t, testingutil.MustBuildBinary(t), append([]string{"--db", db}, extra...)...)
+}
+
+// heldReleaseFlags returns serve flags whose release webhook always fails
+// and retries only after an hour, so unsubscribed instances stay deleting
+// (status 3) for the whole test instead of racing the release worker.
+func heldReleaseFlags(t testing.TB) []string {
+	t.Helper()
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(receiver.Close)
+	return []string{"--release-driver", "webhook", "--webhook-url", receiver.URL, "--webhook-secret", "s3cret", "--release-backoff", "1h"}
 }
 
 // call sends one request (see testingutil.MustDo) and checks what every
