@@ -28,6 +28,15 @@ const (
 	// DefaultAddr is where the server listens unless told otherwise.
 	DefaultAddr = "127.0.0.1:8080"
 
+	// DefaultTokenCacheTTL is the TokenCacheTTL of NewServer.
+	DefaultTokenCacheTTL = 5 * time.Second
+
+	// DefaultRateLimit and DefaultRateBurst are the per-tenant rate limit
+	// that serve applies unless told otherwise. A Server from NewServer has
+	// no limit until RateLimit is set.
+	DefaultRateLimit = 100
+	DefaultRateBurst = 200
+
 	readyTimeout = 2 * time.Second
 )
 
@@ -68,7 +77,7 @@ func NewServer() *Server {
 		Addr:          DefaultAddr,
 		Logger:        slog.Default(),
 		Now:           time.Now,
-		TokenCacheTTL: 5 * time.Second,
+		TokenCacheTTL: DefaultTokenCacheTTL,
 		mux:           http.NewServeMux(),
 		tokens:        newTokenCache(),
 		limiter:       newRateLimiter(),

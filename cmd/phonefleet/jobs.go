@@ -7,9 +7,6 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// JobsCommand lists release jobs and retries failed ones.
-type JobsCommand struct{ *Env }
-
 const jobsUsage = `Usage:
 
 	phonefleet jobs [--state pending|failed|done] [--tenant NAME]
@@ -19,7 +16,7 @@ const jobsUsage = `Usage:
 	    makes a failed job pending again, due now, with attempts reset
 `
 
-// jobLine is the output shape of one job (contract §6).
+// jobLine is the output shape of one job (docs/release.md).
 type jobLine struct {
 	InstanceID    string    `json:"instance_id"`
 	Tenant        string    `json:"tenant"`
@@ -30,26 +27,30 @@ type jobLine struct {
 	EventID       string    `json:"event_id"`
 }
 
-// Run dispatches "jobs" and "jobs retry".
-func (c *JobsCommand) Run(ctx context.Context, args []string) error {
+// newJobsCommand returns the jobs commands: "jobs retry", and the listing
+// that runs when no subcommand is named.
+func newJobsCommand(env *Env) command {
+	g := newGroup(env, "jobs", jobsUsage, leaf{"retry", &JobsRetryCommand{Env: env}})
+	g.dflt = &JobsListCommand{Env: env}
+	return g
+}
+
+// JobsListCommand lists release jobs.
+type JobsListCommand struct{ *Env }
+
+// Run prints the jobs the flags select, one JSON object per line.
+func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
 	var dsn, state, tenant string
 	fs := c.newFlagSet("jobs", jobsUsage, &dsn)
 	fs.StringVar(&state, "state", "", "only jobs in this state: pending, failed or done")
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's jobs")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 0:
-		switch phonefleet.JobState(state) {
-		case "", phonefleet.JobStatePending, phonefleet.JobStateFailed, phonefleet.JobStateDone:
-		default:
-			return usagef("--state must be pending, failed or done")
-		}
-	case len(pos) == 2 && pos[0] == "retry":
+	switch phonefleet.JobState(state) {
+	case "", phonefleet.JobStatePending, phonefleet.JobStateFailed, phonefleet.JobStateDone:
 	default:
-		return usagef("usage: phonefleet jobs [--state S] [--tenant NAME] | jobs retry INSTANCE_ID")
+		return usagef("--state must be pending, failed or done")
 	}
 
 	store, err := openStore(dsn, StoreOptions{})
@@ -58,9 +59,6 @@ func (c *JobsCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer store.Close()
 
-	if len(pos) == 2 {
-		return store.RetryReleaseJob(ctx, pos[1])
-	}
 	var filter phonefleet.ReleaseJobFilter
 	if state != "" {
 		s := phonefleet.JobState(state)
@@ -78,4 +76,25 @@ func (c *JobsCommand) Run(ctx context.Context, args []string) error {
 		lines[i] = jobLine{j.InstanceID, j.TenantName, string(j.State), j.Attempts, j.NextAttemptAt, j.LastError, j.EventID}
 	}
 	return writeJSONLines(c.Stdout, lines)
+}
+
+// JobsRetryCommand makes a failed release job pending again.
+type JobsRetryCommand struct{ *Env }
+
+// Run retries the job of the instance given.
+func (c *JobsRetryCommand) Run(ctx context.Context, args []string) error {
+	var dsn string
+	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset.\n", &dsn)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) != 1 {
+		return usagef("usage: phonefleet jobs retry INSTANCE_ID")
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.RetryReleaseJob(ctx, pos[0])
 }

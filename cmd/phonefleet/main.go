@@ -4,44 +4,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/phonefleet/phonefleet"
-	"github.com/phonefleet/phonefleet/postgres"
-	"github.com/phonefleet/phonefleet/sqlite"
+	pfhttp "github.com/phonefleet/phonefleet/http"
+	"github.com/phonefleet/phonefleet/release"
 )
-
-const usage = `phonefleet is a self-hosted control plane for cloud-phone fleets that speaks the KooPhone Open API.
-
-Usage:
-
-	phonefleet <command> [arguments]
-
-Commands:
-
-	serve      run the API server (and the release worker)
-	migrate    create or upgrade the database
-	tenant     create and list tenants
-	token      issue, list and revoke API tokens
-	sku        list and add catalogue SKUs
-	audit      print the audit trail
-	refunds    print refunds
-	jobs       list release jobs and retry failed ones
-	copy       copy an installation to another store (SQLite to PostgreSQL)
-
-Every command takes --db (a file path or a postgres:// URL; default
-phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,242 +23,109 @@ func main() {
 	os.Exit(Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Run runs the command line args with the given output streams and returns
-// the process exit code: 0 on success, 1 on a failure, 2 on a usage error.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
-	args = hoistGlobalFlags(args)
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var cmd interface {
-		Run(ctx context.Context, args []string) error
-	}
-	switch args[0] {
-	case "serve":
-		cmd = &ServeCommand{Env: env}
-	case "migrate":
-		cmd = &MigrateCommand{Env: env}
-	case "tenant":
-		cmd = &TenantCommand{Env: env}
-	case "token":
-		cmd = &TokenCommand{Env: env}
-	case "sku":
-		cmd = &SKUCommand{Env: env}
-	case "audit":
-		cmd = &AuditCommand{Env: env}
-	case "refunds":
-		cmd = &RefundsCommand{Env: env}
-	case "jobs":
-		cmd = &JobsCommand{Env: env}
-	case "copy":
-		cmd = &CopyCommand{Env: env}
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "phonefleet: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
+// Main is the server program: its configuration and the store, HTTP server
+// and release worker it wires together. ParseFlags fills Config, Run opens
+// everything and returns once the server listens, Close shuts it down.
+// Tests boot it in-process.
+type Main struct {
+	*Env
+	Config Config
 
-	err := cmd.Run(ctx, args[1:])
-	var uerr *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &uerr):
-		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], uerr.msg)
-		return 2
-	case phonefleet.ErrorCode(err) != phonefleet.EInternal:
-		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], phonefleet.ErrorMessage(err))
-		return 1
-	default:
-		fmt.Fprintf(stderr, "phonefleet %s: %s\n", args[0], err)
-		return 1
-	}
+	Logger     *slog.Logger
+	Store      phonefleet.Store
+	HTTPServer *pfhttp.Server
+	Worker     *release.Worker
 }
 
-// hoistGlobalFlags moves a leading --db flag behind the command name, so that
-// "phonefleet --db x.db tenant list" works like "phonefleet tenant list --db x.db".
-func hoistGlobalFlags(args []string) []string {
-	var global []string
-	for len(args) > 0 {
-		switch a := args[0]; {
-		case (a == "--db" || a == "-db") && len(args) > 1:
-			global, args = append(global, args[:2]...), args[2:]
-		case strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db="):
-			global, args = append(global, a), args[1:]
-		default:
-			if len(global) == 0 || len(args) == 0 {
-				return args
-			}
-			return append(append([]string{args[0]}, global...), args[1:]...)
-		}
-	}
-	return global
+// NewMain returns a Main with the default configuration.
+func NewMain(env *Env) *Main {
+	return &Main{Env: env, Config: DefaultConfig()}
 }
 
-// Env is what a command may touch of the process: output streams and the
-// environment, so tests can run commands in-process.
-type Env struct {
-	Stdout io.Writer
-	Stderr io.Writer
-	Getenv func(string) string
-}
-
-// usageError is a command line mistake; it exits with status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
-
-// flagSet is a command's flags and the usage that -h prints.
-type flagSet struct {
-	*flag.FlagSet
-	printUsage func()
-}
-
-// newFlagSet returns the flags of a command whose -h prints usageText to
-// stdout, with the common --db flag registered into dsn. Parse errors print
-// nothing but their message, on stderr (see Run): stdout carries only
-// results.
-func (e *Env) newFlagSet(name, usageText string, dsn *string) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {} // the flag package calls it on every parse error
-	def := "phonefleet.db"
-	if v := e.Getenv("PHONEFLEET_DB"); v != "" {
-		def = v
-	}
-	fs.StringVar(dsn, "db", def, "database: a SQLite file path or a postgres:// URL (env PHONEFLEET_DB)")
-	fs.printUsage = func() {
-		fmt.Fprint(e.Stdout, usageText, "\nFlags:\n")
-		fs.SetOutput(e.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parseArgs parses flags that may stand before, between or after positional
-// arguments, as users type them ("token revoke ID --db x"), and returns the
-// positional arguments. A lone "--" ends flag parsing. -h prints the usage
-// once and returns flag.ErrHelp.
-func parseArgs(fs *flagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				if fs.printUsage != nil {
-					fs.printUsage()
-				}
-				return nil, err
-			}
-			return nil, usagef("%s (see -h)", err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// parseNoArgs parses the flags of a command that takes no positional
-// arguments.
-func parseNoArgs(fs *flagSet, args []string) error {
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+// Run validates the configuration, opens the store, starts the release
+// worker and the HTTP server, and, with Config.Demo, prints the demo
+// set-up. It returns once the server listens; call Close to stop. On an
+// error, what was opened is closed again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	cfg := &m.Config
+	if err := cfg.Validate(); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
-	return nil
-}
-
-// StoreOptions tunes the store a command opens; zero values mean defaults.
-type StoreOptions struct {
-	Logger             *slog.Logger // nil: the default logger
-	PGMaxConns         int32
-	PGStatementTimeout time.Duration
-	PGConnectTimeout   time.Duration
-}
-
-// isPostgresURL reports whether dsn names a PostgreSQL database.
-func isPostgresURL(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
-// openStore opens (and migrates) the store that dsn names.
-func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
-	if dsn == "" {
-		return nil, usagef("--db must not be empty")
-	}
-	if isPostgresURL(dsn) {
-		db := postgres.NewDB(dsn)
-		if opts.Logger != nil {
-			db.Logger = opts.Logger.With("system", "postgres")
+	defer func() {
+		if err != nil {
+			m.Close()
 		}
-		if opts.PGMaxConns > 0 {
-			db.MaxConns = opts.PGMaxConns
-		}
-		if opts.PGStatementTimeout > 0 {
-			db.StatementTimeout = opts.PGStatementTimeout
-		}
-		if opts.PGConnectTimeout > 0 {
-			db.ConnectTimeout = opts.PGConnectTimeout
-		}
-		if err := db.Open(); err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
-		}
-		return db, nil
-	}
-	db := sqlite.NewDB(dsn)
-	if opts.Logger != nil {
-		db.Logger = opts.Logger.With("system", "sqlite")
-	}
-	if err := db.Open(); err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
-	}
-	return db, nil
-}
+	}()
 
-// findTenant resolves a tenant name given with --tenant.
-func findTenant(ctx context.Context, store phonefleet.Store, name string) (*phonefleet.Tenant, error) {
-	if name == "" {
-		return nil, usagef("--tenant is required")
+	m.Logger = newLogger(m.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if m.Store, err = openStore(cfg.DB, m.storeOptions()); err != nil {
+		return err
 	}
-	return store.FindTenantByName(ctx, name)
-}
 
-// tenantIDFilter resolves an optional --tenant NAME into a filter's tenant
-// ID: nil when no name is given.
-func tenantIDFilter(ctx context.Context, store phonefleet.Store, name string) (*string, error) {
-	if name == "" {
-		return nil, nil
+	m.Worker = release.NewWorker(m.Store, m.releaseDriver())
+	m.Worker.Concurrency = cfg.ReleaseWorkers
+	m.Worker.MaxAttempts = cfg.ReleaseMaxAttempts
+	m.Worker.Backoff = cfg.ReleaseBackoff
+	m.Worker.Logger = m.Logger.With("system", "release")
+	if err := m.Worker.Open(); err != nil {
+		return fmt.Errorf("start release worker: %w", err)
 	}
-	t, err := findTenant(ctx, store, name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.ID, nil
-}
 
-// writeJSONLines writes one JSON object per line.
-func writeJSONLines[T any](w io.Writer, items []T) error {
-	enc := json.NewEncoder(w)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			return err
+	m.HTTPServer = pfhttp.NewServer()
+	m.HTTPServer.Addr = cfg.Addr
+	m.HTTPServer.Store = m.Store
+	m.HTTPServer.Logger = m.Logger
+	m.HTTPServer.RateLimit = cfg.RateLimit
+	m.HTTPServer.RateBurst = cfg.RateBurst
+	m.HTTPServer.TokenCacheTTL = cfg.TokenCacheTTL
+	m.HTTPServer.OnUnsubscribe = m.Worker.Notify
+	if err := m.HTTPServer.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.Logger.Info("listening", "addr", strings.TrimPrefix(m.HTTPServer.URL(), "http://"), "db", redactDSN(cfg.DB), "release_driver", cfg.ReleaseDriver)
+
+	if cfg.Demo {
+		if err := runDemo(ctx, m.Store, m.HTTPServer.URL(), m.Stdout); err != nil {
+			return fmt.Errorf("demo: %w", err)
 		}
 	}
 	return nil
+}
+
+// Close stops the HTTP server (waiting for requests in flight), then the
+// release worker, then closes the store. It is safe after a failed Run.
+func (m *Main) Close() error {
+	var errs []error
+	if m.HTTPServer != nil {
+		if err := m.HTTPServer.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	if m.Worker != nil {
+		m.Worker.Close()
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// storeOptions returns the store settings of the configuration.
+func (m *Main) storeOptions() StoreOptions {
+	return StoreOptions{
+		Logger:             m.Logger,
+		PGMaxConns:         int32(m.Config.PGMaxConns),
+		PGStatementTimeout: m.Config.PGStatementTimeout,
+		PGConnectTimeout:   m.Config.PGConnectTimeout,
+	}
+}
+
+// releaseDriver returns the driver Config.ReleaseDriver names.
+func (m *Main) releaseDriver() release.Driver {
+	if m.Config.ReleaseDriver == "webhook" {
+		return release.NewWebhookDriver(m.Config.WebhookURL, m.Config.WebhookSecret)
+	}
+	return release.NoopDriver{}
 }

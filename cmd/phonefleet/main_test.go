@@ -3,212 +3,81 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"flag"
+	"os"
 	"path/filepath"
-	"slices"
-	"strings"
+	"regexp"
 	"testing"
-	"time"
+
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
-// runCLI runs the CLI in-process with PHONEFLEET_DB unset.
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = Run(context.Background(), args, &out, &errb)
-	return out.String(), errb.String(), code
+// MustRunMain boots Main in-process on a new SQLite file and 127.0.0.1:0
+// with the configuration changed by mut, and closes it when the test ends.
+func MustRunMain(tb testing.TB, mut func(*Config)) (*Main, *bytes.Buffer) {
+	tb.Helper()
+	var stdout bytes.Buffer
+	m := NewMain(&Env{Stdout: &stdout, Stderr: &testingutil.SyncBuffer{}, Getenv: os.Getenv})
+	m.Config.DB = filepath.Join(tb.TempDir(), "main.db")
+	m.Config.Addr = "127.0.0.1:0"
+	if mut != nil {
+		mut(&m.Config)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatalf("Main.Run: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			tb.Errorf("Main.Close: %v", err)
+		}
+	})
+	return m, &stdout
 }
 
-func TestParseArgs(t *testing.T) {
-	for _, tc := range []struct {
-		args    []string
-		wantPos []string
-		wantDB  string
-	}{
-		{[]string{"create", "acme"}, []string{"create", "acme"}, "def"},
-		{[]string{"--db", "x.db", "create", "acme"}, []string{"create", "acme"}, "x.db"},
-		{[]string{"create", "--db", "x.db", "acme"}, []string{"create", "acme"}, "x.db"},
-		{[]string{"create", "acme", "--db=x.db"}, []string{"create", "acme"}, "x.db"},
-		{[]string{"create", "--", "--db"}, []string{"create", "--db"}, "def"},
-	} {
-		var db string
-		fs := &flagSet{FlagSet: flag.NewFlagSet("t", flag.ContinueOnError)}
-		fs.StringVar(&db, "db", "def", "")
-		pos, err := parseArgs(fs, tc.args)
-		if err != nil {
-			t.Fatalf("%v: %v", tc.args, err)
-		}
-		if !slices.Equal(pos, tc.wantPos) || db != tc.wantDB {
-			t.Fatalf("%v: pos=%q db=%q, want %q %q", tc.args, pos, db, tc.wantPos, tc.wantDB)
-		}
+// TestMain_Run boots the server with --demo in-process, runs the unsubscribe
+// its printed curl describes, and checks in the store that the instance is
+// being (or has been) released.
+func TestMain_Run(t *testing.T) {
+	m, stdout := MustRunMain(t, func(c *Config) { c.Demo = true })
+	re := regexp.MustCompile(`X-Auth-Token: ([^']+)'.*"instanceIdList":\["([a-z0-9]+)"\]`)
+	match := re.FindStringSubmatch(stdout.String())
+	if match == nil {
+		t.Fatalf("demo printed %q, want a curl with a token and an instance", stdout)
+	}
+	token, id := match[1], match[2]
+
+	r := testingutil.MustDo(t, "POST", m.HTTPServer.URL()+"/v1/instances/delete", token, "application/json", []byte(`{"instanceIdList":["`+id+`"]}`))
+	if r.Status != 200 || r.Code() != "0" {
+		t.Fatalf("delete: %d %s", r.Status, r.Raw)
+	}
+	tenant, err := m.Store.FindTenantByName(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := m.Store.FindInstanceStates(context.Background(), tenant.ID, []string{id})
+	if err != nil {
+		t.Fatal(err)
+	} else if s := states[id]; s != phonefleet.InstanceStateDeleting && s != phonefleet.InstanceStateReleased {
+		t.Fatalf("instance state %q after the unsubscribe, want deleting or released", s)
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		mut  func(*Config)
-		want string // substring of the error; "" for valid
-	}{
-		{"OK", func(*Config) {}, ""},
-		{"Webhook", func(c *Config) {
-			c.ReleaseDriver, c.WebhookURL, c.WebhookSecret = "webhook", "http://127.0.0.1:9/x", "s"
-		}, ""},
-		{"ErrAddr", func(c *Config) { c.Addr = "" }, "--addr"},
-		{"ErrLogFormat", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
-		{"ErrLogLevel", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
-		{"ErrRate", func(c *Config) { c.RateLimit = -1 }, "--rate-limit"},
-		{"ErrBackoff", func(c *Config) { c.ReleaseBackoff = 0 }, "--release-backoff"},
-		{"ErrAttempts", func(c *Config) { c.ReleaseMaxAttempts = 0 }, "--release-max-attempts"},
-		{"ErrWorkers", func(c *Config) { c.ReleaseWorkers = 0 }, "--release-workers"},
-		{"ErrDriver", func(c *Config) { c.ReleaseDriver = "kafka" }, "--release-driver"},
-		{"ErrWebhookURL", func(c *Config) { c.ReleaseDriver, c.WebhookSecret = "webhook", "s" }, "--webhook-url"},
-		{"ErrWebhookScheme", func(c *Config) { c.ReleaseDriver, c.WebhookURL, c.WebhookSecret = "webhook", "ftp://x/", "s" }, "--webhook-url"},
-		{"ErrWebhookSecret", func(c *Config) { c.ReleaseDriver, c.WebhookURL = "webhook", "http://127.0.0.1:9/" }, "--webhook-secret"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.mut(&c)
-			err := c.Validate()
-			if tc.want == "" && err != nil {
-				t.Fatalf("Validate()=%v, want nil", err)
-			} else if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
-				t.Fatalf("Validate()=%v, want an error naming %s", err, tc.want)
-			}
-		})
+// TestMain_RunInvalid checks that Run refuses a bad configuration before it
+// opens anything, and that Close after it is harmless.
+func TestMain_RunInvalid(t *testing.T) {
+	m := NewMain(&Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Getenv: os.Getenv})
+	m.Config.DB = filepath.Join(t.TempDir(), "never.db")
+	m.Config.ReleaseWorkers = 0
+	if err := m.Run(context.Background()); err == nil {
+		t.Fatal("Run with --release-workers 0 succeeded")
 	}
-}
-
-func TestCLI(t *testing.T) {
-	t.Setenv("PHONEFLEET_DB", "")
-	db := filepath.Join(t.TempDir(), "cli.db")
-
-	t.Run("Usage", func(t *testing.T) {
-		if out, _, code := runCLI(t, "-h"); code != 0 || !strings.Contains(out, "Commands:") {
-			t.Fatalf("-h: code %d out %q", code, out)
-		}
-		if out, errOut, code := runCLI(t, "tenant", "-h"); code != 0 || strings.Count(out, "tenant create NAME") != 1 || errOut != "" {
-			t.Fatalf("tenant -h: code %d out %q err %q, want the usage once", code, out, errOut)
-		}
-		// A bad flag is an error on stderr; stdout stays empty, so
-		// TOKEN=$(phonefleet token issue ...) never captures usage text.
-		for _, args := range [][]string{{"token", "issue", "--tenant", "x", "--ttl", "abc"}, {"tenant", "list", "--bogus"}, {"serve", "--bogus"}} {
-			if out, errOut, code := runCLI(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "see -h") {
-				t.Fatalf("%v: code %d out %q err %q, want exit 2, empty stdout, the error on stderr", args, code, out, errOut)
-			}
-		}
-		if out, errOut, code := runCLI(t, "frobnicate"); code != 2 || out != "" || !strings.Contains(errOut, `unknown command "frobnicate"`) {
-			t.Fatalf("unknown command: code %d out %q err %q", code, out, errOut)
-		}
-		if out, errOut, code := runCLI(t, "token", "issue", "--db", db); code != 2 || out != "" || !strings.Contains(errOut, "--tenant is required") {
-			t.Fatalf("token issue without tenant: code %d out %q err %q", code, out, errOut)
-		}
-		if _, errOut, code := runCLI(t, "audit", "--limit", "x", "--db", db); code != 2 || !strings.Contains(errOut, "limit") {
-			t.Fatalf("bad flag: code %d err %q", code, errOut)
-		}
-	})
-
-	t.Run("Tenant", func(t *testing.T) {
-		out, errOut, code := runCLI(t, "tenant", "create", "acme", "--db", db)
-		if code != 0 || errOut != "" || strings.Count(out, "\n") != 1 || len(strings.TrimSpace(out)) == 0 {
-			t.Fatalf("tenant create: code %d out %q err %q", code, out, errOut)
-		}
-		id := strings.TrimSpace(out)
-		out, errOut, code = runCLI(t, "--db", db, "tenant", "create", "acme")
-		if code != 2 && code != 1 || out != "" || !strings.Contains(errOut, "acme") {
-			t.Fatalf("duplicate tenant: code %d out %q err %q", code, out, errOut)
-		}
-		out, _, _ = runCLI(t, "tenant", "list", "--db", db)
-		var got struct{ ID, Name string }
-		if err := json.Unmarshal([]byte(out), &got); err != nil || got.ID != id || got.Name != "acme" {
-			t.Fatalf("tenant list %q (%v)", out, err)
-		}
-		if out, errOut, code := runCLI(t, "tenant", "create", "bad name", "--db", db); code == 0 || out != "" || errOut == "" {
-			t.Fatalf("invalid name: code %d out %q err %q", code, out, errOut)
-		}
-	})
-
-	t.Run("Token", func(t *testing.T) {
-		out, errOut, code := runCLI(t, "token", "issue", "--tenant", "acme", "--role", "viewer", "--ttl", "1h", "--name", "ci", "--db", db)
-		if code != 0 || errOut != "" || !strings.HasPrefix(out, "tk") || strings.Count(out, "\n") != 1 {
-			t.Fatalf("token issue: code %d out %q err %q", code, out, errOut)
-		}
-		token := strings.TrimSpace(out)
-		id, _, _ := strings.Cut(token, ".")
-		out, _, _ = runCLI(t, "token", "list", "--tenant", "acme", "--db", db)
-		var tok struct {
-			ID        string    `json:"id"`
-			Name      string    `json:"name"`
-			Actions   []string  `json:"actions"`
-			ExpiresAt time.Time `json:"expires_at"`
-		}
-		if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.ID != id || tok.Name != "ci" || len(tok.Actions) != 3 || strings.Contains(out, token) {
-			t.Fatalf("token list %q (%v)", out, err)
-		}
-		if d := time.Until(tok.ExpiresAt); d < 59*time.Minute || d > time.Hour {
-			t.Fatalf("expires in %v, want 1h", d)
-		}
-		if _, errOut, code := runCLI(t, "token", "revoke", token, "--db", db); code != 0 || errOut != "" {
-			t.Fatalf("revoke by token: code %d err %q", code, errOut)
-		}
-		if _, errOut, code := runCLI(t, "token", "revoke", "tknosuchtoken", "--db", db); code != 1 || errOut == "" {
-			t.Fatalf("revoke unknown: code %d err %q", code, errOut)
-		}
-		if _, errOut, code := runCLI(t, "token", "issue", "--tenant", "nobody", "--db", db); code != 1 || !strings.Contains(errOut, "nobody") {
-			t.Fatalf("issue for unknown tenant: code %d err %q", code, errOut)
-		}
-	})
-
-	t.Run("SKU", func(t *testing.T) {
-		out, errOut, code := runCLI(t, "sku", "add", "kp.test.1u2g", "--name", "Test", "--regions", "eu-west-101", "--band-sizes", "4,2",
-			"--month-price", "900", "--year-price", "9000", "--hour-price", "2", "--db", db)
-		if code != 0 || out != "kp.test.1u2g\n" || errOut != "" {
-			t.Fatalf("sku add: code %d out %q err %q", code, out, errOut)
-		}
-		out, _, _ = runCLI(t, "sku", "list", "--db", db)
-		if n := strings.Count(out, "\n"); n != 4 || !strings.Contains(out, `"band_sizes":[2,4]`) {
-			t.Fatalf("sku list (%d lines): %s", n, out)
-		}
-		if _, errOut, code := runCLI(t, "sku", "add", "kp.test.bad", "--name", "x", "--regions", "eu", "--month-price", "0", "--year-price", "1", "--hour-price", "1", "--db", db); code != 1 || !strings.Contains(errOut, "price") {
-			t.Fatalf("invalid sku: code %d err %q", code, errOut)
-		}
-	})
-
-	t.Run("Lists", func(t *testing.T) {
-		for _, args := range [][]string{{"refunds"}, {"jobs", "--state", "failed"}, {"audit", "--tenant", "acme"}} {
-			out, errOut, code := runCLI(t, append(args, "--db", db)...)
-			if code != 0 || out != "" || errOut != "" {
-				t.Fatalf("%v on an empty history: code %d out %q err %q", args, code, out, errOut)
-			}
-		}
-		if _, errOut, code := runCLI(t, "jobs", "--state", "stuck", "--db", db); code != 2 || !strings.Contains(errOut, "--state") {
-			t.Fatalf("jobs --state stuck: code %d err %q", code, errOut)
-		}
-		if _, errOut, code := runCLI(t, "jobs", "retry", "nosuch", "--db", db); code != 1 || errOut == "" {
-			t.Fatalf("jobs retry unknown: code %d err %q", code, errOut)
-		}
-	})
-}
-
-func TestHoistGlobalFlags(t *testing.T) {
-	for _, tc := range []struct{ in, want []string }{
-		{[]string{"tenant", "list"}, []string{"tenant", "list"}},
-		{[]string{"--db", "x.db", "tenant", "list"}, []string{"tenant", "--db", "x.db", "list"}},
-		{[]string{"-db=x.db", "audit"}, []string{"audit", "-db=x.db"}},
-		{[]string{"--db", "x.db"}, []string{"--db", "x.db"}},
-		{[]string{}, []string{}},
-	} {
-		if got := hoistGlobalFlags(tc.in); !slices.Equal(got, tc.want) {
-			t.Fatalf("hoistGlobalFlags(%q)=%q, want %q", tc.in, got, tc.want)
-		}
+	if m.Store != nil || m.HTTPServer != nil {
+		t.Fatal("Run opened the store or the server despite a bad configuration")
 	}
-}
-
-func TestSKUAddIDOnce(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "cli.db")
-	args := []string{"sku", "add", "kp.a", "--id", "kp.b", "--name", "x", "--regions", "r1", "--month-price", "1", "--year-price", "1", "--hour-price", "1", "--db", db}
-	if out, errOut, code := runCLI(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "--id") {
-		t.Fatalf("two SKU IDs: code %d out %q err %q, want a usage error", code, out, errOut)
+	if _, err := os.Stat(m.Config.DB); !os.IsNotExist(err) {
+		t.Fatalf("the database file exists after a refused Run (%v)", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close after a failed Run: %v", err)
 	}
 }

@@ -8,9 +8,6 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// SKUCommand lists and extends the catalogue.
-type SKUCommand struct{ *Env }
-
 const skuUsage = `Usage:
 
 	phonefleet sku list
@@ -21,11 +18,45 @@ const skuUsage = `Usage:
 	    adds a SKU and prints its ID; prices are in minor units (cents) of USD
 `
 
-// Run dispatches "sku list" and "sku add".
-func (c *SKUCommand) Run(ctx context.Context, args []string) error {
+// newSKUCommand returns the sku commands.
+func newSKUCommand(env *Env) command {
+	return newGroup(env, "sku", skuUsage,
+		leaf{"list", &SKUListCommand{Env: env}},
+		leaf{"add", &SKUAddCommand{Env: env}},
+	)
+}
+
+// SKUListCommand lists the catalogue.
+type SKUListCommand struct{ *Env }
+
+// Run prints one JSON object per SKU.
+func (c *SKUListCommand) Run(ctx context.Context, args []string) error {
+	var dsn string
+	fs := c.newFlagSet("sku list", "Usage: phonefleet sku list\n\nPrints one JSON object per SKU.\n", &dsn)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	skus, err := store.FindSKUs(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, skus)
+}
+
+// SKUAddCommand adds a SKU to the catalogue.
+type SKUAddCommand struct{ *Env }
+
+// Run adds the SKU and prints its ID.
+func (c *SKUAddCommand) Run(ctx context.Context, args []string) error {
 	var dsn, regions, bandSizes string
 	s := &phonefleet.SKU{Currency: phonefleet.Currency}
-	fs := c.newFlagSet("sku", skuUsage, &dsn)
+	fs := c.newFlagSet("sku add", skuUsage, &dsn)
 	fs.StringVar(&s.ID, "id", "", "SKU ID, the instanceSkuId of purchases (1-64 of [A-Za-z0-9._-])")
 	fs.StringVar(&s.Type, "type", phonefleet.SKUTypeProfessional, "PROFESSIONAL or ENTERPRISE")
 	fs.StringVar(&s.Name, "name", "", "display name")
@@ -44,28 +75,25 @@ func (c *SKUCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case len(pos) == 1 && pos[0] == "list":
-	case len(pos) >= 1 && pos[0] == "add" && len(pos) <= 2:
-		if len(pos) == 2 {
-			if s.ID != "" && s.ID != pos[1] {
-				return usagef("give the SKU ID once: as --id or as the argument")
-			}
-			s.ID = pos[1]
+	case len(pos) > 1:
+		return usagef("usage: phonefleet sku add [ID] [flags] (see -h)")
+	case len(pos) == 1:
+		if s.ID != "" && s.ID != pos[0] {
+			return usagef("give the SKU ID once: as --id or as the argument")
 		}
-		if regions != "" {
-			s.Regions = strings.Split(regions, ",")
-		}
-		if s.BandSizes, err = phonefleet.ParseBandSizes(bandSizes); err != nil {
-			return err
-		}
-		if s.SpecDesc == "" {
-			s.SpecDesc = strings.Join(nonEmpty(s.Name, s.CalcSpec, s.StorageSpec, "Maximum resolution: "+s.MaxResolution), " | ")
-		}
-		if err := s.Validate(); err != nil {
-			return err
-		}
-	default:
-		return usagef("usage: phonefleet sku list|add (see -h)")
+		s.ID = pos[0]
+	}
+	if regions != "" {
+		s.Regions = strings.Split(regions, ",")
+	}
+	if s.BandSizes, err = phonefleet.ParseBandSizes(bandSizes); err != nil {
+		return err
+	}
+	if s.SpecDesc == "" {
+		s.SpecDesc = strings.Join(nonEmpty(s.Name, s.CalcSpec, s.StorageSpec, "Maximum resolution: "+s.MaxResolution), " | ")
+	}
+	if err := s.Validate(); err != nil {
+		return err
 	}
 
 	store, err := openStore(dsn, StoreOptions{})
@@ -74,13 +102,6 @@ func (c *SKUCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer store.Close()
 
-	if pos[0] == "list" {
-		skus, err := store.FindSKUs(ctx)
-		if err != nil {
-			return err
-		}
-		return writeJSONLines(c.Stdout, skus)
-	}
 	if err := store.CreateSKU(ctx, s); err != nil {
 		return err
 	}
@@ -88,6 +109,7 @@ func (c *SKUCommand) Run(ctx context.Context, args []string) error {
 	return err
 }
 
+// nonEmpty returns the strings of ss that are not empty.
 func nonEmpty(ss ...string) []string {
 	var out []string
 	for _, s := range ss {

@@ -8,9 +8,6 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// TokenCommand issues, lists and revokes API tokens.
-type TokenCommand struct{ *Env }
-
 const tokenUsage = `Usage:
 
 	phonefleet token issue --tenant NAME [--role admin|viewer] [--ttl 24h] [--name LABEL]
@@ -21,68 +18,102 @@ const tokenUsage = `Usage:
 	    TOKEN_ID is the part of a token before its first ".", or the whole token
 `
 
-// Run dispatches the token subcommands.
-func (c *TokenCommand) Run(ctx context.Context, args []string) error {
+// newTokenCommand returns the token commands.
+func newTokenCommand(env *Env) command {
+	return newGroup(env, "token", tokenUsage,
+		leaf{"issue", &TokenIssueCommand{Env: env}},
+		leaf{"list", &TokenListCommand{Env: env}},
+		leaf{"revoke", &TokenRevokeCommand{Env: env}},
+	)
+}
+
+// TokenIssueCommand issues an API token.
+type TokenIssueCommand struct{ *Env }
+
+// Run issues the token and prints it, alone.
+func (c *TokenIssueCommand) Run(ctx context.Context, args []string) error {
 	var dsn, tenant, role, name string
 	var ttl time.Duration
-	fs := c.newFlagSet("token", tokenUsage, &dsn)
+	fs := c.newFlagSet("token issue", "Usage: phonefleet token issue --tenant NAME [--role admin|viewer] [--ttl 24h] [--name LABEL]\n\nPrints the token, alone; it is shown only this once.\n", &dsn)
 	fs.StringVar(&tenant, "tenant", "", "tenant name")
 	fs.StringVar(&role, "role", phonefleet.RoleAdmin, "admin (every action) or viewer (the three queries)")
 	fs.DurationVar(&ttl, "ttl", phonefleet.DefaultTokenTTL, "lifetime of the token")
 	fs.StringVar(&name, "name", "", "a label for the token")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	} else if tenant == "" {
+		return usagef("--tenant is required")
+	} else if ttl <= 0 {
+		return usagef("--ttl must be positive")
 	}
-	if len(pos) == 0 {
-		return usagef("missing subcommand: issue, list or revoke")
+	if _, err := phonefleet.RoleActions(role); err != nil {
+		return usagef("--role: %s", phonefleet.ErrorMessage(err))
 	}
-	switch {
-	case pos[0] == "issue" && len(pos) == 1:
-		if tenant == "" {
-			return usagef("--tenant is required")
-		} else if ttl <= 0 {
-			return usagef("--ttl must be positive")
-		}
-		if _, err := phonefleet.RoleActions(role); err != nil {
-			return usagef("%s", phonefleet.ErrorMessage(err))
-		}
-	case pos[0] == "list" && len(pos) == 1:
-	case pos[0] == "revoke" && len(pos) == 2:
-	default:
-		return usagef("usage: phonefleet token issue|list|revoke (see -h)")
-	}
-
 	store, err := openStore(dsn, StoreOptions{})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	switch pos[0] {
-	case "issue":
-		t, err := findTenant(ctx, store, tenant)
-		if err != nil {
-			return err
-		}
-		secret, _, err := issueToken(ctx, store, t, role, name, ttl)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(c.Stdout, secret)
+	t, err := findTenant(ctx, store, tenant)
+	if err != nil {
 		return err
-	case "list":
-		var filter phonefleet.TokenFilter
-		if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-			return err
-		}
-		tokens, err := store.FindTokens(ctx, filter)
-		if err != nil {
-			return err
-		}
-		return writeJSONLines(c.Stdout, tokens)
 	}
-	return store.RevokeToken(ctx, phonefleet.TokenID(pos[1]))
+	secret, _, err := issueToken(ctx, store, t, role, name, ttl)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.Stdout, secret)
+	return err
+}
+
+// TokenListCommand lists tokens.
+type TokenListCommand struct{ *Env }
+
+// Run prints one JSON object per token, never the secret.
+func (c *TokenListCommand) Run(ctx context.Context, args []string) error {
+	var dsn, tenant string
+	fs := c.newFlagSet("token list", "Usage: phonefleet token list [--tenant NAME]\n\nPrints one JSON object per token (never the secret).\n", &dsn)
+	fs.StringVar(&tenant, "tenant", "", "only this tenant's tokens")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var filter phonefleet.TokenFilter
+	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+		return err
+	}
+	tokens, err := store.FindTokens(ctx, filter)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, tokens)
+}
+
+// TokenRevokeCommand revokes a token.
+type TokenRevokeCommand struct{ *Env }
+
+// Run revokes the token given by its ID or whole.
+func (c *TokenRevokeCommand) Run(ctx context.Context, args []string) error {
+	var dsn string
+	fs := c.newFlagSet("token revoke", "Usage: phonefleet token revoke TOKEN_ID\n\nTOKEN_ID is the part of a token before its first \".\", or the whole token.\n", &dsn)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) != 1 {
+		return usagef("usage: phonefleet token revoke TOKEN_ID")
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.RevokeToken(ctx, phonefleet.TokenID(pos[0]))
 }
 
 // issueToken creates a token of tenant t with the role's actions and returns

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/postgres"
+	"github.com/phonefleet/phonefleet/sqlite"
+)
+
+// StoreOptions tunes the store a command opens; zero values mean defaults.
+type StoreOptions struct {
+	Logger             *slog.Logger // nil: the default logger
+	PGMaxConns         int32
+	PGStatementTimeout time.Duration
+	PGConnectTimeout   time.Duration
+}
+
+// isPostgresURL reports whether dsn names a PostgreSQL database.
+func isPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openStore opens (and migrates) the store that dsn names.
+func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
+	if dsn == "" {
+		return nil, usagef("--db must not be empty")
+	}
+	if isPostgresURL(dsn) {
+		db := postgres.NewDB(dsn)
+		if opts.Logger != nil {
+			db.Logger = opts.Logger.With("system", "postgres")
+		}
+		if opts.PGMaxConns > 0 {
+			db.MaxConns = opts.PGMaxConns
+		}
+		if opts.PGStatementTimeout > 0 {
+			db.StatementTimeout = opts.PGStatementTimeout
+		}
+		if opts.PGConnectTimeout > 0 {
+			db.ConnectTimeout = opts.PGConnectTimeout
+		}
+		if err := db.Open(); err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
+	}
+	db := sqlite.NewDB(dsn)
+	if opts.Logger != nil {
+		db.Logger = opts.Logger.With("system", "sqlite")
+	}
+	if err := db.Open(); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
+	}
+	return db, nil
+}
+
+// redactDSN hides the password of a postgres URL for logs.
+func redactDSN(dsn string) string {
+	if !isPostgresURL(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unparsable)"
+	}
+	return u.Redacted()
+}
