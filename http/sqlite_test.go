@@ -129,8 +129,11 @@ func (e *E2E) MustStatuses(tb testing.TB, token string, ids ...string) []int {
 			Status     int    `json:"status"`
 		} `json:"status_results"`
 	}
-	if status, b, _ := e.Call(tb, "POST", "/v1/instances/batch-query-status", token, string(body), "", &data); status != 200 {
+	if status, b, env := e.Call(tb, "POST", "/v1/instances/batch-query-status", token, string(body), "", &data); status != 200 || env.Code != "0" {
 		tb.Fatalf("batch-query-status: %d %s", status, b)
+	}
+	if len(data.Results) != len(ids) {
+		tb.Fatalf("batch-query-status answered %d results for %d IDs", len(data.Results), len(ids))
 	}
 	out := make([]int, len(data.Results))
 	for i, r := range data.Results {
@@ -159,8 +162,8 @@ func TestE2E_Lifecycle(t *testing.T) {
 		} `json:"result"`
 		TotalCount int `json:"total_count"`
 	}
-	if status, b, _ := e.Call(t, "GET", "/v1/instances/batch-query?page_no=1&page_size=10", token, "", "", &page); status != 200 || page.TotalCount != 2 {
-		t.Fatalf("batch-query: %d %s", status, b)
+	if status, b, _ := e.Call(t, "GET", "/v1/instances/batch-query?page_no=1&page_size=10", token, "", "", &page); status != 200 || page.TotalCount != 2 || len(page.Result) != 2 {
+		t.Fatalf("batch-query: %d %s, want the 2 instances", status, b)
 	}
 	wantExpiry := bought.AddDate(0, 1, 0).Format(time.RFC3339)
 	for _, in := range page.Result {
@@ -226,7 +229,9 @@ func TestE2E_Lifecycle(t *testing.T) {
 	if status != 200 || string(b) != `{"data":null,"error_code":"0","error_msg":"OK"}` {
 		t.Fatalf("second unsubscribe: %d %s", status, b)
 	}
-	if refunds, _ := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID}); len(refunds) != 1 {
+	if refunds, err := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID}); err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != 1 {
 		t.Fatalf("refunds after second unsubscribe=%d, want 1", len(refunds))
 	}
 	events, err := e.DB.FindAuditEvents(context.Background(), phonefleet.AuditFilter{TenantID: &tenantID})
@@ -280,12 +285,25 @@ func TestE2E_TenantIsolation(t *testing.T) {
 	if got := e.MustStatuses(t, token2, foreign, mine); !reflect.DeepEqual(got, []int{2, 0}) {
 		t.Fatalf("tenant 2 statuses=%v, want [2 0]", got)
 	}
-	var page struct {
-		TotalCount int `json:"total_count"`
-	}
-	e.Call(t, "GET", "/v1/instances/batch-query?page_no=1&page_size=10&instance_id="+foreign, token1, "", "", &page)
-	if page.TotalCount != 0 {
-		t.Fatalf("tenant 1 lists the foreign instance: total_count=%d", page.TotalCount)
+	// Listing by ID finds the tenant's own instance and not the foreign one.
+	for _, tc := range []struct {
+		id   string
+		want int
+	}{{mine, 1}, {foreign, 0}} {
+		var page struct {
+			Result []struct {
+				InstanceID string `json:"instance_id"`
+			} `json:"result"`
+			TotalCount *int `json:"total_count"`
+		}
+		status, b, env := e.Call(t, "GET", "/v1/instances/batch-query?page_no=1&page_size=10&instance_id="+tc.id, token1, "", "", &page)
+		if status != 200 || env.Code != "0" || page.TotalCount == nil {
+			t.Fatalf("batch-query of %s: %d %s", tc.id, status, b)
+		} else if *page.TotalCount != tc.want || len(page.Result) != tc.want {
+			t.Fatalf("batch-query of %s by tenant 1: total_count=%d, %d results, want %d", tc.id, *page.TotalCount, len(page.Result), tc.want)
+		} else if tc.want == 1 && page.Result[0].InstanceID != tc.id {
+			t.Fatalf("batch-query of %s listed %s", tc.id, page.Result[0].InstanceID)
+		}
 	}
 }
 
@@ -311,10 +329,15 @@ func TestE2E_PayPerUse(t *testing.T) {
 	if got := e.MustStatuses(t, token, monthly, ppu); !reflect.DeepEqual(got, []int{2, 2}) {
 		t.Fatalf("statuses=%v, want [2 2]", got)
 	}
-	if refunds, _ := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID}); len(refunds) != 0 {
+	if refunds, err := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID}); err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != 0 {
 		t.Fatalf("refunds=%+v, want none", refunds)
 	}
-	events, _ := e.DB.FindAuditEvents(context.Background(), phonefleet.AuditFilter{TenantID: &tenantID})
+	events, err := e.DB.FindAuditEvents(context.Background(), phonefleet.AuditFilter{TenantID: &tenantID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var audited bool
 	for _, ev := range events {
 		audited = audited || ev.RequestID == "req-ppu" && ev.ErrorCode == phonefleet.EPayPerUse
@@ -350,5 +373,50 @@ func TestE2E_Create(t *testing.T) {
 	}
 	if codes["req-region"] != phonefleet.ESKUNotFound || codes["req-noos"] != phonefleet.EOSRequired {
 		t.Fatalf("create audit events=%v", codes)
+	}
+}
+
+// TestE2E_DeleteLimit unsubscribes the most IDs one request may name, 100,
+// in one request, and refuses 101 without changing anything.
+func TestE2E_DeleteLimit(t *testing.T) {
+	e := MustOpenE2E(t)
+	tenantID, token := e.MustTenant(t, "acme")
+	ids := e.MustBuy(t, token, phonefleet.MaxUnsubscribeIDs+1, 1)
+	list := func(ids []string) string {
+		b, err := json.Marshal(map[string][]string{"instanceIdList": ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	status, b, env := e.Call(t, "POST", "/v1/instances/delete", token, list(ids), "req-101", nil)
+	if status != 400 || env.Code != phonefleet.EInvalid || !strings.Contains(env.Message, "instanceIdList") {
+		t.Fatalf("101 IDs: %d %s, want 400 %s naming instanceIdList", status, b, phonefleet.EInvalid)
+	}
+	if refunds, err := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID}); err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != 0 {
+		t.Fatalf("refunds after a refused request=%d, want 0", len(refunds))
+	}
+
+	status, b, env = e.Call(t, "POST", "/v1/instances/delete", token, list(ids[:100]), "req-100", nil)
+	if status != 200 || env.Code != "0" {
+		t.Fatalf("100 IDs: %d %s, want 200", status, b)
+	}
+	refunds, err := e.DB.FindRefunds(context.Background(), phonefleet.RefundFilter{TenantID: &tenantID})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != 100 {
+		t.Fatalf("refunds=%d, want 100", len(refunds))
+	}
+	got := e.MustStatuses(t, token, ids[:100]...)
+	for i, st := range got {
+		if st != phonefleet.StatusGoingOffline {
+			t.Fatalf("status of %s=%d after unsubscribe, want %d", ids[i], st, phonefleet.StatusGoingOffline)
+		}
+	}
+	if got := e.MustStatuses(t, token, ids[100]); got[0] != phonefleet.StatusRunning {
+		t.Fatalf("status of the 101st instance=%d, want %d", got[0], phonefleet.StatusRunning)
 	}
 }

@@ -264,9 +264,11 @@ func TestDB_UnsubscribeInternalError(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "injected failure") {
 		t.Fatalf("err=%v, want the cause", err)
 	}
-	MustBeUntouched(t, db, tn.ID)
-	es, _ := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{Limit: 1})
-	if len(es) != 1 || es[0].ErrorCode != phonefleet.EInternal || es[0].RequestID != "req-x" || es[0].Detail != "Internal service error." {
+	MustBeUntouched(t, db, tn.ID, ins)
+	es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{Limit: 1})
+	if err != nil {
+		t.Fatalf("FindAuditEvents: %v", err)
+	} else if len(es) != 1 || es[0].ErrorCode != phonefleet.EInternal || es[0].RequestID != "req-x" || es[0].Detail != "Internal service error." {
 		t.Fatalf("audit=%+v, want the internal failure", es)
 	}
 }
@@ -314,7 +316,9 @@ func TestDB_PurchaseIDCollision(t *testing.T) {
 	} else if total != 4 || len(all) != 4 {
 		t.Fatalf("instances=%d, want 4", total)
 	}
-	if es, _ := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{}); len(es) != 2 {
+	if es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{}); err != nil {
+		t.Fatalf("FindAuditEvents: %v", err)
+	} else if len(es) != 2 {
 		t.Fatalf("audit events=%d, want 2 (retries leave no trace)", len(es))
 	}
 
@@ -331,24 +335,38 @@ func TestSnapshot(t *testing.T) {
 	storetest.RunSnapshot(t, open, open)
 }
 
-// MustBeUntouched fails unless every instance of the tenant is running and
-// no refund or release job exists: what a failed unsubscribe must leave.
-func MustBeUntouched(tb testing.TB, db *DB, tenantID string) {
+// MustBeUntouched fails unless the tenant's instances are exactly ins, all
+// running, and no refund or release job exists: what a failed unsubscribe
+// must leave. A read that fails fails the test: it must never pass as "no
+// rows".
+func MustBeUntouched(tb testing.TB, db *DB, tenantID string, ins []*phonefleet.Instance) {
 	tb.Helper()
 	ctx := tb.Context()
-	all, _, err := db.FindInstances(ctx, phonefleet.InstanceFilter{TenantID: tenantID})
+	all, total, err := db.FindInstances(ctx, phonefleet.InstanceFilter{TenantID: tenantID, IncludeReleased: true, Limit: len(ins) + 1})
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("FindInstances: %v", err)
+	} else if len(all) != len(ins) || total != len(ins) {
+		tb.Fatalf("instances=%d (total %d), want %d", len(all), total, len(ins))
+	}
+	want := map[string]bool{}
+	for _, in := range ins {
+		want[in.ID] = true
 	}
 	for _, in := range all {
-		if in.State != phonefleet.InstanceStateRunning {
+		if !want[in.ID] {
+			tb.Fatalf("unexpected instance %s", in.ID)
+		} else if in.State != phonefleet.InstanceStateRunning {
 			tb.Fatalf("instance %s State=%s, want running", in.ID, in.State)
 		}
 	}
-	if rs, _ := db.FindRefunds(ctx, phonefleet.RefundFilter{}); len(rs) != 0 {
+	if rs, err := db.FindRefunds(ctx, phonefleet.RefundFilter{}); err != nil {
+		tb.Fatalf("FindRefunds: %v", err)
+	} else if len(rs) != 0 {
 		tb.Fatalf("refunds=%d, want 0", len(rs))
 	}
-	if js, _ := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{}); len(js) != 0 {
+	if js, err := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{}); err != nil {
+		tb.Fatalf("FindReleaseJobs: %v", err)
+	} else if len(js) != 0 {
 		tb.Fatalf("release jobs=%d, want 0", len(js))
 	}
 }

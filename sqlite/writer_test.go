@@ -187,10 +187,14 @@ func TestWriter_BatchIsolation(t *testing.T) {
 			t.Fatalf("refund of the failed unsubscribe %s was kept", bad)
 		}
 	}
-	if js, _ := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); len(js) != len(ins)-1 {
+	if js, err := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); err != nil {
+		t.Fatal(err)
+	} else if len(js) != len(ins)-1 {
 		t.Fatalf("release jobs=%d, want %d", len(js), len(ins)-1)
 	}
-	if ts, _ := db.FindTenants(t.Context()); len(ts) != 2 || ts[0].Name != "acme" || ts[1].Name != "globex" {
+	if ts, err := db.FindTenants(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if len(ts) != 2 || ts[0].Name != "acme" || ts[1].Name != "globex" {
 		t.Fatalf("tenants=%+v, want acme and globex", ts)
 	}
 	// The purchase, seven unsubscribes and the failure, which was audited
@@ -268,7 +272,7 @@ func TestWriter_CommitFailure(t *testing.T) {
 		}
 	}
 
-	MustBeUntouched(t, db, tn.ID)
+	MustBeUntouched(t, db, tn.ID, ins)
 	if _, err := db.FindTenantByName(t.Context(), "globex"); phonefleet.ErrorCode(err) != phonefleet.ENotFound {
 		t.Fatalf("FindTenantByName(globex): err=%v, want %s", err, phonefleet.ENotFound)
 	}
@@ -306,7 +310,9 @@ func TestWriter_Cancel(t *testing.T) {
 		if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}); err != nil {
 			t.Fatal(err)
 		}
-		if ts, _ := db.FindTenants(t.Context()); len(ts) != 1 || ts[0].Name != "acme" {
+		if ts, err := db.FindTenants(t.Context()); err != nil {
+			t.Fatal(err)
+		} else if len(ts) != 1 || ts[0].Name != "acme" {
 			t.Fatalf("tenants=%+v, want only acme", ts)
 		}
 	})
@@ -327,7 +333,9 @@ func TestWriter_Cancel(t *testing.T) {
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}
-		if ts, _ := db.FindTenants(t.Context()); len(ts) != 2 {
+		if ts, err := db.FindTenants(t.Context()); err != nil {
+			t.Fatal(err)
+		} else if len(ts) != 2 {
 			t.Fatalf("tenants=%+v, want first and second", ts)
 		}
 	})
@@ -376,7 +384,9 @@ func TestWriter_Panic(t *testing.T) {
 	if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	if ts, _ := db.FindTenants(t.Context()); len(ts) != 1 || ts[0].Name != "acme" {
+	if ts, err := db.FindTenants(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if len(ts) != 1 || ts[0].Name != "acme" {
 		t.Fatalf("tenants=%+v, want only acme", ts)
 	}
 }

@@ -61,6 +61,29 @@ func testReleaseJob(t *testing.T, open Opener) {
 		}
 	})
 
+	// A claim without an owner, jobs or a lease is refused and leases
+	// nothing: the jobs stay claimable.
+	t.Run("ClaimErrInvalid", func(t *testing.T) {
+		s, _, _, all := jobSetup(t, open, 2)
+		for _, tc := range []struct {
+			owner string
+			limit int
+			lease time.Duration
+		}{
+			{"", 10, time.Minute},
+			{"w1", 0, time.Minute},
+			{"w1", -1, time.Minute},
+			{"w1", 10, 0},
+			{"w1", 10, -time.Minute},
+		} {
+			jobs, err := s.ClaimReleaseJobs(t.Context(), tc.owner, tc.limit, tc.lease)
+			if code := phonefleet.ErrorCode(err); code != phonefleet.EInvalid || len(jobs) != 0 {
+				t.Fatalf("ClaimReleaseJobs(%q, %d, %s)=%d jobs, err %v; want %s and none", tc.owner, tc.limit, tc.lease, len(jobs), err, phonefleet.EInvalid)
+			}
+		}
+		wantIDs(t, "claim after refused ones", mustClaim(t, s, "w2", 10, time.Minute), all)
+	})
+
 	t.Run("Lease", func(t *testing.T) {
 		s, clk, _, all := jobSetup(t, open, 2)
 		wantIDs(t, "w1 claim", mustClaim(t, s, "w1", 10, time.Minute), all)

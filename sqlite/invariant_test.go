@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// mustUnsubscribable opens a store with a tenant and three running monthly
+// instances.
+func mustUnsubscribable(tb testing.TB) (*DB, *phonefleet.Tenant, []*phonefleet.Instance) {
+	tb.Helper()
+	db := MustOpenDB(tb, nil)
+	tn := &phonefleet.Tenant{Name: "acme"}
+	if err := db.CreateTenant(tb.Context(), tn); err != nil {
+		tb.Fatal(err)
+	}
+	_, ins, err := db.Purchase(tb.Context(), &phonefleet.PurchaseRequest{
+		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
+		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: 3,
+		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, tn, ins
+}
+
+// TestDB_UnsubscribeNotRunningAnyMore skips the update of the second
+// instance without an SQL error (a trigger ignores it), as if it had left
+// running under the plan: the store notices the missing row and fails the
+// whole operation, which then changes nothing and is audited.
+func TestDB_UnsubscribeNotRunningAnyMore(t *testing.T) {
+	db, tn, ins := mustUnsubscribable(t)
+	if _, err := db.wdb.ExecContext(t.Context(), `
+		CREATE TRIGGER skip_update BEFORE UPDATE ON instances
+		WHEN NEW.id = '`+ins[1].ID+`'
+		BEGIN SELECT RAISE(IGNORE); END
+	`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{
+		TenantID: tn.ID, RequestID: "req-x", InstanceIDs: []string{ins[0].ID, ins[1].ID, ins[2].ID},
+	})
+	if code := phonefleet.ErrorCode(err); code != phonefleet.EInternal {
+		t.Fatalf("ErrorCode=%s, want %s (err: %v)", code, phonefleet.EInternal, err)
+	} else if !strings.Contains(err.Error(), "not running any more") {
+		t.Fatalf("err=%v, want the cause", err)
+	}
+	MustBeUntouched(t, db, tn.ID, ins)
+	es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatalf("FindAuditEvents: %v", err)
+	} else if len(es) != 2 || es[0].ErrorCode != phonefleet.EInternal || es[0].RequestID != "req-x" || es[1].Action != phonefleet.ActionInstanceCreate {
+		t.Fatalf("audit=%+v, want the purchase and the internal failure", es)
+	}
+}
+
+// TestSchema_OnePerInstance writes a second refund and a second release job
+// for one instance straight into the tables: the schema itself refuses both,
+// whatever the code above it does (invariants 2 and 7).
+func TestSchema_OnePerInstance(t *testing.T) {
+	db, tn, ins := mustUnsubscribable(t)
+	if _, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-1", InstanceIDs: []string{ins[0].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, sql string }{
+		{"Refund", `INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+			SELECT instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, 'req-2', created_at FROM refunds WHERE instance_id = ?`},
+		{"ReleaseJob", `INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT instance_id, tenant_id, event_id || '-2', 'req-2', 'pending', 0, next_attempt_at, created_at FROM release_jobs WHERE instance_id = ?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := db.wdb.ExecContext(t.Context(), tc.sql, ins[0].ID)
+			if err == nil {
+				n, _ := res.RowsAffected()
+				t.Fatalf("second row for one instance: inserted %d row(s), want a unique violation", n)
+			} else if !strings.Contains(err.Error(), "UNIQUE constraint failed") {
+				t.Fatalf("second row for one instance: err=%v, want a unique violation", err)
+			}
+		})
+	}
+	for table, want := range map[string]int{"refunds": 1, "release_jobs": 1} {
+		var n int
+		if err := db.rdb.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		} else if n != want {
+			t.Fatalf("%s=%d rows, want %d", table, n, want)
+		}
+	}
+}
