@@ -25,7 +25,7 @@ func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lea
 		jobs, err = findReleaseJobs(ctx, tx, []string{
 			"j.state = 'pending'",
 			"j.next_attempt_at <= ?",
-			"(j.lease_until IS NULL OR j.lease_until <= ?)",
+			"(j.lease_expires_at IS NULL OR j.lease_expires_at <= ?)",
 		}, []any{now, now}, "j.next_attempt_at, j.instance_id", limit)
 		if err != nil || len(jobs) == 0 {
 			return err
@@ -36,7 +36,7 @@ func (db *DB) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lea
 			ids[i] = j.InstanceID
 		}
 		if _, err := tx.ExecContext(ctx, `
-			UPDATE release_jobs SET lease_owner = ?, lease_until = ?
+			UPDATE release_jobs SET lease_owner = ?, lease_expires_at = ?
 			WHERE instance_id IN (`+placeholders(len(ids))+`)
 		`, append([]any{owner, formatTime(tx.now.Add(lease))}, ids...)...); err != nil {
 			return fmt.Errorf("lease release jobs: %w", err)
@@ -64,7 +64,7 @@ func (db *DB) CompleteReleaseJob(ctx context.Context, instanceID, owner string) 
 
 		now := formatTime(tx.now)
 		if _, err := tx.ExecContext(ctx, `
-			UPDATE release_jobs SET state = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL
+			UPDATE release_jobs SET state = 'done', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
 			WHERE instance_id = ?
 		`, now, instanceID); err != nil {
 			return fmt.Errorf("complete release job: %w", err)
@@ -95,7 +95,7 @@ func (db *DB) FailReleaseJob(ctx context.Context, instanceID, owner, lastError s
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE release_jobs
 			SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, state = ?,
-			    lease_owner = NULL, lease_until = NULL
+			    lease_owner = NULL, lease_expires_at = NULL
 			WHERE instance_id = ? AND lease_owner = ? AND state = 'pending'
 		`, lastError, formatTime(next), string(state), instanceID, owner); err != nil {
 			return fmt.Errorf("fail release job: %w", err)
@@ -117,7 +117,7 @@ func (db *DB) RetryReleaseJob(ctx context.Context, instanceID string) error {
 		}
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE release_jobs
-			SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL
+			SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL
 			WHERE instance_id = ?
 		`, formatTime(tx.now), instanceID); err != nil {
 			return fmt.Errorf("retry release job: %w", err)
