@@ -166,8 +166,15 @@ func TestConformance(t *testing.T) {
 		}
 		r := call(t, "GET", api+"/batch-query?page_no=1&page_size=10&instance_id="+foreign, acme.Admin, "", nil)
 		wantOK(t, r)
-		if tc := r.Data()["total_count"].(float64); tc != 0 {
-			t.Fatalf("batch-query shows a foreign instance")
+		if tc := r.Data()["total_count"].(float64); tc != 0 || len(r.Data()["result"].([]any)) != 0 {
+			t.Fatalf("batch-query shows a foreign instance: %s", r.Raw)
+		}
+		// The same query by its owner finds it: the zero above is not a
+		// query that finds nothing for anyone.
+		r = call(t, "GET", api+"/batch-query?page_no=1&page_size=10&instance_id="+foreign, globex.Admin, "", nil)
+		wantOK(t, r)
+		if tc := r.Data()["total_count"].(float64); tc != 1 {
+			t.Fatalf("batch-query by the owner: %s", r.Raw)
 		}
 		if s := statuses(t, n.URL, globex.Admin, []string{foreign}); s[foreign] != 2 {
 			t.Fatalf("foreign instance changed: %v", s)
@@ -193,6 +200,9 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("dry run data %s", r.Raw)
 		}
 		items := d["instances"].([]any)
+		if len(items) != 2 {
+			t.Fatalf("dry run of 2 IDs lists %d instances: %s", len(items), r.Raw)
+		}
 		var sum float64
 		for i, it := range items {
 			m := it.(map[string]any)
@@ -232,6 +242,10 @@ func TestConformance(t *testing.T) {
 		wantOK(t, postJSON(t, api+"/delete", acme.Admin, map[string]any{"instanceIdList": []string{monthly[0]}}))
 		wantOK(t, postJSON(t, api+"/delete", acme.Admin, map[string]any{"instanceIdList": []string{monthly[1], monthly[2]}}))
 		dry := postJSON(t, api+"/delete?dry_run=true", acme.Admin, map[string]any{"instanceIdList": []string{monthly[0]}})
+		wantOK(t, dry)
+		if items := dry.Data()["instances"].([]any); len(items) != 1 {
+			t.Fatalf("dry run of 1 ID lists %d instances: %s", len(items), dry.Raw)
+		}
 		if it := dry.Data()["instances"].([]any)[0].(map[string]any); it["noop"] != true || dry.Data()["totalRefund"].(float64) != 0 {
 			t.Fatalf("dry run of an unsubscribed instance: %s", dry.Raw)
 		}
@@ -274,6 +288,9 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("no orderId: %s", r.Raw)
 		}
 		infos := d["instanceInfos"].([]any)
+		if len(infos) != 3 {
+			t.Fatalf("purchase of 3 returned %d instanceInfos: %s", len(infos), r.Raw)
+		}
 		for i, it := range infos {
 			m := it.(map[string]any)
 			if want := []string{"phone-0001", "phone-0002", "phone-0003"}[i]; m["instanceName"] != want || !regexp.MustCompile(`^[a-z0-9]{8}$`).MatchString(m["instanceId"].(string)) {
@@ -318,7 +335,11 @@ func TestConformance(t *testing.T) {
 		for _, rs := range d["skuSpecResponseList"].([]any) {
 			m := rs.(map[string]any)
 			regions = append(regions, m["regionId"].(string))
-			for _, s := range m["skuResponses"].([]any) {
+			skus := m["skuResponses"].([]any)
+			if len(skus) == 0 {
+				t.Fatalf("region %v lists no SKU", m["regionId"])
+			}
+			for _, s := range skus {
 				sm := s.(map[string]any)
 				for _, k := range []string{"type", "cbcSkuId", "name", "calcSpec", "storageSpec", "specDesc", "bandSize", "chargeMode", "maxResolution", "monthPrice", "yearPrice", "hourPrice", "currency"} {
 					if _, ok := sm[k]; !ok {
@@ -356,7 +377,12 @@ func TestConformance(t *testing.T) {
 		var all []string
 		for page := 1; page <= 4; page++ {
 			r := call(t, "GET", api+"/batch-query?page_size=2&page_no="+string(rune('0'+page)), acme.Viewer, "", nil)
-			for _, it := range r.Data()["result"].([]any) {
+			wantOK(t, r)
+			items := r.Data()["result"].([]any)
+			if len(items) != 2 {
+				t.Fatalf("page %d of 8 instances by 2 has %d items", page, len(items))
+			}
+			for _, it := range items {
 				m := it.(map[string]any)
 				all = append(all, m["instance_id"].(string))
 				if m["instance_id"] == monthly[0] && (m["running_status"].(float64) != 3 || m["state"] != "deleting") {
@@ -371,7 +397,8 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("paging returned %v", all)
 		}
 		r = call(t, "GET", api+"/batch-query?page_no=1&page_size=10&instance_id="+monthly[2], acme.Viewer, "", nil)
-		if r.Data()["total_count"].(float64) != 1 {
+		wantOK(t, r)
+		if r.Data()["total_count"].(float64) != 1 || len(r.Data()["result"].([]any)) != 1 {
 			t.Fatalf("instance_id filter: %s", r.Raw)
 		}
 	})
@@ -383,6 +410,9 @@ func TestConformance(t *testing.T) {
 		wantOK(t, r)
 		res := r.Data()["status_results"].([]any)
 		want := []float64{2, 3, 0}
+		if len(res) != len(want) {
+			t.Fatalf("status_results %s, want %d results", r.Raw, len(want))
+		}
 		for i, it := range res {
 			if got := it.(map[string]any)["status"].(float64); got != want[i] {
 				t.Fatalf("status_results %s, want %v", r.Raw, want)

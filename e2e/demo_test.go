@@ -37,6 +37,7 @@ func TestDemo(t *testing.T) {
 		}
 		if run == 1 {
 			r := call(t, "GET", n.URL+"/v1/instances/batch-query?page_no=1&page_size=10&include_released=true", token, "", nil)
+			wantOK(t, r)
 			var prepaid, postpaid int
 			for _, it := range r.Data()["result"].([]any) {
 				if it.(map[string]any)["billing_mode"] == "prePaid" {

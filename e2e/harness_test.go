@@ -139,12 +139,12 @@ func MustBuy(t testing.TB, url, token string, body map[string]any) []string {
 	r := postJSON(t, url+"/v1/instances/create", token, body)
 	wantOK(t, r)
 	infos, _ := r.Data()["instanceInfos"].([]any)
+	if want, _ := body["count"].(int); len(infos) != want {
+		t.Fatalf("purchase of %d returned %d instances: %s", want, len(infos), r.Raw)
+	}
 	var ids []string
 	for _, it := range infos {
 		ids = append(ids, it.(map[string]any)["instanceId"].(string))
-	}
-	if len(ids) == 0 {
-		t.Fatalf("purchase returned no instances: %s", r.Raw)
 	}
 	return ids
 }
@@ -154,9 +154,16 @@ func statuses(t testing.TB, url, token string, ids []string) map[string]float64 
 	t.Helper()
 	r := postJSON(t, url+"/v1/instances/batch-query-status", token, map[string]any{"instance_ids": ids})
 	wantOK(t, r)
+	results, _ := r.Data()["status_results"].([]any)
+	if len(results) != len(ids) {
+		t.Fatalf("batch-query-status answered %d results for %d IDs: %s", len(results), len(ids), r.Raw)
+	}
 	out := map[string]float64{}
-	for _, it := range r.Data()["status_results"].([]any) {
+	for i, it := range results {
 		m := it.(map[string]any)
+		if m["instance_id"] != ids[i] {
+			t.Fatalf("status_results[%d] is %v, want %s", i, m["instance_id"], ids[i])
+		}
 		out[m["instance_id"].(string)] = m["status"].(float64)
 	}
 	return out

@@ -167,6 +167,9 @@ func TestFailover(t *testing.T) {
 
 	var bought purchaseData
 	node.MustDo(t, "POST", "/v1/instances/create", token, purchaseBody("fo", 4), &bought)
+	if len(bought.InstanceInfos) != 4 {
+		t.Fatalf("purchase of 4 returned %d instances", len(bought.InstanceInfos))
+	}
 	ids := make([]string, len(bought.InstanceInfos))
 	for i, in := range bought.InstanceInfos {
 		ids[i] = in.InstanceID
@@ -185,7 +188,7 @@ func TestFailover(t *testing.T) {
 		mustProbe(t, node, "/readyz", http.StatusServiceUnavailable)
 
 		cluster.MustStart(t)
-		mustRecover(t, node, token, ids)
+		mustRecover(t, node, token, ids, ids[0])
 	})
 
 	// A frozen server keeps its connections open but never answers: only the
@@ -206,7 +209,7 @@ func TestFailover(t *testing.T) {
 		mustProbe(t, node, "/readyz", http.StatusServiceUnavailable)
 
 		thaw()
-		mustRecover(t, node, token, ids)
+		mustRecover(t, node, token, ids, ids[1])
 	})
 
 	// The requests that failed changed nothing; the ones after recovery did.
@@ -251,29 +254,41 @@ func mustFailFast(t *testing.T, node *testingutil.Node, token string, ids []stri
 }
 
 // mustRecover waits until the node answers again (the pool reconnects by
-// itself), then checks a query, an unsubscribe and /readyz succeed.
-func mustRecover(t *testing.T, node *testingutil.Node, token string, ids []string) {
+// itself), then checks that a query succeeds, that unsubscribing victim
+// (still running: the failed requests changed nothing) succeeds, and that
+// /readyz does.
+func mustRecover(t *testing.T, node *testingutil.Node, token string, ids []string, victim string) {
 	t.Helper()
 	start, deadline := time.Now(), time.Now().Add(60*time.Second)
 	for {
-		r, err := node.Do(context.Background(), "POST", "/v1/instances/batch-query-status", token, map[string]any{"instance_ids": ids})
-		if err == nil && r.Status == http.StatusOK && r.Code() == "0" {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		r, err := node.Do(ctx, "POST", "/v1/instances/batch-query-status", token, map[string]any{"instance_ids": ids})
+		cancel()
+		var last string
+		switch {
+		case err != nil:
+			last = err.Error()
+		case r.Status == http.StatusOK && r.Code() == "0":
+			last = ""
+		default:
+			last = fmt.Sprintf("status=%d error_code=%q", r.Status, r.Code())
+		}
+		if last == "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node did not recover within 60s: status=%d err=%v", r.Status, err)
+			t.Fatalf("node did not recover within 60s: %s", last)
 		}
 		time.Sleep(200 * time.Millisecond) // polling the other process's reconnect
 	}
 	t.Logf("node answered again %s after the database came back", time.Since(start).Round(time.Millisecond))
 
-	// Unsubscribe the first running one of ids[:2].
-	st := MustStatuses(t, node, token, ids[:2])
-	for _, id := range ids[:2] {
-		if st[id] == 2 {
-			node.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": []string{id}}, nil)
-			break
-		}
+	if st := MustStatuses(t, node, token, []string{victim}); st[victim] != 2 {
+		t.Fatalf("instance %s status=%d after the outage, want still running (2)", victim, st[victim])
+	}
+	node.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": []string{victim}}, nil)
+	if st := MustStatuses(t, node, token, []string{victim}); st[victim] != 3 && st[victim] != 0 {
+		t.Fatalf("instance %s status=%d after unsubscribe, want 3 or 0", victim, st[victim])
 	}
 	mustProbe(t, node, "/readyz", http.StatusOK)
 }

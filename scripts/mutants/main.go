@@ -1,0 +1,393 @@
+// Command mutants checks that the test suite catches the bugs that matter.
+// It copies the repository (tracked and untracked files, ignoring what git
+// ignores) to a temporary directory, applies each mutation of the list
+// below in turn (a small edit to one line of code, SQL or a constant), runs
+// the tests of the packages that must catch it, and prints whether the
+// tests failed (caught) or passed (survived).
+//
+// Run it from anywhere in the repository, with PostgreSQL configured as CI
+// runs the tests:
+//
+//	PHONEFLEET_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//		go run ./scripts/mutants [-run REGEXP] [-list] [-v]
+//
+// Every mutation names the exact text it replaces, which must occur exactly
+// once in its file: when the code it targets is changed or moved, the
+// mutation is reported as stale instead of silently testing nothing, and the
+// list must be updated with the code. The unmutated copy must pass the same
+// tests first. The exit status is 0 only when every mutation was applied,
+// compiled and caught.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// mutation is one deliberate bug: in file, old (which must occur exactly
+// once) becomes new, and the tests of pkgs must fail.
+type mutation struct {
+	name     string
+	file     string
+	old, new string
+	pkgs     []string
+}
+
+// Package sets.
+var (
+	root     = []string{"."}
+	stores   = []string{"./sqlite", "./postgres"}
+	sqliteP  = []string{"./sqlite"}
+	pg       = []string{"./postgres"}
+	httpP    = []string{"./http"}
+	releaseP = []string{"./release"}
+	e2eP     = []string{"./e2e"}
+)
+
+func join(sets ...[]string) []string {
+	var out []string
+	for _, s := range sets {
+		for _, p := range s {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// mutations is the list. The first group survived the suite once (the
+// tests that catch them were written for that); the rest were always
+// caught and stay here so they remain so.
+var mutations = []mutation{
+	// PostgreSQL transactions.
+	{"postgres: a failed operation commits what it wrote", "postgres/postgres.go",
+		"\tdefer tx.Rollback(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {",
+		"\tdefer tx.Commit(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {", pg},
+	{"postgres: serialization failures are not retried", "postgres/postgres.go",
+		"return code == codeSerializationFailure || code == codeDeadlockDetected",
+		"return code == codeDeadlockDetected", pg},
+	{"postgres: deadlocks are not retried", "postgres/postgres.go",
+		"return code == codeSerializationFailure || code == codeDeadlockDetected",
+		"return code == codeSerializationFailure", pg},
+	{"postgres: retries are unbounded by MaxAttempts", "postgres/postgres.go",
+		"attempt == MaxAttempts ||", "attempt == MaxAttempts+1 ||", pg},
+	{"postgres: the refund key does not make unsubscribe run again", "postgres/instance.go",
+		`isUniqueViolation(err, "refunds_pkey", "release_jobs_pkey")`, `isUniqueViolation(err, "release_jobs_pkey")`, pg},
+	{"postgres: an update that missed an instance is not an error", "postgres/instance.go",
+		"} else if tag.RowsAffected() != int64(n) {", "} else if tag.RowsAffected() > int64(n) {", pg},
+
+	// The schema's last guards.
+	{"postgres schema: no primary key on refunds", "postgres/migration/0001_init.sql",
+		"\tinstance_id text PRIMARY KEY REFERENCES instances (id),\n\ttenant_id   text NOT NULL REFERENCES tenants (id),\n\torder_id    text NOT NULL,",
+		"\tinstance_id text REFERENCES instances (id),\n\ttenant_id   text NOT NULL REFERENCES tenants (id),\n\torder_id    text NOT NULL,", pg},
+	{"sqlite schema: no primary key on refunds", "sqlite/migration/0001_init.sql",
+		"CREATE TABLE refunds (\n\tinstance_id TEXT PRIMARY KEY REFERENCES instances (id),",
+		"CREATE TABLE refunds (\n\tinstance_id TEXT REFERENCES instances (id),", sqliteP},
+	{"postgres schema: no primary key on release_jobs", "postgres/migration/0001_init.sql",
+		"\tinstance_id      text PRIMARY KEY REFERENCES instances (id),",
+		"\tinstance_id      text REFERENCES instances (id),", pg},
+	{"sqlite schema: no primary key on release_jobs", "sqlite/migration/0001_init.sql",
+		"\tinstance_id     TEXT PRIMARY KEY REFERENCES instances (id),",
+		"\tinstance_id     TEXT REFERENCES instances (id),", sqliteP},
+
+	// SQLite transactions.
+	{"sqlite: an update that missed an instance is not an error", "sqlite/unsubscribe.go",
+		"} else if n != 1 {", "} else if n > 1 {", sqliteP},
+	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/writer.go",
+		"if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {",
+		"if _, err := sqlTx.ExecContext(ctx, `SELECT 1`); err != nil {", sqliteP},
+
+	// Input limits.
+	{"an unsubscribe of exactly 100 IDs is refused", "unsubscribe.go",
+		"} else if len(ids) > MaxUnsubscribeIDs {", "} else if len(ids) >= MaxUnsubscribeIDs {", join(root, httpP, e2eP)},
+	{"an unsubscribe of 101 IDs is accepted", "unsubscribe.go",
+		"} else if len(ids) > MaxUnsubscribeIDs {", "} else if len(ids) > MaxUnsubscribeIDs+1 {", join(root, httpP, e2eP)},
+
+	// Release worker.
+	{"release: a delivery may last the whole lease", "release/worker.go",
+		"context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)", "context.WithTimeout(context.WithoutCancel(ctx), w.Lease)", releaseP},
+	{"ValidateClaim accepts anything", "job.go",
+		"func ValidateClaim(owner string, limit int, lease time.Duration) error {",
+		"func ValidateClaim(owner string, limit int, lease time.Duration) error {\n\treturn nil", join(root, stores)},
+	{"ValidateClaim accepts a zero lease", "job.go",
+		"} else if limit <= 0 || lease <= 0 {", "} else if limit <= 0 || lease < 0 {", join(root, stores)},
+
+	// Refund boundaries and fee table (caught before).
+	{"refund: the five-day window excludes its last instant", "refund.go",
+		"if now.Sub(in.StartsAt) <= FullRefundWindow {", "if now.Sub(in.StartsAt) < FullRefundWindow {", root},
+	{"refund: the five-day window is a day longer", "refund.go",
+		"const FullRefundWindow = 120 * time.Hour", "const FullRefundWindow = 144 * time.Hour", root},
+	{"refund: the last, partial hour of the period is not counted", "refund.go",
+		"\tif span%time.Hour > 0 {\n\t\tperiodHours++", "\tif span%time.Hour > 0 {\n\t\tperiodHours += 0", root},
+	{"refund: the amount may go below zero", "refund.go",
+		"r.Amount = max(r.Paid-r.Consumed-r.Fee, 0)", "r.Amount = r.Paid - r.Consumed - r.Fee", root},
+	{"fee: monthly 15%", "refund.go",
+		"if in.BillingMode != BillingModeYearly {\n\t\treturn 10", "if in.BillingMode != BillingModeYearly {\n\t\treturn 15", root},
+	{"fee: 2-year first year 10%", "refund.go",
+		"return [...]int64{15, 10}[year-1]", "return [...]int64{10, 10}[year-1]", root},
+	{"fee: 3-year third year 10%", "refund.go",
+		"return [...]int64{15, 10, 5}[year-1]", "return [...]int64{15, 10, 10}[year-1]", root},
+	{"fee: the year of use changes after the anniversary, not on it", "refund.go",
+		"!now.Before(start.AddDate(year, 0, 0))", "now.After(start.AddDate(year, 0, 0))", root},
+
+	// Check order and ownership (caught before).
+	{"pay-per-use is checked before ownership", "unsubscribe.go",
+		"\tif len(missing) > 0 {\n\t\treturn nil, Errorf(ENotOwned,", "\tif len(missing) > 0 && len(payPerUse) == 0 {\n\t\treturn nil, Errorf(ENotOwned,", join(root, httpP, e2eP)},
+	{"an instance of another tenant counts as owned", "unsubscribe.go",
+		"if in == nil || in.TenantID != tenantID {", "if in == nil {", root},
+	{"the delete route checks a query action", "http/server.go",
+		"s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete)",
+		"s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceDelete)", join(httpP, e2eP)},
+
+	// Claim locking (caught before).
+	{"postgres: a live lease does not keep a job from being claimed", "postgres/job.go",
+		"AND (lease_expires_at IS NULL OR lease_expires_at <= $1)", "AND (lease_expires_at IS NULL OR lease_expires_at <= $1 OR true)", pg},
+	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/job.go",
+		"IS NULL OR j.lease_until <= ?)", "IS NULL OR j.lease_until <= ? OR 1)", sqliteP},
+	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/instance.go",
+		"q += ` FOR UPDATE OF i`", "q += ``", pg},
+}
+
+func main() {
+	run := flag.String("run", "", "only the mutations whose name matches this regular expression")
+	list := flag.Bool("list", false, "list the mutations and exit")
+	verbose := flag.Bool("v", false, "print the failing tests of each caught mutation")
+	timeout := flag.Duration("timeout", 15*time.Minute, "time limit of one go test run")
+	flag.Parse()
+
+	ms := mutations
+	if *run != "" {
+		re, err := regexp.Compile(*run)
+		if err != nil {
+			fatalf("-run: %v", err)
+		}
+		ms = slices.DeleteFunc(slices.Clone(ms), func(m mutation) bool { return !re.MatchString(m.name) })
+	}
+	if *list {
+		for _, m := range ms {
+			fmt.Printf("%-70s %s %v\n", m.name, m.file, m.pkgs)
+		}
+		return
+	}
+	if os.Getenv("PHONEFLEET_TEST_POSTGRES_URL") == "" {
+		fatalf("PHONEFLEET_TEST_POSTGRES_URL is not set: the PostgreSQL tests would skip and their mutations survive")
+	}
+
+	repo, err := output("git", "rev-parse", "--show-toplevel")
+	if err != nil {
+		fatalf("not in a git repository: %v", err)
+	}
+	tmp, err := os.MkdirTemp("", "phonefleet-mutants-")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyRepo(repo, tmp); err != nil {
+		fatalf("copy %s: %v", repo, err)
+	}
+
+	// Every mutation must apply to the code as it is now.
+	bad := 0
+	for _, m := range ms {
+		if _, err := apply(tmp, m); err != nil {
+			fmt.Printf("STALE     %s: %v\n", m.name, err)
+			bad++
+		}
+	}
+	if bad > 0 {
+		fatalf("%d mutation(s) no longer match the code: update the list", bad)
+	}
+
+	var all []string
+	for _, m := range ms {
+		all = join(all, m.pkgs)
+	}
+	fmt.Printf("baseline: go test %s\n", strings.Join(all, " "))
+	if ok, out := goTest(tmp, all, *timeout); !ok {
+		fmt.Print(out)
+		fatalf("the unmutated copy fails its tests: nothing can be learnt from mutations")
+	}
+
+	var survived, broken []string
+	for i, m := range ms {
+		orig, err := apply(tmp, m)
+		if err != nil {
+			fatalf("%s: %v", m.name, err)
+		}
+		start := time.Now()
+		ok, out := goTest(tmp, m.pkgs, *timeout)
+		if err := os.WriteFile(filepath.Join(tmp, m.file), orig, 0o644); err != nil {
+			fatalf("restore %s: %v", m.file, err)
+		}
+		took := time.Since(start).Round(time.Second)
+		switch {
+		case ok:
+			survived = append(survived, m.name)
+			fmt.Printf("[%2d/%d] SURVIVED  %s (%s, %s)\n", i+1, len(ms), m.name, strings.Join(m.pkgs, " "), took)
+		case buildFailed(out):
+			broken = append(broken, m.name)
+			fmt.Printf("[%2d/%d] NO BUILD  %s (%s)\n%s", i+1, len(ms), m.name, took, out)
+		default:
+			fails := failedTests(out)
+			fmt.Printf("[%2d/%d] caught    %s (%s) by %s\n", i+1, len(ms), m.name, took, summary(fails, 4))
+			if *verbose {
+				for _, f := range fails {
+					fmt.Printf("            %s\n", f)
+				}
+			}
+		}
+	}
+	fmt.Printf("\n%d mutations: %d caught, %d survived, %d did not build\n",
+		len(ms), len(ms)-len(survived)-len(broken), len(survived), len(broken))
+	for _, name := range survived {
+		fmt.Printf("survived: %s\n", name)
+	}
+	if len(survived)+len(broken) > 0 {
+		os.Exit(1)
+	}
+}
+
+// apply writes m into the copy at dir and returns the file's original
+// content. old must occur exactly once.
+func apply(dir string, m mutation) ([]byte, error) {
+	path := filepath.Join(dir, m.file)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if n := bytes.Count(orig, []byte(m.old)); n != 1 {
+		return nil, fmt.Errorf("%s: the text to mutate occurs %d times, want once: %q", m.file, n, m.old)
+	}
+	mutated := bytes.Replace(orig, []byte(m.old), []byte(m.new), 1)
+	if err := os.WriteFile(path, mutated, 0o644); err != nil {
+		return nil, err
+	}
+	return orig, nil
+}
+
+// goTest runs the packages' tests in dir, uncached, and reports whether
+// they passed, with the combined output.
+func goTest(dir string, pkgs []string, timeout time.Duration) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-count=1", "-failfast"}, pkgs...)...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return false, out.String() + "\n(timed out)\n"
+	}
+	return err == nil, out.String()
+}
+
+// buildFailed reports whether go test could not compile the mutated code:
+// such a mutation proves nothing and must be rewritten.
+func buildFailed(out string) bool {
+	return strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]")
+}
+
+var failRE = regexp.MustCompile(`(?m)^\s*--- FAIL: (\S+)`)
+
+// failedTests returns the names of the failed tests and subtests in out,
+// or the FAIL lines when no test failed by name (a panic, a timeout).
+func failedTests(out string) []string {
+	var names []string
+	for _, m := range failRE.FindAllStringSubmatch(out, -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 0 {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "FAIL") || strings.Contains(line, "panic:") {
+				names = append(names, strings.TrimSpace(line))
+			}
+		}
+	}
+	return names
+}
+
+// summary keeps the most specific names: a subtest hides its parents.
+func summary(names []string, max int) string {
+	var leaves []string
+	for _, n := range names {
+		parent := false
+		for _, o := range names {
+			if o != n && strings.HasPrefix(o, n+"/") {
+				parent = true
+			}
+		}
+		if !parent && !slices.Contains(leaves, n) {
+			leaves = append(leaves, n)
+		}
+	}
+	if len(leaves) > max {
+		return fmt.Sprintf("%s and %d more", strings.Join(leaves[:max], ", "), len(leaves)-max)
+	}
+	return strings.Join(leaves, ", ")
+}
+
+// copyRepo copies the files git knows or would add (tracked and untracked,
+// not ignored) from repo to dir.
+func copyRepo(repo, dir string) error {
+	out, err := output("git", "-C", repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Split(strings.TrimRight(out, "\x00"), "\x00") {
+		src := filepath.Join(repo, name)
+		info, err := os.Lstat(src)
+		if os.IsNotExist(err) {
+			continue // deleted in the work tree
+		} else if err != nil {
+			return err
+		} else if !info.Mode().IsRegular() {
+			continue
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(src, dst, info.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func output(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "mutants: "+format+"\n", args...)
+	os.Exit(2)
+}
