@@ -200,9 +200,14 @@ func main() {
 	// Every mutation must apply to the code as it is now.
 	bad := 0
 	for _, m := range ms {
-		if _, err := apply(tmp, m); err != nil {
+		orig, err := apply(tmp, m)
+		if err != nil {
 			fmt.Printf("STALE     %s: %v\n", m.name, err)
 			bad++
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(tmp, m.file), orig, 0o644); err != nil {
+			fatalf("restore %s: %v", m.file, err)
 		}
 	}
 	if bad > 0 {
