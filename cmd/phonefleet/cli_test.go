@@ -21,6 +21,17 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// mustCLI runs the CLI and fails the test unless it exits 0 with nothing on
+// stderr; it returns stdout.
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := runCLI(t, args...)
+	if code != 0 || errOut != "" {
+		t.Fatalf("phonefleet %s: exit %d, stderr %q, want 0 and nothing", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
 func TestParseArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args    []string
@@ -87,11 +98,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestCLI runs the operator commands in-process. Every subtest has a
+// database of its own and creates what it needs, so any one of them runs
+// alone (go test -run TestCLI/Token).
 func TestCLI(t *testing.T) {
 	t.Setenv("PHONEFLEET_DB", "")
-	db := filepath.Join(t.TempDir(), "cli.db")
+	newDB := func(t *testing.T) string { return filepath.Join(t.TempDir(), "cli.db") }
 
 	t.Run("Usage", func(t *testing.T) {
+		db := newDB(t)
 		if out, _, code := runCLI(t, "-h"); code != 0 || !strings.Contains(out, "Commands:") {
 			t.Fatalf("-h: code %d out %q", code, out)
 		}
@@ -117,6 +132,7 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("Tenant", func(t *testing.T) {
+		db := newDB(t)
 		out, errOut, code := runCLI(t, "tenant", "create", "acme", "--db", db)
 		if code != 0 || errOut != "" || strings.Count(out, "\n") != 1 || len(strings.TrimSpace(out)) == 0 {
 			t.Fatalf("tenant create: code %d out %q err %q", code, out, errOut)
@@ -126,7 +142,7 @@ func TestCLI(t *testing.T) {
 		if code != 2 && code != 1 || out != "" || !strings.Contains(errOut, "acme") {
 			t.Fatalf("duplicate tenant: code %d out %q err %q", code, out, errOut)
 		}
-		out, _, _ = runCLI(t, "tenant", "list", "--db", db)
+		out = mustCLI(t, "tenant", "list", "--db", db)
 		var got struct{ ID, Name string }
 		if err := json.Unmarshal([]byte(out), &got); err != nil || got.ID != id || got.Name != "acme" {
 			t.Fatalf("tenant list %q (%v)", out, err)
@@ -137,13 +153,15 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("Token", func(t *testing.T) {
+		db := newDB(t)
+		mustCLI(t, "tenant", "create", "acme", "--db", db)
 		out, errOut, code := runCLI(t, "token", "issue", "--tenant", "acme", "--role", "viewer", "--ttl", "1h", "--name", "ci", "--db", db)
 		if code != 0 || errOut != "" || !strings.HasPrefix(out, "tk") || strings.Count(out, "\n") != 1 {
 			t.Fatalf("token issue: code %d out %q err %q", code, out, errOut)
 		}
 		token := strings.TrimSpace(out)
 		id, _, _ := strings.Cut(token, ".")
-		out, _, _ = runCLI(t, "token", "list", "--tenant", "acme", "--db", db)
+		out = mustCLI(t, "token", "list", "--tenant", "acme", "--db", db)
 		var tok struct {
 			ID        string    `json:"id"`
 			Name      string    `json:"name"`
@@ -159,6 +177,14 @@ func TestCLI(t *testing.T) {
 		if _, errOut, code := runCLI(t, "token", "revoke", token, "--db", db); code != 0 || errOut != "" {
 			t.Fatalf("revoke by token: code %d err %q", code, errOut)
 		}
+		out = mustCLI(t, "token", "list", "--tenant", "acme", "--db", db)
+		var revoked struct {
+			ID        string     `json:"id"`
+			RevokedAt *time.Time `json:"revoked_at"`
+		}
+		if err := json.Unmarshal([]byte(out), &revoked); err != nil || revoked.ID != id || revoked.RevokedAt == nil {
+			t.Fatalf("token list after revoke %q (%v), want the token revoked", out, err)
+		}
 		if _, errOut, code := runCLI(t, "token", "revoke", "tknosuchtoken", "--db", db); code != 1 || errOut == "" {
 			t.Fatalf("revoke unknown: code %d err %q", code, errOut)
 		}
@@ -168,12 +194,13 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("SKU", func(t *testing.T) {
+		db := newDB(t)
 		out, errOut, code := runCLI(t, "sku", "add", "kp.test.1u2g", "--name", "Test", "--regions", "eu-west-101", "--band-sizes", "4,2",
 			"--month-price", "900", "--year-price", "9000", "--hour-price", "2", "--db", db)
 		if code != 0 || out != "kp.test.1u2g\n" || errOut != "" {
 			t.Fatalf("sku add: code %d out %q err %q", code, out, errOut)
 		}
-		out, _, _ = runCLI(t, "sku", "list", "--db", db)
+		out = mustCLI(t, "sku", "list", "--db", db)
 		if n := strings.Count(out, "\n"); n != 4 || !strings.Contains(out, `"band_sizes":[2,4]`) {
 			t.Fatalf("sku list (%d lines): %s", n, out)
 		}
@@ -183,6 +210,8 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("Lists", func(t *testing.T) {
+		db := newDB(t)
+		mustCLI(t, "tenant", "create", "acme", "--db", db)
 		for _, args := range [][]string{{"refunds"}, {"jobs", "--state", "failed"}, {"audit", "--tenant", "acme"}} {
 			out, errOut, code := runCLI(t, append(args, "--db", db)...)
 			if code != 0 || out != "" || errOut != "" {
