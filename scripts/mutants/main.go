@@ -154,7 +154,7 @@ var mutations = []mutation{
 	{"postgres: a live lease does not keep a job from being claimed", "postgres/job.go",
 		"AND (lease_expires_at IS NULL OR lease_expires_at <= $1)", "AND (lease_expires_at IS NULL OR lease_expires_at <= $1 OR true)", pg},
 	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/job.go",
-		"IS NULL OR j.lease_until <= ?)", "IS NULL OR j.lease_until <= ? OR 1)", join(sqliteP, releaseP)},
+		"IS NULL OR j.lease_expires_at <= ?)", "IS NULL OR j.lease_expires_at <= ? OR 1)", join(sqliteP, releaseP)},
 	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/instance.go",
 		"q += ` FOR UPDATE OF i`", "q += ``", pg},
 }
