@@ -9,7 +9,7 @@
 // runs the tests:
 //
 //	PHONEFLEET_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//		go run ./scripts/mutants [-run REGEXP] [-list] [-v]
+//		go run ./scripts/mutants [-run REGEXP] [-list] [-check] [-v]
 //
 // Every mutation names the exact text it replaces, which must occur exactly
 // once in its file: when the code it targets is changed or moved, the
@@ -162,6 +162,7 @@ var mutations = []mutation{
 func main() {
 	run := flag.String("run", "", "only the mutations whose name matches this regular expression")
 	list := flag.Bool("list", false, "list the mutations and exit")
+	check := flag.Bool("check", false, "only check that every mutation still applies to the code, and exit")
 	verbose := flag.Bool("v", false, "print the failing tests of each caught mutation")
 	timeout := flag.Duration("timeout", 15*time.Minute, "time limit of one go test run")
 	flag.Parse()
@@ -178,6 +179,24 @@ func main() {
 		for _, m := range ms {
 			fmt.Printf("%-70s %s %v\n", m.name, m.file, m.pkgs)
 		}
+		return
+	}
+	if *check {
+		repo, err := output("git", "rev-parse", "--show-toplevel")
+		if err != nil {
+			fatalf("not in a git repository: %v", err)
+		}
+		bad := 0
+		for _, m := range ms {
+			if err := matches(repo, m); err != nil {
+				fmt.Printf("STALE     %s: %v\n", m.name, err)
+				bad++
+			}
+		}
+		if bad > 0 {
+			fatalf("%d mutation(s) no longer match the code: update the list", bad)
+		}
+		fmt.Printf("all %d mutations apply\n", len(ms))
 		return
 	}
 	if os.Getenv("PHONEFLEET_TEST_POSTGRES_URL") == "" {
@@ -261,6 +280,18 @@ func main() {
 	if len(survived)+len(broken) > 0 {
 		os.Exit(1)
 	}
+}
+
+// matches checks, without writing, that m applies to the tree at dir.
+func matches(dir string, m mutation) error {
+	b, err := os.ReadFile(filepath.Join(dir, m.file))
+	if err != nil {
+		return err
+	}
+	if n := bytes.Count(b, []byte(m.old)); n != 1 {
+		return fmt.Errorf("%s: the text to mutate occurs %d times, want once: %q", m.file, n, m.old)
+	}
+	return nil
 }
 
 // apply writes m into the copy at dir and returns the file's original
