@@ -6,6 +6,12 @@ package phonefleet
 
 import "context"
 
+// MaxIDCollisionAttempts is how many times a store runs a purchase whose new
+// random order or instance ID collided with an existing one (a unique key
+// of orders or instances) before it gives up with an internal error. Both
+// stores retry on those keys only.
+const MaxIDCollisionAttempts = 5
+
 // Store is everything a backend (SQLite or PostgreSQL) provides. Each method
 // is one whole operation in one transaction.
 type Store interface {

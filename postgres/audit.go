@@ -94,7 +94,7 @@ func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.opTimeout())
 	defer cancel()
 	if err := db.CreateAuditEvent(ctx, e); err != nil {
-		db.Logger.Error("write failure audit event", "action", e.Action, "request_id", e.RequestID,
+		db.log.Error("write failure audit event", "action", e.Action, "request_id", e.RequestID,
 			"tenant_id", e.TenantID, "error_code", e.ErrorCode, "error", err)
 	}
 }

@@ -35,8 +35,9 @@ const (
 
 // MaxAttempts is how many times an operation runs when PostgreSQL aborts it
 // with a serialization failure or a deadlock (or, for a purchase, an ID
-// collision) before the error is returned.
-const MaxAttempts = 5
+// collision) before the error is returned: the
+// phonefleet.MaxIDCollisionAttempts that both stores apply to collisions.
+const MaxAttempts = phonefleet.MaxIDCollisionAttempts
 
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // of nodes starting at the same time ("phonefleet" in ASCII, truncated).
@@ -63,8 +64,10 @@ type DB struct {
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
 
-	// Logger receives retry and audit-failure messages.
+	// Logger receives the store's own logs (migrations, retries, failed
+	// audit writes), with system=postgres; nil means slog.Default().
 	Logger *slog.Logger
+	log    *slog.Logger // Logger with the system attribute, set by Open
 
 	// MaxConns bounds the pool. Default 16.
 	MaxConns int32
@@ -101,7 +104,7 @@ func (db *DB) Open() error {
 	if db.Logger == nil {
 		db.Logger = slog.Default()
 	}
-	db.Logger = db.Logger.With("system", "postgres")
+	db.log = db.Logger.With("system", "postgres")
 	if db.MaxConns <= 0 {
 		db.MaxConns = DefaultMaxConns
 	}
@@ -155,8 +158,14 @@ func (db *DB) Close() error {
 	return nil
 }
 
+// errNotOpen is returned by operations on a DB that Open has not opened.
+var errNotOpen = errors.New("postgres: database not open")
+
 // Ping reports whether PostgreSQL answers, within the connect timeout.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.pool == nil {
+		return errNotOpen
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := db.pool.Ping(ctx); err != nil {
@@ -165,8 +174,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Stat returns the pool's statistics, for metrics.
-func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
+// Stat returns the pool's statistics, for metrics; nil before Open.
+func (db *DB) Stat() *pgxpool.Stat {
+	if db.pool == nil {
+		return nil
+	}
+	return db.pool.Stat()
+}
 
 // registerUTC makes timestamptz values scan as UTC times.
 func registerUTC(m *pgtype.Map) {
@@ -248,7 +262,7 @@ func (db *DB) migrateFile(ctx context.Context, conn *pgx.Conn, name string) erro
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	db.Logger.Info("migration applied", "name", name)
+	db.log.Info("migration applied", "name", name)
 	return nil
 }
 
@@ -279,7 +293,7 @@ func (db *DB) withTx(ctx context.Context, op string, retry func(error) bool, fn 
 		if errors.As(err, &e) || attempt == MaxAttempts || !(isRetryable(err) || (retry != nil && retry(err))) {
 			return err
 		}
-		db.Logger.Debug("retrying transaction", "op", op, "attempt", attempt, "error", err)
+		db.log.Debug("retrying transaction", "op", op, "attempt", attempt, "error", err)
 		backoff := time.Duration(attempt) * (2*time.Millisecond + rand.N(10*time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -323,6 +337,36 @@ func pgCode(err error) string {
 		return pgErr.Code
 	}
 	return ""
+}
+
+// formatError turns a constraint violation into the application error both
+// stores return for it: a unique violation is EConflict, a foreign key
+// violation ENotFound. Callers replace the message with one that names the
+// row. Other errors pass through unchanged.
+func formatError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case codeUniqueViolation:
+		return phonefleet.Errorf(phonefleet.EConflict, "duplicate %s", pgErr.ConstraintName)
+	case codeForeignKeyViolation:
+		return phonefleet.Errorf(phonefleet.ENotFound, "a referenced row does not exist")
+	}
+	return err
+}
+
+// isConflict reports whether err is an EConflict application error.
+func isConflict(err error) bool { return phonefleet.ErrorCode(err) == phonefleet.EConflict }
+
+// isNotFound reports whether err is an ENotFound application error.
+func isNotFound(err error) bool { return phonefleet.ErrorCode(err) == phonefleet.ENotFound }
+
+// isIDCollision reports whether err is a violation of the primary key of
+// orders or instances: a new random ID that was taken.
+func isIDCollision(err error) bool {
+	return isUniqueViolation(err, "orders_pkey", "instances_pkey", "instances_tenant_id_id_idx")
 }
 
 // isUniqueViolation reports whether err is a unique violation of one of the

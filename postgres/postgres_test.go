@@ -278,3 +278,15 @@ func TestDB_Unreachable(t *testing.T) {
 		t.Fatalf("Open took %s, want < 5s", d)
 	}
 }
+
+// TestDB_PingBeforeOpen checks that Ping on a DB that Open has not opened
+// is an error, as on SQLite, not a panic.
+func TestDB_PingBeforeOpen(t *testing.T) {
+	db := postgres.NewDB("postgres://127.0.0.1:1/none")
+	if err := db.Ping(context.Background()); err == nil {
+		t.Fatal("Ping before Open succeeded")
+	}
+	if st := db.Stat(); st != nil {
+		t.Fatalf("Stat before Open=%v, want nil", st)
+	}
+}

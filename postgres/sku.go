@@ -42,11 +42,12 @@ func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
 		seen[r] = true
 	}
 	return db.withTx(ctx, "create_sku", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		err := insertSKU(ctx, tx, s)
-		if isUniqueViolation(err, "skus_pkey") {
+		if err := formatError(insertSKU(ctx, tx, s)); isConflict(err) {
 			return phonefleet.Errorf(phonefleet.EConflict, "sku %q already exists", s.ID)
+		} else if err != nil {
+			return err
 		}
-		return err
+		return nil
 	})
 }
 

@@ -21,7 +21,7 @@ func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 	err := db.withTx(ctx, "create_tenant", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		createdAt = now
 		_, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, id, t.Name, now)
-		if isUniqueViolation(err, "tenants_name_key") {
+		if err = formatError(err); isConflict(err) {
 			return phonefleet.Errorf(phonefleet.EConflict, "tenant %q already exists", t.Name)
 		} else if err != nil {
 			return fmt.Errorf("insert tenant: %w", err)

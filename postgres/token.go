@@ -23,15 +23,15 @@ func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 			INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at, revoked_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			t.ID, t.TenantID, t.Name, t.Hash, t.Actions, t.CreatedAt.UTC(), t.ExpiresAt.UTC(), t.RevokedAt)
-		switch {
-		case pgCode(err) == codeForeignKeyViolation:
+		switch err = formatError(err); {
+		case err == nil:
+			return nil
+		case isNotFound(err):
 			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", t.TenantID)
-		case pgCode(err) == codeUniqueViolation:
+		case isConflict(err):
 			return phonefleet.Errorf(phonefleet.EConflict, "token %q already exists", t.ID)
-		case err != nil:
-			return fmt.Errorf("insert token: %w", err)
 		}
-		return nil
+		return fmt.Errorf("insert token: %w", err)
 	})
 }
 

@@ -12,7 +12,7 @@ import (
 // ID. At defaults to now.
 func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return createAuditEvent(ctx, tx, e)
+		return insertAuditEvent(ctx, tx, e)
 	})
 }
 
@@ -74,8 +74,8 @@ func findAuditEvents(ctx context.Context, tx *Tx, filter phonefleet.AuditFilter,
 	return out, nil
 }
 
-// createAuditEvent inserts e, defaulting At to the transaction's time.
-func createAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) error {
+// insertAuditEvent inserts e, defaulting At to the transaction's time.
+func insertAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = tx.now
 	}
@@ -107,7 +107,7 @@ func createAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) err
 // operation's error.
 func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {
 	if err := db.CreateAuditEvent(context.WithoutCancel(ctx), e); err != nil {
-		db.Logger.Error("write failure audit event",
+		db.log.Error("write failure audit event",
 			"action", e.Action, "tenant_id", e.TenantID, "request_id", e.RequestID,
 			"error_code", e.ErrorCode, "error", err)
 	}

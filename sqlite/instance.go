@@ -10,10 +10,11 @@ import (
 )
 
 // Purchase buys req.Count instances in one write operation with the order
-// and the audit event. A random ID that collides with an existing one starts
-// the purchase over, a few times at most. Any failure is audited in a
+// and the audit event. A new order or instance ID that collides with an
+// existing one runs the purchase again with new IDs, up to
+// phonefleet.MaxIDCollisionAttempts times. Any failure is audited in a
 // write operation of its own. Errors: ESKUNotFound, EInvalid (band size),
-// internal.
+// ENotFound (no such tenant), internal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -21,13 +22,12 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 		var ins []*phonefleet.Instance
 		if o, ins, err = db.purchase(ctx, req); err == nil {
 			return o, ins, nil
-		} else if !isConflict(err) {
-			break
-		} else if attempt > maxIDCollisionRetries {
-			// A conflict here is our bug or bad luck, not the caller's: internal.
-			err = fmt.Errorf("purchase: id collision %d times in a row: %v", attempt, err)
+		} else if !isIDCollision(err) || attempt == phonefleet.MaxIDCollisionAttempts {
 			break
 		}
+	}
+	if isNotFound(formatError(err)) {
+		err = phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", req.TenantID)
 	}
 	db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, db.Now()))
 	return nil, nil, err
@@ -36,18 +36,18 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 // purchase is one attempt of Purchase, one write operation.
 func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (o *phonefleet.Order, ins []*phonefleet.Instance, err error) {
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		sku, err := findSKUByID(ctx, tx, req.InstanceSKUID)
+		sku, err := findSKU(ctx, tx, req.InstanceSKUID)
 		if err != nil {
 			return err
 		}
 		if o, ins, err = phonefleet.PlanPurchase(req, sku, tx.now, db.newInstanceID); err != nil {
 			return err
-		} else if err := createOrder(ctx, tx, o); err != nil {
+		} else if err := insertOrder(ctx, tx, o); err != nil {
 			return err
-		} else if err := createInstances(ctx, tx, ins); err != nil {
+		} else if err := insertInstances(ctx, tx, ins); err != nil {
 			return err
 		}
-		return createAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now))
 	})
 	if err != nil {
 		return nil, nil, err
@@ -104,7 +104,9 @@ func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []str
 	return out, nil
 }
 
-func createOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
+// insertOrder inserts o. A constraint violation stays the driver's error,
+// for Purchase to tell an ID collision from a missing tenant.
+func insertOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
 		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at)
@@ -112,14 +114,14 @@ func createOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
 	`, o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
 		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, formatTime(o.CreatedAt),
 	); err != nil {
-		return fmt.Errorf("insert order: %w", formatError(err))
+		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
 }
 
-// createInstances inserts the instances of one order through one prepared
+// insertInstances inserts the instances of one order through one prepared
 // statement: a 1,500-instance order is 1,500 executions, not 1,500 parses.
-func createInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) error {
+func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) error {
 	stmt, err := tx.PrepareContext(ctx, `
 		INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size,
 		                       billing_mode, period_num, paid_amount, currency, starts_at, expires_at,
@@ -138,7 +140,7 @@ func createInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 			formatTime(in.StartsAt), formatNullTime(in.ExpiresAt),
 			string(in.State), formatTime(in.CreatedAt), formatTime(in.UpdatedAt),
 		); err != nil {
-			return fmt.Errorf("insert instance: %w", formatError(err))
+			return fmt.Errorf("insert instance: %w", err)
 		}
 	}
 	return nil

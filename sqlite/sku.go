@@ -32,12 +32,12 @@ func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
 	}
 
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return createSKU(ctx, tx, s)
+		return insertSKU(ctx, tx, s)
 	})
 }
 
-// createSKU inserts the SKU and its regions, in the order given.
-func createSKU(ctx context.Context, tx *Tx, s *phonefleet.SKU) error {
+// insertSKU inserts the SKU and its regions, in the order given.
+func insertSKU(ctx context.Context, tx *Tx, s *phonefleet.SKU) error {
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO skus (id, type, name, calc_spec, storage_spec, spec_desc, max_resolution,
 		                  band_sizes, month_price, year_price, hour_price, currency, created_at)
@@ -61,8 +61,8 @@ func createSKU(ctx context.Context, tx *Tx, s *phonefleet.SKU) error {
 	return nil
 }
 
-// findSKUByID returns the SKU with that ID, or nil if the catalogue has none.
-func findSKUByID(ctx context.Context, tx *Tx, id string) (*phonefleet.SKU, error) {
+// findSKU returns the SKU with that ID, or nil if the catalogue has none.
+func findSKU(ctx context.Context, tx *Tx, id string) (*phonefleet.SKU, error) {
 	skus, err := findSKUs(ctx, tx, "WHERE id = ?", id)
 	if err != nil || len(skus) == 0 {
 		return nil, err

@@ -89,7 +89,7 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 		return fmt.Errorf("delete default skus: %w", err)
 	}
 	for _, k := range s.SKUs {
-		if err := createSKU(ctx, tx, k); err != nil {
+		if err := insertSKU(ctx, tx, k); err != nil {
 			return fmt.Errorf("import sku %s: %w", k.ID, err)
 		}
 	}
@@ -102,17 +102,17 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 		}
 	}
 	for _, t := range s.Tokens {
-		if err := createToken(ctx, tx, t); err != nil {
+		if err := insertToken(ctx, tx, t); err != nil {
 			return fmt.Errorf("import token %s: %w", t.ID, err)
 		}
 	}
 	for _, o := range s.Orders {
-		if err := createOrder(ctx, tx, o); err != nil {
-			return fmt.Errorf("import order %s: %w", o.ID, err)
+		if err := insertOrder(ctx, tx, o); err != nil {
+			return fmt.Errorf("import order %s: %w", o.ID, formatError(err))
 		}
 	}
-	if err := createInstances(ctx, tx, s.Instances); err != nil {
-		return fmt.Errorf("import instances: %w", err)
+	if err := insertInstances(ctx, tx, s.Instances); err != nil {
+		return fmt.Errorf("import instances: %w", formatError(err))
 	}
 	if err := importRefunds(ctx, tx, s.Refunds); err != nil {
 		return err
@@ -121,8 +121,8 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 		return err
 	}
 	for _, e := range s.AuditEvents {
-		c := *e // createAuditEvent sets the new ID
-		if err := createAuditEvent(ctx, tx, &c); err != nil {
+		c := *e // insertAuditEvent sets the new ID
+		if err := insertAuditEvent(ctx, tx, &c); err != nil {
 			return fmt.Errorf("import audit event %d: %w", e.ID, err)
 		}
 	}

@@ -57,10 +57,6 @@ import (
 // another process) to release the database lock before it gives up.
 const BusyTimeout = 5 * time.Second
 
-// maxIDCollisionRetries bounds how often Purchase starts over after a random
-// instance or order ID collided with an existing one.
-const maxIDCollisionRetries = 3
-
 //go:embed migration/*.sql
 var migrationFS embed.FS
 
@@ -78,8 +74,10 @@ type DB struct {
 	// Tests replace it to control the clock.
 	Now func() time.Time
 
-	// Logger receives the store's own logs (failed audit writes).
+	// Logger receives the store's own logs (failed audit writes), with
+	// system=sqlite; nil means slog.Default().
 	Logger *slog.Logger
+	log    *slog.Logger // Logger with the system attribute, set by Open
 
 	// GroupCommit makes concurrent write operations share transactions
 	// (see the package documentation). NewDB sets it; false runs each
@@ -109,7 +107,7 @@ func NewDB(path string) *DB {
 	return &DB{
 		Path:          path,
 		Now:           time.Now,
-		Logger:        slog.Default().With("system", "sqlite"),
+		Logger:        slog.Default(),
 		GroupCommit:   true,
 		MaxBatch:      DefaultMaxBatch,
 		newInstanceID: phonefleet.NewInstanceID,
@@ -148,8 +146,9 @@ func (db *DB) Open() (err error) {
 		db.Now = time.Now
 	}
 	if db.Logger == nil {
-		db.Logger = slog.New(slog.DiscardHandler)
+		db.Logger = slog.Default()
 	}
+	db.log = db.Logger.With("system", "sqlite")
 	if db.newInstanceID == nil {
 		db.newInstanceID = phonefleet.NewInstanceID
 	}
@@ -244,7 +243,7 @@ func (db *DB) migrateFile(ctx context.Context, name string, first bool) error {
 	}
 	if first {
 		for _, s := range phonefleet.DefaultSKUs() {
-			if err := createSKU(ctx, tx, s); err != nil {
+			if err := insertSKU(ctx, tx, s); err != nil {
 				return fmt.Errorf("insert default sku %s: %w", s.ID, err)
 			}
 		}
@@ -373,8 +372,10 @@ func placeholders(n int) string {
 	return strings.Repeat("?, ", n-1) + "?"
 }
 
-// formatError turns a UNIQUE or PRIMARY KEY violation into an EConflict error
-// naming the columns; other errors pass through unchanged.
+// formatError turns a constraint violation into the application error both
+// stores return for it: a UNIQUE or PRIMARY KEY violation is EConflict, a
+// FOREIGN KEY violation ENotFound. Callers replace the message with one
+// that names the row. Other errors pass through unchanged.
 func formatError(err error) error {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
@@ -382,15 +383,45 @@ func formatError(err error) error {
 	}
 	switch e.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		cols := e.Error()
-		if i := strings.Index(cols, "constraint failed: "); i >= 0 {
-			cols = cols[i+len("constraint failed: "):]
-		}
-		cols = strings.TrimSuffix(cols, ")")
-		return phonefleet.Errorf(phonefleet.EConflict, "duplicate %s", cols)
+		return phonefleet.Errorf(phonefleet.EConflict, "duplicate %s", uniqueColumns(e))
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return phonefleet.Errorf(phonefleet.ENotFound, "a referenced row does not exist")
 	}
 	return err
 }
 
 // isConflict reports whether err is an EConflict application error.
 func isConflict(err error) bool { return phonefleet.ErrorCode(err) == phonefleet.EConflict }
+
+// isNotFound reports whether err is an ENotFound application error.
+func isNotFound(err error) bool { return phonefleet.ErrorCode(err) == phonefleet.ENotFound }
+
+// isIDCollision reports whether err is a violation of the primary key of
+// orders or instances: a new random ID that was taken.
+func isIDCollision(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		switch uniqueColumns(e) {
+		case "orders.id", "instances.id", "instances.tenant_id, instances.id":
+			return true
+		}
+	}
+	return false
+}
+
+// uniqueColumns returns the columns a UNIQUE or PRIMARY KEY violation names,
+// such as "tenants.name", from "UNIQUE constraint failed: tenants.name (2067)".
+func uniqueColumns(e *sqlite.Error) string {
+	cols := e.Error()
+	if i := strings.LastIndex(cols, "constraint failed: "); i >= 0 {
+		cols = cols[i+len("constraint failed: "):]
+	}
+	if i := strings.LastIndex(cols, " ("); i >= 0 {
+		cols = cols[:i]
+	}
+	return cols
+}

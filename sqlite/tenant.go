@@ -16,7 +16,7 @@ func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 		return err
 	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return createTenant(ctx, tx, t)
+		return insertTenant(ctx, tx, t)
 	})
 }
 
@@ -47,7 +47,7 @@ func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
 	return findTenants(ctx, tx, "")
 }
 
-func createTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
+func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 	t.ID, t.CreatedAt = "tn"+phonefleet.NewID(10), tx.now
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO tenants (id, name, created_at)

@@ -10,13 +10,14 @@ import (
 )
 
 // CreateToken stores t as the caller built it. EInvalid if it does not
-// validate, EConflict if its ID or hash is taken.
+// validate, ENotFound if its tenant does not exist, EConflict if its ID or
+// hash is taken.
 func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return createToken(ctx, tx, t)
+		return insertToken(ctx, tx, t)
 	})
 }
 
@@ -60,7 +61,7 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	})
 }
 
-func createToken(ctx context.Context, tx *Tx, t *phonefleet.Token) error {
+func insertToken(ctx context.Context, tx *Tx, t *phonefleet.Token) error {
 	actions, err := json.Marshal(t.Actions)
 	if err != nil {
 		return fmt.Errorf("marshal token actions: %w", err)
@@ -71,7 +72,10 @@ func createToken(ctx context.Context, tx *Tx, t *phonefleet.Token) error {
 	`, t.ID, t.TenantID, t.Name, t.Hash, string(actions),
 		formatTime(t.CreatedAt), formatTime(t.ExpiresAt), formatNullTime(t.RevokedAt),
 	); err != nil {
-		if err = formatError(err); isConflict(err) {
+		switch err = formatError(err); {
+		case isNotFound(err):
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", t.TenantID)
+		case isConflict(err):
 			return phonefleet.Errorf(phonefleet.EConflict, "token %q already exists", t.ID)
 		}
 		return fmt.Errorf("insert token: %w", err)

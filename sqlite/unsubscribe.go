@@ -37,7 +37,7 @@ func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 				return err
 			}
 		}
-		return createAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now))
 	})
 	if err != nil {
 		return nil, err

@@ -244,7 +244,7 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 func (db *DB) runOp(op *writeOp, tx *Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			db.Logger.Error("write operation panicked", "panic", r, "stack", string(debug.Stack()))
+			db.log.Error("write operation panicked", "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("write operation panicked: %v", r)
 		}
 	}()

@@ -321,14 +321,14 @@ func TestWriter_Cancel(t *testing.T) {
 		db := MustOpenDB(t, nil)
 		ctx, cancel := context.WithCancel(t.Context())
 		err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-			if err := createTenant(ctx, tx, &phonefleet.Tenant{Name: "first"}); err != nil {
+			if err := insertTenant(ctx, tx, &phonefleet.Tenant{Name: "first"}); err != nil {
 				return err
 			}
 			cancel()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return createTenant(ctx, tx, &phonefleet.Tenant{Name: "second"})
+			return insertTenant(ctx, tx, &phonefleet.Tenant{Name: "second"})
 		})
 		if err != nil {
 			t.Fatalf("write: %v", err)
@@ -373,7 +373,7 @@ func TestWriter_Panic(t *testing.T) {
 	db := MustOpenDB(t, nil)
 	db.Logger = slog.New(slog.DiscardHandler)
 	err := db.write(t.Context(), func(ctx context.Context, tx *Tx) error {
-		if err := createTenant(ctx, tx, &phonefleet.Tenant{Name: "half"}); err != nil {
+		if err := insertTenant(ctx, tx, &phonefleet.Tenant{Name: "half"}); err != nil {
 			return err
 		}
 		panic("boom")

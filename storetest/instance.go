@@ -124,6 +124,27 @@ func testPurchase(t *testing.T, open Opener) {
 		wantIDs(t, "audit InstanceIDs", e.InstanceIDs, ids(ins))
 	})
 
+	// A purchase for a tenant that does not exist violates a foreign key:
+	// every store answers not-found naming the tenant, writes no order or
+	// instance, and audits the failure.
+	t.Run("ErrTenantNotFound", func(t *testing.T) {
+		s, _ := mustOpen(t, open)
+		req := monthlyRequest("tnnosuchtenant", 2)
+		o, ins, err := s.Purchase(t.Context(), req)
+		wantCode(t, err, phonefleet.ENotFound)
+		if o != nil || ins != nil {
+			t.Fatalf("Purchase returned %v, %v with an error", o, ins)
+		} else if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, "tnnosuchtenant") {
+			t.Fatalf("message %q does not name the tenant", msg)
+		}
+		if got := mustFindInstances(t, s, "tnnosuchtenant"); len(got) != 0 {
+			t.Fatalf("instances=%d after failed purchase, want 0", len(got))
+		}
+		if es := mustFindAudit(t, s); len(es) != 1 || es[0].ErrorCode != phonefleet.ENotFound || es[0].RequestID != "req-purchase" {
+			t.Fatalf("audit events=%+v, want one ENotFound failure", es)
+		}
+	})
+
 	// Catalogue errors write nothing but a failure audit event.
 	for _, tc := range []struct {
 		name   string

@@ -59,7 +59,11 @@ func testSKU(t *testing.T, open Opener) {
 
 	t.Run("ErrConflict", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
-		wantCode(t, s.CreateSKU(t.Context(), newSKU("kp.pro.2u4g")), phonefleet.EConflict)
+		err := s.CreateSKU(t.Context(), newSKU("kp.pro.2u4g"))
+		wantCode(t, err, phonefleet.EConflict)
+		if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, "kp.pro.2u4g") {
+			t.Fatalf("message %q does not name the SKU", msg)
+		}
 	})
 
 	t.Run("ErrInvalid", func(t *testing.T) {

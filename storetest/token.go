@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,37 @@ func testToken(t *testing.T, open Opener) {
 		again, _ := newToken(tn.ID, "copy", clk.Now(), time.Hour)
 		again.Hash = tk.Hash
 		wantCode(t, s.CreateToken(t.Context(), again), phonefleet.EConflict)
+	})
+
+	// A taken ID is a unique violation of the primary key: the same code.
+	t.Run("ErrConflictID", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		tn := mustCreateTenant(t, s, "acme")
+		tk, _ := mustCreateToken(t, s, tn.ID, "ci", clk.Now())
+		again, _ := newToken(tn.ID, "copy", clk.Now(), time.Hour)
+		again.ID = tk.ID
+		err := s.CreateToken(t.Context(), again)
+		wantCode(t, err, phonefleet.EConflict)
+		if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, tk.ID) {
+			t.Fatalf("message %q does not name token %s", msg, tk.ID)
+		}
+	})
+
+	// A token of a tenant that does not exist violates a foreign key: every
+	// store answers not-found naming the tenant, and stores nothing.
+	t.Run("ErrTenantNotFound", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		tk, _ := newToken("tnnosuchtenant", "ci", clk.Now(), time.Hour)
+		err := s.CreateToken(t.Context(), tk)
+		wantCode(t, err, phonefleet.ENotFound)
+		if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, "tnnosuchtenant") {
+			t.Fatalf("message %q does not name the tenant", msg)
+		}
+		if ts, err := s.FindTokens(t.Context(), phonefleet.TokenFilter{}); err != nil {
+			t.Fatal(err)
+		} else if len(ts) != 0 {
+			t.Fatalf("tokens=%d after a failed CreateToken, want 0", len(ts))
+		}
 	})
 
 	t.Run("Revoke", func(t *testing.T) {

@@ -33,7 +33,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 	if isPostgresURL(dsn) {
 		db := postgres.NewDB(dsn)
 		if opts.Logger != nil {
-			db.Logger = opts.Logger.With("system", "postgres")
+			db.Logger = opts.Logger
 		}
 		if opts.PGMaxConns > 0 {
 			db.MaxConns = opts.PGMaxConns
@@ -51,7 +51,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 	}
 	db := sqlite.NewDB(dsn)
 	if opts.Logger != nil {
-		db.Logger = opts.Logger.With("system", "sqlite")
+		db.Logger = opts.Logger
 	}
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)

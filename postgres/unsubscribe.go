@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
+)
+
+// Unsubscribe applies PlanUnsubscribe in one transaction. It locks the
+// tenant's named instances in ID order (so overlapping batches queue behind
+// each other instead of deadlocking), plans on the locked rows, and writes
+// the states, refunds, release jobs and audit event. A batch that waited on
+// another sees the other's committed states and treats those instances as
+// no-ops. On error nothing changes and the failure audit event is written in
+// its own transaction. Errors: ENotOwned, EPayPerUse, EInternal.
+func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	var plan *phonefleet.UnsubscribePlan
+	// The refund and release-job keys are the last guard: should they ever
+	// fire, the retry sees the instances as unsubscribed and plans no-ops.
+	guard := func(err error) bool { return isUniqueViolation(err, "refunds_pkey", "release_jobs_pkey") }
+	err := db.withTx(ctx, "unsubscribe", guard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, !req.DryRun)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, now)
+		if err != nil {
+			return err
+		}
+		var changes []phonefleet.UnsubscribeItem
+		if !req.DryRun {
+			changes = p.Changes()
+		}
+		if err := applyUnsubscribe(ctx, tx, req, changes, phonefleet.UnsubscribeAuditEvent(req, p, nil, now), now); err != nil {
+			return err
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, db.now()))
+		return nil, err
+	}
+	return plan, nil
+}
+
+// lockInstances loads the tenant's instances among ids, locking them FOR
+// UPDATE in ID order when lock is set. Under READ COMMITTED a row that was
+// changed while we waited for its lock is returned in its committed state.
+func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
+	q := `SELECT ` + instanceColumns + `
+		FROM instances i LEFT JOIN skus s ON s.id = i.sku_id
+		WHERE i.tenant_id = $1 AND i.id = ANY($2)
+		ORDER BY i.id`
+	if lock {
+		q += ` FOR UPDATE OF i`
+	}
+	rows, err := tx.Query(ctx, q, tenantID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock instances: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
+		var in phonefleet.Instance
+		return &in, row.Scan(instanceDest(&in)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock instances: %w", err)
+	}
+	found := make(map[string]*phonefleet.Instance, len(list))
+	for _, in := range list {
+		found[in.ID] = in
+	}
+	return found, nil
+}
+
+// applyUnsubscribe writes the plan's changes (instances to deleting, one
+// refund and one release job each) and the audit event, as one pipelined
+// batch: a single round trip whatever the count.
+func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, event *phonefleet.AuditEvent, now time.Time) error {
+	b := &pgx.Batch{}
+	n := len(changes)
+	if n > 0 {
+		ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
+		paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		createdAt, eventIDs := make([]time.Time, n), make([]string, n)
+		for i, it := range changes {
+			r := it.Refund
+			ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
+			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
+			createdAt[i], eventIDs[i] = r.CreatedAt, phonefleet.NewEventID()
+		}
+		b.Queue(`
+			UPDATE instances SET state = 'deleting', updated_at = $3
+			WHERE tenant_id = $1 AND id = ANY($2) AND state = 'running'`, req.TenantID, ids, now)
+		b.Queue(`
+			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+			SELECT u.id, $1, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, $2, u.created_at
+			FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::timestamptz[])
+				AS u (id, order_id, paid, consumed, fee, amount, currency, created_at)`,
+			req.TenantID, req.RequestID, ids, orders, paid, consumed, fee, amount, currencies, createdAt)
+		b.Queue(`
+			INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT u.id, $1, u.event_id, $2, 'pending', 0, $5, $5
+			FROM unnest($3::text[], $4::text[]) AS u (id, event_id)`,
+			req.TenantID, req.RequestID, ids, eventIDs, now)
+	}
+	queueAuditEvent(b, event)
+
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if n > 0 {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("update instances: %w", err)
+		} else if tag.RowsAffected() != int64(n) {
+			// The rows are locked, so this cannot happen unless a rule changed.
+			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("insert refunds: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("insert release jobs: %w", err)
+		}
+	}
+	// Close runs the audit insert's callback, which sets event.ID.
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
