@@ -9,21 +9,29 @@ import (
 // Open API and the API Gateway in front of it; contract §1 maps each to an
 // HTTP status.
 const (
-	ECodeOK       = "0"                 // success
-	EInvalid      = "KOOPHONE.API.1000" // a request parameter is wrong
-	EForbidden    = "KOOPHONE.API.1001" // the token lacks the action
-	ENotOwned     = "KOOPHONE.API.1012" // an ID is not an instance of the caller's tenant
-	ESKUNotFound  = "KOOPHONE.API.3002" // unknown SKU, band SKU or region
-	EOSRequired   = "KOOPHONE.API.3003" // purchase without os
-	EMonthPeriod  = "KOOPHONE.API.3006" // month period outside 1–9
-	EYearPeriod   = "KOOPHONE.API.3007" // year period outside 1–3
-	EPayPerUse    = "KOOPHONE.API.5001" // pay-per-use instances cannot be unsubscribed
-	EInternal     = "KOOPHONE.API.9999" // internal service error
-	EUnauthorized = "APIGW.0301"        // token missing, unknown, revoked or expired
-	ERateLimited  = "APIGW.0308"        // the tenant's request rate was exceeded
-	ENoSuchAPI    = "APIGW.0101"        // no such API or wrong method
-	ENotFound     = "NOT_FOUND"         // operator-side lookups (tenant, token, job); never sent by the API
-	EConflict     = "CONFLICT"          // operator-side uniqueness (tenant name, SKU ID); never sent by the API
+	ECodeOK        = "0"                   // success
+	ENoRequestID   = "KOOPHONE.API.0002"   // a required x-request-id header is missing
+	EInvalid       = "KOOPHONE.API.1000"   // a request parameter is wrong
+	EForbidden     = "KOOPHONE.API.1001"   // the token lacks the action
+	ENotOwned      = "KOOPHONE.API.1012"   // an ID is not an instance of the caller's tenant
+	ESKUNotFound   = "KOOPHONE.API.3002"   // unknown SKU, band SKU or region
+	EOSRequired    = "KOOPHONE.API.3003"   // purchase without os
+	EMonthPeriod   = "KOOPHONE.API.3006"   // month period outside 1–9
+	EYearPeriod    = "KOOPHONE.API.3007"   // year period outside 1–3
+	EPayPerUse     = "KOOPHONE.API.5001"   // pay-per-use instances cannot be unsubscribed
+	ECannotAssign  = "KPAPI.2209"          // an instance cannot be assigned (not running, busy, or another user's)
+	ENoBinding     = "KOOPHONE.API.2210"   // the user-instance binding does not exist
+	ENoInstance    = "KOOPHONE.API.4001"   // prepare: the instance does not exist
+	ENotAllRunning = "KOOPHONE.API.5005"   // not all instances are running and idle
+	EInternal      = "KOOPHONE.API.9999"   // internal service error
+	EUnauthorized  = "APIGW.0301"          // token missing, unknown, revoked or expired
+	ERateLimited   = "APIGW.0308"          // the tenant's request rate was exceeded
+	ENoSuchAPI     = "APIGW.0101"          // no such API or wrong method
+	EJobNotFound   = "PHONEFLEET.JOB.0001" // data-plane report: no such job (404)
+	EJobFinished   = "PHONEFLEET.JOB.0002" // data-plane report: the job ended otherwise (409)
+	EBadSignature  = "PHONEFLEET.JOB.0003" // data-plane report: signature missing or wrong (401)
+	ENotFound      = "NOT_FOUND"           // operator-side lookups (tenant, token, job); never sent by the API
+	EConflict      = "CONFLICT"            // operator-side uniqueness (tenant name, SKU ID); never sent by the API
 )
 
 // Error is an application error with a KooPhone error code and a message that

@@ -43,13 +43,27 @@ const (
 	StatusUnknown      = 0
 	StatusRunning      = 2
 	StatusGoingOffline = 3
+	StatusStarting     = 4
 )
 
-// Status returns the KooPhone status code of a state as the tenant sees it:
-// 2 running, 3 going offline, 0 for released (gone).
-func (s InstanceState) Status() int {
-	switch s {
+// InstanceStatus is what the status queries need of an instance: its state,
+// the type of its command in flight ("" when idle) and its end user.
+type InstanceStatus struct {
+	State      InstanceState
+	Command    CommandType
+	AssignUser string
+}
+
+// RunningStatus returns the KooPhone running_status as the tenant sees it:
+// 4 starting while a reboot or reset is in flight, 2 running (a wipe of
+// user data in flight included), 3 going offline while deleting, 0 for
+// released (gone).
+func (s InstanceStatus) RunningStatus() int {
+	switch s.State {
 	case InstanceStateRunning:
+		if s.Command == CommandReboot || s.Command == CommandReset {
+			return StatusStarting
+		}
 		return StatusRunning
 	case InstanceStateDeleting:
 		return StatusGoingOffline
@@ -77,6 +91,17 @@ type Instance struct {
 	State       InstanceState `json:"state"`
 	CreatedAt   time.Time     `json:"created_at"`
 	UpdatedAt   time.Time     `json:"updated_at"`
+	// AssignUser is the end user the instance is assigned to, "" if none.
+	AssignUser string `json:"assign_user"`
+	// Command and CommandID are the type and job ID of the command in
+	// flight, "" when idle; filled by queries.
+	Command   CommandType `json:"command,omitempty"`
+	CommandID string      `json:"command_job_id,omitempty"`
+}
+
+// Status returns the instance's InstanceStatus.
+func (i *Instance) Status() InstanceStatus {
+	return InstanceStatus{State: i.State, Command: i.Command, AssignUser: i.AssignUser}
 }
 
 // Unsubscribed reports whether the instance has already been unsubscribed.
@@ -92,6 +117,7 @@ type InstanceFilter struct {
 	Name            *string
 	CreatedFrom     *time.Time // inclusive
 	CreatedTo       *time.Time // inclusive
+	AssignUser      *string
 	IncludeReleased bool
 	Offset          int
 	Limit           int
@@ -109,13 +135,33 @@ type InstanceService interface {
 	// matching the filter.
 	FindInstances(ctx context.Context, filter InstanceFilter) ([]*Instance, int, error)
 
-	// FindInstanceStates returns the states of those of ids that belong to
-	// the tenant; others are absent from the map.
-	FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]InstanceState, error)
+	// FindInstanceStatuses returns the statuses of those of ids that
+	// belong to the tenant; others are absent from the map.
+	FindInstanceStatuses(ctx context.Context, tenantID string, ids []string) (map[string]InstanceStatus, error)
 
 	// Unsubscribe applies PlanUnsubscribe in one transaction: instances go to
 	// deleting and get one refund and one release job each; one audit event
 	// records the request, also when it fails. With req.DryRun nothing but
 	// the audit event is written. Errors: ENotOwned, EPayPerUse, EInternal.
 	Unsubscribe(ctx context.Context, req *UnsubscribeRequest) (*UnsubscribePlan, error)
+
+	// Assign applies PlanAssign in one write operation and audits it, also
+	// when it fails. Errors: EForbidden, ECannotAssign, EInternal.
+	Assign(ctx context.Context, req *AssignRequest) (*AssignPlan, error)
+
+	// Unassign applies PlanUnassign in one write operation: the bindings
+	// are removed and one wipe_user_data command per instance is written;
+	// audited, also when it fails. Errors: EForbidden, ENotAllRunning,
+	// ENoBinding, EInternal.
+	Unassign(ctx context.Context, req *AssignRequest) (*CommandPlan, error)
+
+	// StartCommands applies PlanCommands (reboot or reset) in one write
+	// operation and audits it, also when it fails. Errors: EForbidden,
+	// ENotAllRunning, EInternal.
+	StartCommands(ctx context.Context, req *CommandRequest) (*CommandPlan, error)
+
+	// Prepare answers PlanPrepare on the instances as one write operation
+	// has them (nothing changes but the audit event). Errors: ENoInstance,
+	// EInternal.
+	Prepare(ctx context.Context, req *PrepareRequest) ([]PrepareStatus, error)
 }

@@ -33,19 +33,29 @@ func TestBillingMode(t *testing.T) {
 func TestInstanceState(t *testing.T) {
 	for _, tt := range []struct {
 		state        phonefleet.InstanceState
+		command      phonefleet.CommandType
 		status       int
 		unsubscribed bool
+		idle         bool
 	}{
-		{phonefleet.InstanceStateRunning, 2, false},
-		{phonefleet.InstanceStateDeleting, 3, true},
-		{phonefleet.InstanceStateReleased, 0, true},
+		{phonefleet.InstanceStateRunning, "", 2, false, true},
+		{phonefleet.InstanceStateRunning, phonefleet.CommandReboot, 4, false, false},
+		{phonefleet.InstanceStateRunning, phonefleet.CommandReset, 4, false, false},
+		{phonefleet.InstanceStateRunning, phonefleet.CommandWipeUserData, 2, false, false},
+		{phonefleet.InstanceStateDeleting, phonefleet.CommandRelease, 3, true, false},
+		{phonefleet.InstanceStateDeleting, "", 3, true, false},
+		{phonefleet.InstanceStateReleased, "", 0, true, false},
 	} {
-		t.Run(string(tt.state), func(t *testing.T) {
-			if got := tt.state.Status(); got != tt.status {
-				t.Fatalf("Status=%d, want %d", got, tt.status)
+		t.Run(string(tt.state)+"/"+string(tt.command), func(t *testing.T) {
+			in := &phonefleet.Instance{State: tt.state, Command: tt.command}
+			if got := in.Status().RunningStatus(); got != tt.status {
+				t.Fatalf("RunningStatus=%d, want %d", got, tt.status)
 			}
-			if got := (&phonefleet.Instance{State: tt.state}).Unsubscribed(); got != tt.unsubscribed {
+			if got := in.Unsubscribed(); got != tt.unsubscribed {
 				t.Fatalf("Unsubscribed=%v, want %v", got, tt.unsubscribed)
+			}
+			if got := in.Idle(); got != tt.idle {
+				t.Fatalf("Idle=%v, want %v", got, tt.idle)
 			}
 		})
 	}

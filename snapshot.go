@@ -6,7 +6,7 @@ import (
 )
 
 // Snapshot is the whole content of a store, for moving an installation from
-// one backend to another (phonefleet copy). Release job leases are not part
+// one backend to another (phonefleet copy). Command leases are not part
 // of it: they are only meaningful to the workers of the old store.
 type Snapshot struct {
 	Tenants     []*Tenant
@@ -15,7 +15,7 @@ type Snapshot struct {
 	Orders      []*Order
 	Instances   []*Instance
 	Refunds     []*Refund // with TenantID
-	ReleaseJobs []*ReleaseJob
+	Commands    []*Command
 	AuditEvents []*AuditEvent // oldest first, with TenantID and TokenID
 }
 
@@ -45,7 +45,7 @@ func (s *Snapshot) Validate() error {
 		{"order", slices.Contains(s.Orders, nil)},
 		{"instance", slices.Contains(s.Instances, nil)},
 		{"refund", slices.Contains(s.Refunds, nil)},
-		{"release job", slices.Contains(s.ReleaseJobs, nil)},
+		{"command", slices.Contains(s.Commands, nil)},
 		{"audit event", slices.Contains(s.AuditEvents, nil)},
 	} {
 		if c.hasNil {

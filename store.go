@@ -20,7 +20,7 @@ type Store interface {
 	SKUService
 	InstanceService
 	RefundService
-	ReleaseJobService
+	CommandService
 	AuditService
 
 	// Ping reports whether the database answers.

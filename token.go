@@ -18,6 +18,11 @@ const (
 	ActionQueryInstanceSku       = "queryInstanceSku"
 	ActionQueryInstanceBatch     = "queryInstanceBatch"
 	ActionQueryBatchShowInstance = "queryBatchShowInstance"
+	ActionInstanceAssign         = "instanceAssign"
+	ActionInstanceUnassign       = "instanceUnassign"
+	ActionInstanceReboot         = "instanceReboot"
+	ActionInstanceReset          = "instanceReset"
+	ActionInstancePrepare        = "instancePrepare"
 )
 
 // Token roles: presets of actions.
@@ -34,7 +39,8 @@ const DefaultTokenTTL = 24 * time.Hour
 func RoleActions(role string) ([]string, error) {
 	switch role {
 	case RoleAdmin:
-		return []string{ActionInstanceCreate, ActionInstanceDelete, ActionQueryInstanceSku, ActionQueryInstanceBatch, ActionQueryBatchShowInstance}, nil
+		return []string{ActionInstanceCreate, ActionInstanceDelete, ActionQueryInstanceSku, ActionQueryInstanceBatch, ActionQueryBatchShowInstance,
+			ActionInstanceAssign, ActionInstanceUnassign, ActionInstanceReboot, ActionInstanceReset, ActionInstancePrepare}, nil
 	case RoleViewer:
 		return []string{ActionQueryInstanceSku, ActionQueryInstanceBatch, ActionQueryBatchShowInstance}, nil
 	}

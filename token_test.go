@@ -62,7 +62,8 @@ func TestRoleActions(t *testing.T) {
 		role string
 		want []string
 	}{
-		{"admin", []string{"instanceCreate", "instanceDelete", "queryInstanceSku", "queryInstanceBatch", "queryBatchShowInstance"}},
+		{"admin", []string{"instanceCreate", "instanceDelete", "queryInstanceSku", "queryInstanceBatch", "queryBatchShowInstance",
+			"instanceAssign", "instanceUnassign", "instanceReboot", "instanceReset", "instancePrepare"}},
 		{"viewer", []string{"queryInstanceSku", "queryInstanceBatch", "queryBatchShowInstance"}},
 	} {
 		t.Run(tt.role, func(t *testing.T) {

@@ -53,6 +53,9 @@ type UnsubscribeItem struct {
 	// left alone and refunded nothing more.
 	Noop   bool
 	Refund Refund
+	// CancelJobID is the command in flight that unsubscribing cancels (its
+	// release command replaces it), "" if none.
+	CancelJobID string
 }
 
 // UnsubscribePlan is what an unsubscribe request will do, in request order.
@@ -83,7 +86,8 @@ func (p *UnsubscribePlan) Changes() []UnsubscribeItem {
 //   - EPayPerUse if any is pay-per-use, listing them;
 //
 // then instances already unsubscribed are no-ops and each running
-// yearly/monthly instance gets ComputeRefund at now.
+// yearly/monthly instance gets ComputeRefund at now; its command in flight,
+// if any, is to be cancelled (unsubscribing wins) and its binding removed.
 func PlanUnsubscribe(tenantID string, ids []string, found map[string]*Instance, now time.Time) (*UnsubscribePlan, error) {
 	var missing, payPerUse []string
 	for _, id := range ids {
@@ -111,7 +115,7 @@ func PlanUnsubscribe(tenantID string, ids []string, found map[string]*Instance, 
 		}
 		r := ComputeRefund(in, now)
 		r.CreatedAt = now.UTC()
-		p.Items[i] = UnsubscribeItem{InstanceID: id, Refund: r}
+		p.Items[i] = UnsubscribeItem{InstanceID: id, Refund: r, CancelJobID: in.CommandID}
 		p.TotalRefund += r.Amount
 	}
 	return p, nil

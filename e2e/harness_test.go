@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -79,7 +80,8 @@ func postJSON(t testing.TB, url, token string, v any) *testingutil.Response {
 			t.Fatal(err)
 		}
 	}
-	return call(t, "POST", url, token, "application/json", body)
+	// A KooPhone client sends an x-request-id, which some APIs require.
+	return call(t, "POST", url, token, "application/json", body, "X-Request-Id", "e2e-"+rand.Text()[:16])
 }
 
 // wantErr fails unless r is an error answer with status and code.

@@ -185,10 +185,7 @@ func (s *Server) requireAction(action string, next http.Handler) http.Handler {
 		if !phonefleet.PrincipalFromContext(r.Context()).Can(action) {
 			err := phonefleet.Errorf(phonefleet.EForbidden,
 				"the token lacks the action koophone:cloudphoneResource:%s", action)
-			if action == phonefleet.ActionInstanceCreate || action == phonefleet.ActionInstanceDelete {
-				s.auditFailure(r, action, nil, err)
-			}
-			Error(w, r, err)
+			s.refuse(w, r, action, err)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -20,6 +20,14 @@
 //	KOOPHONE.API.3003       400
 //	KOOPHONE.API.3006/3007  400
 //	KOOPHONE.API.5001       400
+//	KOOPHONE.API.0002       400 (missing x-request-id)
+//	KPAPI.2209              400
+//	KOOPHONE.API.2210       400
+//	KOOPHONE.API.4001       400
+//	KOOPHONE.API.5005       400
+//	PHONEFLEET.JOB.0001     404 (data-plane report on an unknown job)
+//	PHONEFLEET.JOB.0002     409 (data-plane report on a job that ended otherwise)
+//	PHONEFLEET.JOB.0003     401 (data-plane report without a valid signature)
 //	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log
 //	APIGW.0301              401; the body also has "request_id"
 //	APIGW.0308              429 with Retry-After
@@ -62,18 +70,26 @@ var (
 
 // statusByCode is the one table from error code to HTTP status.
 var statusByCode = map[string]int{
-	phonefleet.EInvalid:      http.StatusBadRequest,
-	phonefleet.EForbidden:    http.StatusBadRequest,
-	phonefleet.ENotOwned:     http.StatusBadRequest,
-	phonefleet.ESKUNotFound:  http.StatusBadRequest,
-	phonefleet.EOSRequired:   http.StatusBadRequest,
-	phonefleet.EMonthPeriod:  http.StatusBadRequest,
-	phonefleet.EYearPeriod:   http.StatusBadRequest,
-	phonefleet.EPayPerUse:    http.StatusBadRequest,
-	phonefleet.EInternal:     http.StatusInternalServerError,
-	phonefleet.EUnauthorized: http.StatusUnauthorized,
-	phonefleet.ERateLimited:  http.StatusTooManyRequests,
-	phonefleet.ENoSuchAPI:    http.StatusNotFound,
+	phonefleet.EInvalid:       http.StatusBadRequest,
+	phonefleet.EForbidden:     http.StatusBadRequest,
+	phonefleet.ENotOwned:      http.StatusBadRequest,
+	phonefleet.ESKUNotFound:   http.StatusBadRequest,
+	phonefleet.EOSRequired:    http.StatusBadRequest,
+	phonefleet.EMonthPeriod:   http.StatusBadRequest,
+	phonefleet.EYearPeriod:    http.StatusBadRequest,
+	phonefleet.EPayPerUse:     http.StatusBadRequest,
+	phonefleet.ENoRequestID:   http.StatusBadRequest,
+	phonefleet.ECannotAssign:  http.StatusBadRequest,
+	phonefleet.ENoBinding:     http.StatusBadRequest,
+	phonefleet.ENoInstance:    http.StatusBadRequest,
+	phonefleet.ENotAllRunning: http.StatusBadRequest,
+	phonefleet.EJobNotFound:   http.StatusNotFound,
+	phonefleet.EJobFinished:   http.StatusConflict,
+	phonefleet.EBadSignature:  http.StatusUnauthorized,
+	phonefleet.EInternal:      http.StatusInternalServerError,
+	phonefleet.EUnauthorized:  http.StatusUnauthorized,
+	phonefleet.ERateLimited:   http.StatusTooManyRequests,
+	phonefleet.ENoSuchAPI:     http.StatusNotFound,
 }
 
 // statusError makes Error answer a status other than the table's for the

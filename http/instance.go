@@ -78,9 +78,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 		writeData(w, r, resp)
 		return
 	}
-	if s.OnUnsubscribe != nil {
-		s.OnUnsubscribe()
-	}
+	s.commandsWritten()
 	writeData(w, r, nil)
 }
 
@@ -141,6 +139,7 @@ type instanceItem struct {
 	FrozenStatus  int     `json:"frozen_status"`
 	RunningStatus int     `json:"running_status"`
 	AssignStatus  int     `json:"assign_status"`
+	AssignUser    string  `json:"assign_user"`
 	BillingMode   string  `json:"billing_mode"`
 	State         string  `json:"state"`
 	CreatedAt     string  `json:"created_at"`
@@ -175,8 +174,12 @@ func (s *Server) handleInstanceBatchQuery(w http.ResponseWriter, r *http.Request
 	for i, in := range instances {
 		item := instanceItem{
 			InstanceID: in.ID, InstanceName: in.Name, Region: in.RegionID, InstanceSKU: in.SKUSpec,
-			RunningStatus: in.State.Status(), BillingMode: in.BillingMode.KooPhone(), State: string(in.State),
+			RunningStatus: in.Status().RunningStatus(), AssignUser: in.AssignUser,
+			BillingMode: in.BillingMode.KooPhone(), State: string(in.State),
 			CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339),
+		}
+		if in.AssignUser != "" {
+			item.AssignStatus = 1
 		}
 		if in.ExpiresAt != nil {
 			t := in.ExpiresAt.UTC().Format(time.RFC3339)
@@ -216,6 +219,13 @@ func parseBatchQuery(q url.Values) (filter phonefleet.InstanceFilter, pageNo, pa
 			return filter, 0, 0, phonefleet.Errorf(phonefleet.EInvalid, "instance_name must be at most %d characters", maxNameFilterLen)
 		}
 		filter.Name = &name
+	}
+	if q.Has("assign_user") {
+		user := q.Get("assign_user")
+		if !phonefleet.ValidUserID(user) {
+			return filter, 0, 0, phonefleet.Errorf(phonefleet.EInvalid, "assign_user must be 1-32 characters of [A-Za-z0-9_.@-]")
+		}
+		filter.AssignUser = &user
 	}
 	for _, f := range []struct {
 		name string
@@ -264,7 +274,7 @@ func (s *Server) handleInstanceBatchQueryStatus(w http.ResponseWriter, r *http.R
 	}
 
 	p := phonefleet.PrincipalFromContext(r.Context())
-	states, err := s.Store.FindInstanceStates(r.Context(), p.TenantID, ids)
+	states, err := s.Store.FindInstanceStatuses(r.Context(), p.TenantID, ids)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -273,7 +283,7 @@ func (s *Server) handleInstanceBatchQueryStatus(w http.ResponseWriter, r *http.R
 	for i, id := range ids {
 		results[i] = statusResult{InstanceID: id, Status: phonefleet.StatusUnknown}
 		if st, ok := states[id]; ok {
-			results[i].Status = st.Status()
+			results[i].Status = st.RunningStatus()
 		}
 	}
 	writeData(w, r, map[string]any{"status_results": results})

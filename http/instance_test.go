@@ -24,7 +24,7 @@ func TestInstanceDelete(t *testing.T) {
 				got = req
 				return &phonefleet.UnsubscribePlan{Currency: "USD"}, nil
 			}
-			s.Server.OnUnsubscribe = func() { woken.Add(1) }
+			s.Server.OnCommand = func() { woken.Add(1) }
 		})
 		resp := s.Do(t, "POST", deletePath, map[string]string{
 			"X-Auth-Token": adminToken, "Content-Type": "application/json; charset=utf-8", "X-Request-Id": "req-del",
@@ -40,7 +40,7 @@ func TestInstanceDelete(t *testing.T) {
 			t.Fatalf("request=%+v, want %+v", got, want)
 		}
 		if n := woken.Load(); n != 1 {
-			t.Fatalf("OnUnsubscribe called %d times, want 1", n)
+			t.Fatalf("OnCommand called %d times, want 1", n)
 		}
 		if n := len(s.Audits()); n != 0 {
 			t.Fatalf("handler wrote %d audit events, want 0 (the store audits)", n)
@@ -59,7 +59,7 @@ func TestInstanceDelete(t *testing.T) {
 					{InstanceID: "b", Noop: true, Refund: phonefleet.Refund{Paid: 1990}},
 				}}, nil
 			}
-			s.Server.OnUnsubscribe = func() { woken.Add(1) }
+			s.Server.OnCommand = func() { woken.Add(1) }
 		})
 		resp := s.Post(t, deletePath+"?dry_run=true", adminToken, `{"instanceIdList":["a","b"]}`)
 		want := `{"data":{"dryRun":true,"currency":"USD","totalRefund":1200,"instances":[` +
@@ -70,7 +70,7 @@ func TestInstanceDelete(t *testing.T) {
 			t.Fatalf("StatusCode=%d body=%s, want 200 %s", resp.StatusCode, got, want)
 		}
 		if n := woken.Load(); n != 0 {
-			t.Fatalf("OnUnsubscribe called %d times on a dry run, want 0", n)
+			t.Fatalf("OnCommand called %d times on a dry run, want 0", n)
 		}
 	})
 
@@ -222,19 +222,23 @@ func TestInstanceBatchQueryStatus(t *testing.T) {
 	const path = "/v1/instances/batch-query-status"
 	t.Run("OK", func(t *testing.T) {
 		s := MustOpenServer(t, func(s *TestServer) {
-			s.Store.FindInstanceStatesFn = func(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error) {
-				if tenantID != "t1" || !reflect.DeepEqual(ids, []string{"run", "gone", "del", "rel"}) {
-					t.Errorf("FindInstanceStates(%q, %q)", tenantID, ids)
+			s.Store.FindInstanceStatusesFn = func(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error) {
+				if tenantID != "t1" || !reflect.DeepEqual(ids, []string{"run", "gone", "del", "rel", "boot", "wipe"}) {
+					t.Errorf("FindInstanceStatuses(%q, %q)", tenantID, ids)
 				}
-				return map[string]phonefleet.InstanceState{
-					"run": phonefleet.InstanceStateRunning, "del": phonefleet.InstanceStateDeleting, "rel": phonefleet.InstanceStateReleased,
+				return map[string]phonefleet.InstanceStatus{
+					"run": {State: phonefleet.InstanceStateRunning}, "del": {State: phonefleet.InstanceStateDeleting},
+					"rel":  {State: phonefleet.InstanceStateReleased},
+					"boot": {State: phonefleet.InstanceStateRunning, Command: phonefleet.CommandReboot},
+					"wipe": {State: phonefleet.InstanceStateRunning, Command: phonefleet.CommandWipeUserData},
 				}, nil
 			}
 		})
 		// A viewer may ask.
-		resp := s.Post(t, path, viewerToken, `{"instance_ids":["run","gone","del","rel"]}`)
+		resp := s.Post(t, path, viewerToken, `{"instance_ids":["run","gone","del","rel","boot","wipe"]}`)
 		want := `{"data":{"status_results":[{"instance_id":"run","status":2},{"instance_id":"gone","status":0},` +
-			`{"instance_id":"del","status":3},{"instance_id":"rel","status":0}]},"error_code":"0","error_msg":"OK"}`
+			`{"instance_id":"del","status":3},{"instance_id":"rel","status":0},{"instance_id":"boot","status":4},` +
+			`{"instance_id":"wipe","status":2}]},"error_code":"0","error_msg":"OK"}`
 		if got := string(resp.Body); resp.StatusCode != 200 || got != want {
 			t.Fatalf("StatusCode=%d body=%s, want 200 %s", resp.StatusCode, got, want)
 		}
@@ -244,8 +248,14 @@ func TestInstanceBatchQueryStatus(t *testing.T) {
 		for _, tc := range badIDListCases("instance_ids") {
 			assertError(t, s.Post(t, path, adminToken, tc.body), 400, phonefleet.EInvalid, tc.msg)
 		}
-		resp := s.Do(t, "POST", path, map[string]string{"X-Auth-Token": adminToken}, `{"instance_ids":["a"]}`)
+		resp := s.Do(t, "POST", path, map[string]string{"X-Auth-Token": adminToken, "X-Request-Id": "r1"}, `{"instance_ids":["a"]}`)
 		assertError(t, resp, 400, phonefleet.EInvalid, "Content-Type must be application/json")
+		// x-request-id is required here, as KooPhone documents: missing is
+		// 0002 (before the action check), malformed is 1000 naming it.
+		resp = s.Do(t, "POST", path, map[string]string{"X-Auth-Token": adminToken, "Content-Type": "application/json"}, `{"instance_ids":["a"]}`)
+		assertError(t, resp, 400, phonefleet.ENoRequestID, "missing request header 'x-request-id'.")
+		resp = s.Do(t, "POST", path, map[string]string{"X-Auth-Token": adminToken, "Content-Type": "application/json", "X-Request-Id": "bad id!"}, `{"instance_ids":["a"]}`)
+		assertError(t, resp, 400, phonefleet.EInvalid, "x-request-id must be 1-64 characters of [A-Za-z0-9._-]")
 		if n := len(s.Audits()); n != 0 {
 			t.Fatalf("audit events=%d for a query, want 0", n)
 		}
@@ -261,9 +271,9 @@ func TestInstanceBatchQuery(t *testing.T) {
 			s.Store.FindInstancesFn = func(ctx context.Context, f phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
 				from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 				to := time.Date(2026, 2, 28, 23, 59, 59, 999999999, time.UTC)
-				id, name := "abc", "web-0001"
+				id, name, user := "abc", "web-0001", "alice@x.io"
 				want := phonefleet.InstanceFilter{TenantID: "t1", ID: &id, Name: &name, CreatedFrom: &from, CreatedTo: &to,
-					IncludeReleased: true, Offset: 20, Limit: 10}
+					AssignUser: &user, IncludeReleased: true, Offset: 20, Limit: 10}
 				if !reflect.DeepEqual(f, want) {
 					t.Errorf("filter=%+v, want %+v", f, want)
 				}
@@ -271,17 +281,17 @@ func TestInstanceBatchQuery(t *testing.T) {
 					{ID: "abc", Name: "web-0001", RegionID: "cn-north-4", SKUSpec: "Pro | 2 vCPUs", BillingMode: phonefleet.BillingModeMonthly,
 						State: phonefleet.InstanceStateDeleting, CreatedAt: created, ExpiresAt: &expires},
 					{ID: "def", Name: "web-0002", RegionID: "cn-north-4", SKUSpec: "Pro | 2 vCPUs", BillingMode: phonefleet.BillingModePayPerUse,
-						State: phonefleet.InstanceStateRunning, CreatedAt: created},
+						State: phonefleet.InstanceStateRunning, CreatedAt: created, AssignUser: "alice@x.io", Command: phonefleet.CommandReboot},
 				}, 22, nil
 			}
 		})
 		resp := s.Get(t, path+"?page_no=3&page_size=10&instance_id=abc&instance_name=web-0001"+
-			"&query_start_time=2026-01-01+00:00:00&query_end_time=2026-02-28%2023:59:59&include_released=true", viewerToken)
+			"&query_start_time=2026-01-01+00:00:00&query_end_time=2026-02-28%2023:59:59&include_released=true&assign_user=alice@x.io", viewerToken)
 		want := `{"data":{"result":[` +
 			`{"instance_id":"abc","instance_name":"web-0001","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,` +
-			`"running_status":3,"assign_status":0,"billing_mode":"prePaid","state":"deleting","created_at":"2026-02-01T10:30:00Z","expires_at":"2026-03-01T10:30:00Z"},` +
+			`"running_status":3,"assign_status":0,"assign_user":"","billing_mode":"prePaid","state":"deleting","created_at":"2026-02-01T10:30:00Z","expires_at":"2026-03-01T10:30:00Z"},` +
 			`{"instance_id":"def","instance_name":"web-0002","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,` +
-			`"running_status":2,"assign_status":0,"billing_mode":"postPaid","state":"running","created_at":"2026-02-01T10:30:00Z","expires_at":null}],` +
+			`"running_status":4,"assign_status":1,"assign_user":"alice@x.io","billing_mode":"postPaid","state":"running","created_at":"2026-02-01T10:30:00Z","expires_at":null}],` +
 			`"page_no":3,"page_size":10,"total_count":22,"error_code":"0","error_msg":"OK"},"error_code":"0","error_msg":"OK"}`
 		if got := string(resp.Body); resp.StatusCode != 200 || got != want {
 			t.Fatalf("StatusCode=%d body=\n%s\nwant\n%s", resp.StatusCode, got, want)

@@ -57,9 +57,16 @@ type Server struct {
 	// Default 5s; 0 disables the cache.
 	TokenCacheTTL time.Duration
 
-	// OnUnsubscribe, if set, is called after each successful unsubscribe
-	// that is not a dry run (it wakes the release worker).
-	OnUnsubscribe func()
+	// OnCommand, if set, is called after each successful request that
+	// wrote data-plane commands (an unsubscribe that is not a dry run, an
+	// unassign, a reboot, a reset) or reported one's outcome; it wakes the
+	// command worker.
+	OnCommand func()
+
+	// WebhookSecret is the key of the data plane's signed reports on
+	// commands it accepted. Without it, POST
+	// /v1/phonefleet/dataplane/jobs/{job_id} is not served.
+	WebhookSecret string
 
 	log     *slog.Logger // Logger with system=http, set by Open
 	ln      net.Listener
@@ -96,7 +103,23 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate, s.handleInstanceCreate))
 	s.mux.Handle("GET /v1/instances/sku", s.authenticated(phonefleet.ActionQueryInstanceSku, s.handleSKUList))
 	s.mux.Handle("GET /v1/instances/batch-query", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceBatchQuery))
-	s.mux.Handle("POST /v1/instances/batch-query-status", s.authenticated(phonefleet.ActionQueryBatchShowInstance, s.handleInstanceBatchQueryStatus))
+	s.mux.Handle("POST /v1/instances/batch-query-status", s.authenticatedRequestID(phonefleet.ActionQueryBatchShowInstance, s.handleInstanceBatchQueryStatus))
+	s.mux.Handle("POST /v1/instances/assign", s.authenticatedRequestID(phonefleet.ActionInstanceAssign, s.handleInstanceAssign))
+	s.mux.Handle("POST /v1/instances/unassign", s.authenticatedRequestID(phonefleet.ActionInstanceUnassign, s.handleInstanceUnassign))
+	s.mux.Handle("POST /v1/instances/reboot", s.authenticatedRequestID(phonefleet.ActionInstanceReboot, s.handleInstanceReboot))
+	s.mux.Handle("POST /v1/instances/batch-reset", s.authenticatedRequestID(phonefleet.ActionInstanceReset, s.handleInstanceReset))
+	s.mux.Handle("POST /v1/instances/prepare", s.authenticated(phonefleet.ActionInstancePrepare, s.handleInstancePrepare))
+	s.mux.HandleFunc("POST /v1/phonefleet/dataplane/jobs/{job_id}", s.handleJobReportRoute)
+}
+
+// handleJobReportRoute serves data-plane reports when a webhook secret is
+// set, and is no API otherwise.
+func (s *Server) handleJobReportRoute(w http.ResponseWriter, r *http.Request) {
+	if s.WebhookSecret == "" {
+		Error(w, r, phonefleet.Errorf(phonefleet.ENoSuchAPI, "No API found for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	s.handleJobReport(w, r)
 }
 
 // Open listens on Addr synchronously, then serves in a goroutine.

@@ -189,7 +189,7 @@ func doRequest(tb testing.TB, method, url string, header map[string]string, body
 // Post sends a JSON body with token.
 func (s *TestServer) Post(tb testing.TB, path, token, body string) *Response {
 	tb.Helper()
-	return s.Do(tb, "POST", path, map[string]string{"X-Auth-Token": token, "Content-Type": "application/json"}, body)
+	return s.Do(tb, "POST", path, map[string]string{"X-Auth-Token": token, "Content-Type": "application/json", "X-Request-Id": "req-post"}, body)
 }
 
 // Get sends a GET with token.

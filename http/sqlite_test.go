@@ -129,7 +129,7 @@ func (e *E2E) MustStatuses(tb testing.TB, token string, ids ...string) []int {
 			Status     int    `json:"status"`
 		} `json:"status_results"`
 	}
-	if status, b, env := e.Call(tb, "POST", "/v1/instances/batch-query-status", token, string(body), "", &data); status != 200 || env.Code != "0" {
+	if status, b, env := e.Call(tb, "POST", "/v1/instances/batch-query-status", token, string(body), "req-status", &data); status != 200 || env.Code != "0" {
 		tb.Fatalf("batch-query-status: %d %s", status, b)
 	}
 	if len(data.Results) != len(ids) {

@@ -27,18 +27,24 @@ type Store struct {
 	FindSKUsFn  func(ctx context.Context) ([]*phonefleet.SKU, error)
 	CreateSKUFn func(ctx context.Context, s *phonefleet.SKU) error
 
-	PurchaseFn           func(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error)
-	FindInstancesFn      func(ctx context.Context, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error)
-	FindInstanceStatesFn func(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error)
-	UnsubscribeFn        func(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error)
+	PurchaseFn             func(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error)
+	FindInstancesFn        func(ctx context.Context, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error)
+	FindInstanceStatusesFn func(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error)
+	UnsubscribeFn          func(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error)
+	AssignFn               func(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error)
+	UnassignFn             func(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error)
+	StartCommandsFn        func(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error)
+	PrepareFn              func(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error)
 
 	FindRefundsFn func(ctx context.Context, filter phonefleet.RefundFilter) ([]*phonefleet.Refund, error)
 
-	ClaimReleaseJobsFn   func(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error)
-	CompleteReleaseJobFn func(ctx context.Context, instanceID, owner string) error
-	FailReleaseJobFn     func(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error
-	RetryReleaseJobFn    func(ctx context.Context, instanceID string) error
-	FindReleaseJobsFn    func(ctx context.Context, filter phonefleet.ReleaseJobFilter) ([]*phonefleet.ReleaseJob, error)
+	ClaimCommandsFn   func(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.Command, error)
+	CompleteCommandFn func(ctx context.Context, jobID, owner string) error
+	AcceptCommandFn   func(ctx context.Context, jobID, owner string, deadline time.Time) error
+	FailCommandFn     func(ctx context.Context, jobID, owner, lastError string, next time.Time, final bool) error
+	ReportCommandFn   func(ctx context.Context, jobID string, r phonefleet.CommandReport) error
+	RetryCommandFn    func(ctx context.Context, id string) error
+	FindCommandsFn    func(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error)
 
 	CreateAuditEventFn func(ctx context.Context, e *phonefleet.AuditEvent) error
 	FindAuditEventsFn  func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
@@ -102,9 +108,29 @@ func (s *Store) FindInstances(ctx context.Context, filter phonefleet.InstanceFil
 	return s.FindInstancesFn(ctx, filter)
 }
 
-// FindInstanceStates calls FindInstanceStatesFn.
-func (s *Store) FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error) {
-	return s.FindInstanceStatesFn(ctx, tenantID, ids)
+// FindInstanceStatuses calls FindInstanceStatusesFn.
+func (s *Store) FindInstanceStatuses(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error) {
+	return s.FindInstanceStatusesFn(ctx, tenantID, ids)
+}
+
+// Assign calls AssignFn.
+func (s *Store) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
+	return s.AssignFn(ctx, req)
+}
+
+// Unassign calls UnassignFn.
+func (s *Store) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
+	return s.UnassignFn(ctx, req)
+}
+
+// StartCommands calls StartCommandsFn.
+func (s *Store) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
+	return s.StartCommandsFn(ctx, req)
+}
+
+// Prepare calls PrepareFn.
+func (s *Store) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error) {
+	return s.PrepareFn(ctx, req)
 }
 
 // Unsubscribe calls UnsubscribeFn.
@@ -117,29 +143,39 @@ func (s *Store) FindRefunds(ctx context.Context, filter phonefleet.RefundFilter)
 	return s.FindRefundsFn(ctx, filter)
 }
 
-// ClaimReleaseJobs calls ClaimReleaseJobsFn.
-func (s *Store) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
-	return s.ClaimReleaseJobsFn(ctx, owner, limit, lease)
+// ClaimCommands calls ClaimCommandsFn.
+func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.Command, error) {
+	return s.ClaimCommandsFn(ctx, owner, limit, lease)
 }
 
-// CompleteReleaseJob calls CompleteReleaseJobFn.
-func (s *Store) CompleteReleaseJob(ctx context.Context, instanceID, owner string) error {
-	return s.CompleteReleaseJobFn(ctx, instanceID, owner)
+// CompleteCommand calls CompleteCommandFn.
+func (s *Store) CompleteCommand(ctx context.Context, jobID, owner string) error {
+	return s.CompleteCommandFn(ctx, jobID, owner)
 }
 
-// FailReleaseJob calls FailReleaseJobFn.
-func (s *Store) FailReleaseJob(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error {
-	return s.FailReleaseJobFn(ctx, instanceID, owner, lastError, next, final)
+// AcceptCommand calls AcceptCommandFn.
+func (s *Store) AcceptCommand(ctx context.Context, jobID, owner string, deadline time.Time) error {
+	return s.AcceptCommandFn(ctx, jobID, owner, deadline)
 }
 
-// RetryReleaseJob calls RetryReleaseJobFn.
-func (s *Store) RetryReleaseJob(ctx context.Context, instanceID string) error {
-	return s.RetryReleaseJobFn(ctx, instanceID)
+// FailCommand calls FailCommandFn.
+func (s *Store) FailCommand(ctx context.Context, jobID, owner, lastError string, next time.Time, final bool) error {
+	return s.FailCommandFn(ctx, jobID, owner, lastError, next, final)
 }
 
-// FindReleaseJobs calls FindReleaseJobsFn.
-func (s *Store) FindReleaseJobs(ctx context.Context, filter phonefleet.ReleaseJobFilter) ([]*phonefleet.ReleaseJob, error) {
-	return s.FindReleaseJobsFn(ctx, filter)
+// ReportCommand calls ReportCommandFn.
+func (s *Store) ReportCommand(ctx context.Context, jobID string, r phonefleet.CommandReport) error {
+	return s.ReportCommandFn(ctx, jobID, r)
+}
+
+// RetryCommand calls RetryCommandFn.
+func (s *Store) RetryCommand(ctx context.Context, id string) error {
+	return s.RetryCommandFn(ctx, id)
+}
+
+// FindCommands calls FindCommandsFn.
+func (s *Store) FindCommands(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error) {
+	return s.FindCommandsFn(ctx, filter)
 }
 
 // CreateAuditEvent calls CreateAuditEventFn.

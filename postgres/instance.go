@@ -11,7 +11,13 @@ import (
 
 const instanceColumns = `i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, COALESCE(s.spec_desc, ''), i.os,
 	i.band_size, i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	i.state, i.created_at, i.updated_at`
+	i.state, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+
+// instanceTables are instances i with their SKU s and their command in
+// flight c, if any (there is at most one).
+const instanceTables = `instances i
+	LEFT JOIN skus s ON s.id = i.sku_id
+	LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')`
 
 // Purchase buys req.Count instances in one transaction with its audit event.
 // A new order or instance ID that collides with an existing one runs the
@@ -79,12 +85,12 @@ func insertInstances(ctx context.Context, tx pgx.Tx, ins []*phonefleet.Instance)
 
 // instanceCopyColumns are the columns instanceCopyRow returns values for.
 var instanceCopyColumns = []string{"id", "tenant_id", "order_id", "name", "region_id", "sku_id", "os", "band_size",
-	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "created_at", "updated_at"}
+	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "created_at", "updated_at", "assign_user"}
 
 func instanceCopyRow(in *phonefleet.Instance) []any {
 	return []any{in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
 		string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency, in.StartsAt, in.ExpiresAt,
-		string(in.State), in.CreatedAt, in.UpdatedAt}
+		string(in.State), in.CreatedAt, in.UpdatedAt, in.AssignUser}
 }
 
 // FindInstances returns a page of the tenant's instances, ordered by
@@ -111,6 +117,10 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 		args = append(args, filter.CreatedTo.UTC())
 		conds = append(conds, fmt.Sprintf("i.created_at <= $%d", len(args)))
 	}
+	if filter.AssignUser != nil {
+		args = append(args, *filter.AssignUser)
+		conds = append(conds, fmt.Sprintf("i.assign_user = $%d", len(args)))
+	}
 	if !filter.IncludeReleased {
 		conds = append(conds, "i.state <> 'released'")
 	}
@@ -127,7 +137,7 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 
 	rows, err := db.pool.Query(ctx, `
 		SELECT `+instanceColumns+`, COUNT(*) OVER ()
-		FROM instances i LEFT JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 		`+where+`
 		ORDER BY i.created_at, i.id`+page, args...)
 	if err != nil {
@@ -151,23 +161,27 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 	return instances, total, nil
 }
 
-// FindInstanceStates returns the states of those of ids that belong to the
-// tenant; others are absent from the map.
-func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error) {
+// FindInstanceStatuses returns the statuses of those of ids that belong to
+// the tenant; others are absent from the map.
+func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error) {
 	ctx, cancel := db.readCtx(ctx)
 	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT id, state FROM instances WHERE tenant_id = $1 AND id = ANY($2)`, tenantID, ids)
+	rows, err := db.pool.Query(ctx, `
+		SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
+		FROM instances i
+		LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
+		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("find instance states: %w", err)
 	}
 	defer rows.Close()
-	states := make(map[string]phonefleet.InstanceState, len(ids))
+	states := make(map[string]phonefleet.InstanceStatus, len(ids))
 	for rows.Next() {
-		var id, state string
-		if err := rows.Scan(&id, &state); err != nil {
+		var id, state, user, command string
+		if err := rows.Scan(&id, &state, &user, &command); err != nil {
 			return nil, fmt.Errorf("find instance states: %w", err)
 		}
-		states[id] = phonefleet.InstanceState(state)
+		states[id] = phonefleet.InstanceStatus{State: phonefleet.InstanceState(state), Command: phonefleet.CommandType(command), AssignUser: user}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find instance states: %w", err)
@@ -179,5 +193,5 @@ func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []str
 func instanceDest(in *phonefleet.Instance) []any {
 	return []any{&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS,
 		&in.BandSize, &in.BillingMode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &in.StartsAt, &in.ExpiresAt,
-		&in.State, &in.CreatedAt, &in.UpdatedAt}
+		&in.State, &in.CreatedAt, &in.UpdatedAt, &in.AssignUser, &in.Command, &in.CommandID}
 }

@@ -84,8 +84,8 @@ func mustBeUntouched(tb testing.TB, db phonefleet.Store, tenantID string, ids []
 	} else if len(rs) != 0 {
 		tb.Fatalf("refunds=%d, want 0", len(rs))
 	}
-	if js, err := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{}); err != nil {
-		tb.Fatalf("FindReleaseJobs: %v", err)
+	if js, err := db.FindCommands(ctx, phonefleet.CommandFilter{}); err != nil {
+		tb.Fatalf("FindCommands: %v", err)
 	} else if len(js) != 0 {
 		tb.Fatalf("release jobs=%d, want 0", len(js))
 	}
@@ -137,7 +137,7 @@ func TestDB_UnsubscribeFailsHalfway(t *testing.T) {
 				IF NEW.instance_id = '%[1]s' THEN RAISE EXCEPTION 'injected failure'; END IF;
 				RETURN NEW;
 			END $$;
-			CREATE TRIGGER inject BEFORE INSERT ON release_jobs FOR EACH ROW EXECUTE FUNCTION inject();`,
+			CREATE TRIGGER inject BEFORE INSERT ON commands FOR EACH ROW EXECUTE FUNCTION inject();`,
 			"injected failure"},
 		// The second instance is not updated, without an SQL error: the
 		// store sees fewer rows changed than planned and fails the
@@ -208,19 +208,19 @@ func (s *schemaDB) attempts(tb testing.TB) int {
 // refund and one release job, and one successful unsubscribe is audited.
 func mustBeUnsubscribedOnce(tb testing.TB, db *schemaDB, tenantID string, ids []string) {
 	tb.Helper()
-	states, err := db.FindInstanceStates(context.Background(), tenantID, ids)
+	states, err := db.FindInstanceStatuses(context.Background(), tenantID, ids)
 	if err != nil {
-		tb.Fatalf("FindInstanceStates: %v", err)
+		tb.Fatalf("FindInstanceStatuses: %v", err)
 	}
 	for _, id := range ids {
-		if states[id] != phonefleet.InstanceStateDeleting {
-			tb.Fatalf("instance %s is %q, want deleting", id, states[id])
+		if states[id].State != phonefleet.InstanceStateDeleting {
+			tb.Fatalf("instance %s is %q, want deleting", id, states[id].State)
 		}
 	}
 	if n := db.mustCount(tb, `SELECT COUNT(*) FROM refunds WHERE instance_id = ANY($1)`, ids); n != len(ids) {
 		tb.Fatalf("refunds=%d, want %d", n, len(ids))
 	}
-	if n := db.mustCount(tb, `SELECT COUNT(*) FROM release_jobs WHERE instance_id = ANY($1)`, ids); n != len(ids) {
+	if n := db.mustCount(tb, `SELECT COUNT(*) FROM commands WHERE instance_id = ANY($1)`, ids); n != len(ids) {
 		tb.Fatalf("release jobs=%d, want %d", n, len(ids))
 	}
 	var unsubscribes []*phonefleet.AuditEvent
@@ -290,7 +290,7 @@ func TestDB_UnsubscribeRetried(t *testing.T) {
 // as a second refund or job for an instance would: the store runs the
 // operation again instead of failing it, and writes one of each.
 func TestDB_UnsubscribeKeyGuard(t *testing.T) {
-	for _, table := range []string{"refunds", "release_jobs"} {
+	for _, table := range []string{"refunds", "commands"} {
 		t.Run(table, func(t *testing.T) {
 			db := mustOpenSchemaDB(t)
 			tn := MustCreateTenant(t, db, "acme")
@@ -334,8 +334,10 @@ func TestSchema_OnePerInstance(t *testing.T) {
 	for _, tc := range []struct{ name, sql string }{
 		{"Refund", `INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
 			SELECT instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, 'req-2', created_at FROM refunds WHERE instance_id = $1`},
-		{"ReleaseJob", `INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
-			SELECT instance_id, tenant_id, event_id || '-2', 'req-2', 'pending', 0, next_attempt_at, created_at FROM release_jobs WHERE instance_id = $1`},
+		{"ReleaseJob", `INSERT INTO commands (id, type, instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT id || '-2', type, instance_id, tenant_id, event_id || '-2', 'req-2', 'done', 0, next_attempt_at, created_at FROM commands WHERE instance_id = $1`},
+		{"CommandInFlight", `INSERT INTO commands (id, type, instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT id || '-3', 'reboot', instance_id, tenant_id, event_id || '-3', 'req-3', 'pending', 0, next_attempt_at, created_at FROM commands WHERE instance_id = $1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.conn.Exec(context.Background(), tc.sql, ins[0].ID)
@@ -348,7 +350,7 @@ func TestSchema_OnePerInstance(t *testing.T) {
 	if n := db.mustCount(t, `SELECT COUNT(*) FROM refunds`); n != 1 {
 		t.Fatalf("refunds=%d, want 1", n)
 	}
-	if n := db.mustCount(t, `SELECT COUNT(*) FROM release_jobs`); n != 1 {
+	if n := db.mustCount(t, `SELECT COUNT(*) FROM commands`); n != 1 {
 		t.Fatalf("release jobs=%d, want 1", n)
 	}
 }

@@ -71,7 +71,7 @@ func TestSchema_SameAsSQLite(t *testing.T) {
 //	unique tenants (name)
 //	foreign key refunds (order_id) -> orders (id) ON DELETE NO ACTION
 //	check orders.count
-//	index release_jobs_next_attempt_at_idx ON release_jobs (next_attempt_at, instance_id) WHERE ...
+//	index commands_in_flight_idx ON commands (instance_id) WHERE ...
 func columnFact(table, col string, notNull bool) string {
 	if notNull {
 		return fmt.Sprintf("column %s.%s NOT NULL", table, col)

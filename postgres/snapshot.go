@@ -14,8 +14,8 @@ var _ phonefleet.SnapshotService = (*DB)(nil)
 
 // Export reads every row in one REPEATABLE READ, read-only transaction (one
 // consistent snapshot while nodes keep writing). Rows are ordered by ID
-// (refunds and release jobs by instance ID) compared as bytes, the order
-// every backend exports; audit events are oldest first. Release job leases
+// (refunds by instance ID) compared as bytes, the order
+// every backend exports; audit events are oldest first. Command leases
 // are left out.
 func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -47,7 +47,7 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		FROM orders`, scanOrder); err != nil {
 		return nil, fmt.Errorf("export orders: %w", err)
 	}
-	if s.Instances, err = collect(ctx, tx, `SELECT `+instanceColumns+` FROM instances i LEFT JOIN skus s ON s.id = i.sku_id`,
+	if s.Instances, err = collect(ctx, tx, `SELECT `+instanceColumns+` FROM `+instanceTables,
 		func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
 			var in phonefleet.Instance
 			return &in, row.Scan(instanceDest(&in)...)
@@ -59,8 +59,8 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		FROM refunds`, scanRefund); err != nil {
 		return nil, fmt.Errorf("export refunds: %w", err)
 	}
-	if s.ReleaseJobs, err = collect(ctx, tx, `SELECT `+jobColumns+` FROM release_jobs j JOIN tenants t ON t.id = j.tenant_id`, scanJob); err != nil {
-		return nil, fmt.Errorf("export release jobs: %w", err)
+	if s.Commands, err = collect(ctx, tx, `SELECT `+commandColumns+` FROM commands c JOIN tenants t ON t.id = c.tenant_id`, scanCommand); err != nil {
+		return nil, fmt.Errorf("export commands: %w", err)
 	}
 	if s.AuditEvents, err = collect(ctx, tx, `SELECT `+auditColumns+` FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id`, scanAuditEvent); err != nil {
 		return nil, fmt.Errorf("export audit events: %w", err)
@@ -72,13 +72,13 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	sortByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
 	sortByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
 	sortByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
-	sortByID(s.ReleaseJobs, func(j *phonefleet.ReleaseJob) string { return j.InstanceID })
+	sortByID(s.Commands, func(c *phonefleet.Command) string { return c.ID })
 	return s, nil
 }
 
 // Import writes s in one transaction into a store without tenants
 // (EConflict otherwise): its catalogue replaces the store's, and every row
-// keeps its IDs, times, token hashes and release job state, attempts and
+// keeps its IDs, times, token hashes and command state, attempts and
 // event ID, without a lease. Audit events are appended in the order of s
 // with new IDs. On any error nothing changes. s is not modified.
 func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
@@ -154,12 +154,7 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 			r := s.Refunds[i]
 			return []any{r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee, r.Amount, r.Currency, r.RequestID, r.CreatedAt}
 		}},
-		{"release_jobs", []string{"instance_id", "tenant_id", "event_id", "request_id", "state", "attempts",
-			"next_attempt_at", "last_error", "created_at", "done_at"}, len(s.ReleaseJobs), func(i int) []any {
-			j := s.ReleaseJobs[i]
-			return []any{j.InstanceID, j.TenantID, j.EventID, j.RequestID, string(j.State), j.Attempts,
-				j.NextAttemptAt, j.LastError, j.CreatedAt, j.DoneAt}
-		}},
+		{"commands", commandCopyColumns, len(s.Commands), func(i int) []any { return commandCopyRow(s.Commands[i]) }},
 		// Audit events get new IDs from the identity column, in the order
 		// COPY sends them: the order of s.
 		{"audit_events", []string{"at", "tenant_id", "token_id", "action", "request_id", "instance_ids", "error_code", "detail"}, len(s.AuditEvents), func(i int) []any {

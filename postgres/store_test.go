@@ -132,7 +132,7 @@ func TestDB_Unsubscribe(t *testing.T) {
 		} else if len(refunds) != 2 || refunds[0].RequestID != "r2" || refunds[0].Amount != ins[0].PaidAmount {
 			t.Fatalf("refunds=%+v, want 2 of r2", refunds)
 		}
-		jobs, err := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{TenantID: &acme.ID})
+		jobs, err := db.FindCommands(ctx, phonefleet.CommandFilter{TenantID: &acme.ID})
 		if err != nil {
 			t.Fatal(err)
 		} else if len(jobs) != 2 || jobs[0].State != phonefleet.JobStatePending || jobs[0].TenantName != "acme" || jobs[0].EventID == "" {
@@ -195,7 +195,7 @@ func TestDB_Unsubscribe_Concurrent(t *testing.T) {
 
 // Two workers claiming at once never get the same job, and a leased job is
 // not claimed again before its lease runs out.
-func TestDB_ClaimReleaseJobs(t *testing.T) {
+func TestDB_ClaimCommands(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
@@ -216,7 +216,7 @@ func TestDB_ClaimReleaseJobs(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for {
-				jobs, err := db.ClaimReleaseJobs(ctx, fmt.Sprint("w", w), 3, time.Minute)
+				jobs, err := db.ClaimCommands(ctx, fmt.Sprint("w", w), 3, time.Minute)
 				if err != nil {
 					t.Errorf("claim: %v", err)
 					return
@@ -244,10 +244,14 @@ func TestDB_ClaimReleaseJobs(t *testing.T) {
 
 	// A failed attempt of the lease owner makes the job due again later; a
 	// stranger's failure is ignored.
-	if err := db.FailReleaseJob(ctx, ids[0], "stranger", "boom", now, false); err != nil {
+	all, err := db.FindCommands(ctx, phonefleet.CommandFilter{InstanceID: &ids[0]})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("FindCommands(%s)=%d, %v", ids[0], len(all), err)
+	}
+	if err := db.FailCommand(ctx, all[0].ID, "stranger", "boom", now, false); err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{})
+	jobs, err := db.FindCommands(ctx, phonefleet.CommandFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,30 +265,30 @@ func TestDB_ClaimReleaseJobs(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	again, err := db.ClaimReleaseJobs(ctx, "w9", 100, time.Minute)
+	again, err := db.ClaimCommands(ctx, "w9", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	} else if got, want := len(again), len(ins); got != want {
 		t.Fatalf("reclaimed %d, want %d", got, want)
 	}
 	for _, j := range again {
-		if err := db.CompleteReleaseJob(ctx, j.InstanceID, "w9"); err != nil {
+		if err := db.CompleteCommand(ctx, j.ID, "w9"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteReleaseJob(ctx, j.InstanceID, "w9"); err != nil {
+		if err := db.CompleteCommand(ctx, j.ID, "w9"); err != nil {
 			t.Fatalf("second complete: %v", err)
 		}
 	}
-	states, err := db.FindInstanceStates(ctx, acme.ID, ids)
+	states, err := db.FindInstanceStatuses(ctx, acme.ID, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if states[id] != phonefleet.InstanceStateReleased {
-			t.Fatalf("state of %s=%s, want released", id, states[id])
+		if states[id].State != phonefleet.InstanceStateReleased {
+			t.Fatalf("state of %s=%s, want released", id, states[id].State)
 		}
 	}
-	if err := db.CompleteReleaseJob(ctx, "nojob", "w9"); phonefleet.ErrorCode(err) != phonefleet.ENotFound {
+	if err := db.CompleteCommand(ctx, "nojob", "w9"); phonefleet.ErrorCode(err) != phonefleet.ENotFound {
 		t.Fatalf("ErrorCode=%q, want %q", phonefleet.ErrorCode(err), phonefleet.ENotFound)
 	}
 }
@@ -296,13 +300,13 @@ func MustStates(tb testing.TB, db phonefleet.Store, tenantID string, want map[st
 	for id := range want {
 		ids = append(ids, id)
 	}
-	got, err := db.FindInstanceStates(context.Background(), tenantID, ids)
+	got, err := db.FindInstanceStatuses(context.Background(), tenantID, ids)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for id, w := range want {
-		if got[id] != w {
-			tb.Fatalf("state of %s=%q, want %q", id, got[id], w)
+		if got[id].State != w {
+			tb.Fatalf("state of %s=%q, want %q", id, got[id].State, w)
 		}
 	}
 }

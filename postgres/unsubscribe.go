@@ -12,7 +12,8 @@ import (
 // Unsubscribe applies PlanUnsubscribe in one transaction. It locks the
 // tenant's named instances in ID order (so overlapping batches queue behind
 // each other instead of deadlocking), plans on the locked rows, and writes
-// the states, refunds, release jobs and audit event. A batch that waited on
+// the states, refunds, release commands (cancelling any command in flight)
+// and audit event. A batch that waited on
 // another sees the other's committed states and treats those instances as
 // no-ops. On error nothing changes and the failure audit event is written in
 // its own transaction. Errors: ENotOwned, EPayPerUse, EInternal.
@@ -20,7 +21,9 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 	var plan *phonefleet.UnsubscribePlan
 	// The refund and release-job keys are the last guard: should they ever
 	// fire, the retry sees the instances as unsubscribed and plans no-ops.
-	guard := func(err error) bool { return isUniqueViolation(err, "refunds_pkey", "release_jobs_pkey") }
+	guard := func(err error) bool {
+		return isUniqueViolation(err, "refunds_pkey", "commands_pkey", "commands_release_idx", "commands_in_flight_idx")
+	}
 	err := db.withTx(ctx, "unsubscribe", guard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, !req.DryRun)
 		if err != nil {
@@ -47,18 +50,25 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 	return plan, nil
 }
 
-// lockInstances loads the tenant's instances among ids, locking them FOR
-// UPDATE in ID order when lock is set. Under READ COMMITTED a row that was
-// changed while we waited for its lock is returned in its committed state.
+// lockInstances loads the tenant's instances among ids with their command
+// in flight, locking them FOR UPDATE in ID order when lock is set. Rows
+// changed while we waited for their locks are returned in their committed
+// state.
 func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
-	q := `SELECT ` + instanceColumns + `
-		FROM instances i LEFT JOIN skus s ON s.id = i.sku_id
-		WHERE i.tenant_id = $1 AND i.id = ANY($2)
-		ORDER BY i.id`
 	if lock {
-		q += ` FOR UPDATE OF i`
+		// Lock first, read after: the read is a new statement, so under
+		// READ COMMITTED it sees everything committed by the transactions
+		// it waited for, their commands included (a locked row that was
+		// not itself updated would otherwise be read with the joins of the
+		// first statement's snapshot).
+		if _, err := tx.Exec(ctx, `
+			SELECT id FROM instances WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, tenantID, ids); err != nil {
+			return nil, fmt.Errorf("lock instances: %w", err)
+		}
 	}
-	rows, err := tx.Query(ctx, q, tenantID, ids)
+	rows, err := tx.Query(ctx, `SELECT `+instanceColumns+`
+		FROM `+instanceTables+`
+		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("lock instances: %w", err)
 	}
@@ -85,27 +95,34 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 	if n > 0 {
 		ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
 		paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		createdAt, eventIDs := make([]time.Time, n), make([]string, n)
+		createdAt := make([]time.Time, n)
+		cancel := []string{}
+		releases := make([]*phonefleet.Command, n)
 		for i, it := range changes {
 			r := it.Refund
 			ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
 			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
-			createdAt[i], eventIDs[i] = r.CreatedAt, phonefleet.NewEventID()
+			createdAt[i] = r.CreatedAt
+			releases[i] = phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, now)
+			if it.CancelJobID != "" {
+				cancel = append(cancel, it.CancelJobID)
+			}
 		}
 		b.Queue(`
-			UPDATE instances SET state = 'deleting', updated_at = $3
+			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = $3
 			WHERE tenant_id = $1 AND id = ANY($2) AND state = 'running'`, req.TenantID, ids, now)
+		// Unsubscribing wins: the command in flight is cancelled before
+		// the release takes its place.
+		b.Queue(`
+			UPDATE commands SET state = 'canceled', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
+			WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, cancel, now)
 		b.Queue(`
 			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
 			SELECT u.id, $1, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, $2, u.created_at
 			FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::timestamptz[])
 				AS u (id, order_id, paid, consumed, fee, amount, currency, created_at)`,
 			req.TenantID, req.RequestID, ids, orders, paid, consumed, fee, amount, currencies, createdAt)
-		b.Queue(`
-			INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
-			SELECT u.id, $1, u.event_id, $2, 'pending', 0, $5, $5
-			FROM unnest($3::text[], $4::text[]) AS u (id, event_id)`,
-			req.TenantID, req.RequestID, ids, eventIDs, now)
+		queueInsertCommands(b, releases)
 	}
 	queueAuditEvent(b, event)
 
@@ -120,10 +137,13 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
 		}
 		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("cancel commands: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("insert refunds: %w", err)
 		}
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("insert release jobs: %w", err)
+			return fmt.Errorf("insert release commands: %w", err)
 		}
 	}
 	// Close runs the audit insert's callback, which sets event.ID.

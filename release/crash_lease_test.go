@@ -77,7 +77,7 @@ func TestCrash_LeasedJobDeliveredOnceAfterLease(t *testing.T) {
 	// A restarted serve polls all along, but claims the job only once the
 	// dead process's lease has run out.
 	srv = testingutil.MustStartNode(t, bin, serveFlags...)
-	waitJobs(t, db, []string{id}, func(j *phonefleet.ReleaseJob) bool { return j.State == phonefleet.JobStateDone }, "done")
+	waitJobs(t, db, []string{id}, func(j *phonefleet.Command) bool { return j.State == phonefleet.JobStateDone }, "done")
 	srv.Stop(t) // waits for deliveries in flight: nothing more can arrive
 	if code := srv.ExitCode(); code != 0 {
 		t.Fatalf("serve exited with %d after SIGTERM:\n%s", code, srv.Stderr)
@@ -98,9 +98,9 @@ func TestCrash_LeasedJobDeliveredOnceAfterLease(t *testing.T) {
 	if rcv.badSignatures() != 0 {
 		t.Fatalf("%d deliveries with a bad signature", rcv.badSignatures())
 	}
-	if states, err := db.FindInstanceStates(t.Context(), findJobs(t, db)[id].TenantID, []string{id}); err != nil {
+	if states, err := db.FindInstanceStatuses(t.Context(), findJobs(t, db)[id].TenantID, []string{id}); err != nil {
 		t.Fatal(err)
-	} else if states[id] != phonefleet.InstanceStateReleased {
-		t.Fatalf("instance %s is %q, want released", id, states[id])
+	} else if states[id].State != phonefleet.InstanceStateReleased {
+		t.Fatalf("instance %s is %q, want released", id, states[id].State)
 	}
 }

@@ -73,7 +73,7 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	// Kill it once every job has failed at least once and waits, pending,
 	// for its next attempt (about a second away).
 	db := mustOpenDB(t, dbPath)
-	waitJobs(t, db, ids, func(j *phonefleet.ReleaseJob) bool {
+	waitJobs(t, db, ids, func(j *phonefleet.Command) bool {
 		return j.State == phonefleet.JobStatePending && j.Attempts >= 1
 	}, "pending after a failed attempt")
 	srv.Kill(t)
@@ -91,7 +91,7 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	// The data plane comes up; a restarted serve delivers the pending jobs.
 	up.Store(true)
 	srv = testingutil.MustStartNode(t, bin, serveFlags...)
-	waitJobs(t, db, ids, func(j *phonefleet.ReleaseJob) bool { return j.State == phonefleet.JobStateDone }, "done")
+	waitJobs(t, db, ids, func(j *phonefleet.Command) bool { return j.State == phonefleet.JobStateDone }, "done")
 
 	var status struct {
 		StatusResults []struct {
@@ -150,18 +150,18 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 
 // waitJobs polls the database, which another process writes, until every
 // job of ids satisfies cond (30 s at most).
-func waitJobs(tb testing.TB, store phonefleet.ReleaseJobService, ids []string, cond func(*phonefleet.ReleaseJob) bool, what string) {
+func waitJobs(tb testing.TB, store phonefleet.CommandService, ids []string, cond func(*phonefleet.Command) bool, what string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		jobs, err := store.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{})
+		jobs, err := store.FindCommands(ctx, phonefleet.CommandFilter{})
 		if err != nil && ctx.Err() == nil {
 			tb.Fatal(err)
 		}
-		byID := map[string]*phonefleet.ReleaseJob{}
+		byID := map[string]*phonefleet.Command{}
 		for _, j := range jobs {
 			byID[j.InstanceID] = j
 		}

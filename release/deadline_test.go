@@ -17,9 +17,9 @@ type claimTimer struct {
 	claimed map[string]time.Time
 }
 
-func (s *claimTimer) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
+func (s *claimTimer) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.Command, error) {
 	start := time.Now()
-	jobs, err := s.fakeStore.ClaimReleaseJobs(ctx, owner, limit, lease)
+	jobs, err := s.fakeStore.ClaimCommands(ctx, owner, limit, lease)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range jobs {
@@ -41,7 +41,7 @@ func TestWorker_DeliveryDeadlineInsideLease(t *testing.T) {
 		remaining time.Duration
 	}
 	delivered := make(chan seen, 1)
-	w := newTestWorker(store, driverFunc(func(ctx context.Context, job *phonefleet.ReleaseJob) error {
+	w := newTestWorker(store, driverFunc(func(ctx context.Context, job *phonefleet.Command) error {
 		d, ok := ctx.Deadline()
 		delivered <- seen{d, ok, time.Until(d)}
 		return nil

@@ -1,8 +1,10 @@
-// Package release hands unsubscribed instances back to the data plane. The
-// unsubscribe transaction writes a release job (outbox); a Worker claims due
-// jobs, calls a Driver, and records the outcome: done (the instance becomes
-// released) or a failed attempt retried with exponential backoff until the
-// job gives up and waits for an operator.
+// Package release delivers data-plane commands: releases of unsubscribed
+// instances, reboots, resets and wipes of an end user's data. The request
+// that causes a command writes it in its own transaction (outbox); a Worker
+// claims due commands, calls a Driver, and records the outcome: done (a
+// released instance becomes released), accepted (the data plane reports
+// later), or a failed attempt retried with exponential backoff until the
+// command gives up and waits for an operator.
 package release
 
 import (
@@ -16,30 +18,35 @@ import (
 // Delivery outcomes, the values of the outcome label of
 // phonefleet_release_deliveries_total.
 const (
-	OutcomeOK     = "ok"      // the driver confirmed; the job is done
-	OutcomeError  = "error"   // the attempt failed and will be retried
-	OutcomeGaveUp = "gave_up" // the last allowed attempt failed; the job is failed
+	OutcomeOK       = "ok"       // the driver confirmed; the job is done
+	OutcomeAccepted = "accepted" // the data plane took the command and reports later
+	OutcomeError    = "error"    // the attempt failed and will be retried
+	OutcomeGaveUp   = "gave_up"  // the last allowed attempt failed; the job is failed
 )
 
 // deliveriesTotal counts delivery attempts by outcome; each attempt is
 // counted once.
 var deliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "phonefleet_release_deliveries_total",
-	Help: "Release deliveries attempted, by outcome (ok, error, gave_up).",
+	Help: "Data-plane command deliveries attempted, by outcome (ok, accepted, error, gave_up).",
 }, []string{"outcome"})
 
-// Driver releases one instance to the data plane. A nil error confirms the
-// release; any error is retried later. Release must honour ctx and may be
-// called more than once for the same job (delivery is at least once).
+// Driver hands one command to the data plane. A nil error with accepted
+// false confirms it; accepted true means the data plane took it and will
+// report the outcome later; any error is retried later. Deliver must honour
+// ctx and may be called more than once for the same command (delivery is
+// at least once).
 type Driver interface {
-	Release(ctx context.Context, job *phonefleet.ReleaseJob) error
+	Deliver(ctx context.Context, cmd *phonefleet.Command) (accepted bool, err error)
 }
 
-// NoopDriver releases at once: no data plane is attached.
+// NoopDriver confirms every command at once: no data plane is attached.
 type NoopDriver struct{}
 
-// Release implements Driver and always succeeds.
-func (NoopDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) error { return nil }
+// Deliver implements Driver and always confirms.
+func (NoopDriver) Deliver(ctx context.Context, cmd *phonefleet.Command) (bool, error) {
+	return false, nil
+}
 
 var (
 	_ Driver = NoopDriver{}

@@ -62,7 +62,7 @@ func TestSQLite_FailuresThenSuccess(t *testing.T) {
 			t.Fatalf("event %s delivered %d times, want 3", job.EventID, len(evs))
 		}
 		for _, ev := range evs {
-			want := Event{ID: job.EventID, Type: "instance.release", InstanceID: id, TenantID: tenantID,
+			want := Event{ID: job.EventID, Type: "instance.release", JobID: job.ID, InstanceID: id, TenantID: tenantID,
 				RequestID: "req-unsubscribe", CreatedAt: job.CreatedAt.UTC().Format(time.RFC3339)}
 			if ev != want {
 				t.Fatalf("event=%+v, want %+v", ev, want)
@@ -258,20 +258,20 @@ func mustUnsubscribed(tb testing.TB, store phonefleet.Store, n int) (tenantID st
 	}); err != nil {
 		tb.Fatalf("unsubscribe: %v", err)
 	}
-	states, err := store.FindInstanceStates(ctx, tenant.ID, ids)
+	states, err := store.FindInstanceStatuses(ctx, tenant.ID, ids)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, id := range ids {
-		if states[id] != phonefleet.InstanceStateDeleting {
-			tb.Fatalf("instance %s is %q after unsubscribe, want deleting", id, states[id])
+		if states[id].State != phonefleet.InstanceStateDeleting {
+			tb.Fatalf("instance %s is %q after unsubscribe, want deleting", id, states[id].State)
 		}
 	}
 	return tenant.ID, ids, instances[n].ID
 }
 
 // newSQLiteWorker returns a worker with short real-time delays.
-func newSQLiteWorker(store phonefleet.ReleaseJobService, drv Driver, owner string) *Worker {
+func newSQLiteWorker(store phonefleet.CommandService, drv Driver, owner string) *Worker {
 	w := NewWorker(store, drv)
 	w.Owner = owner
 	w.PollInterval = 5 * time.Millisecond
@@ -283,31 +283,45 @@ func newSQLiteWorker(store phonefleet.ReleaseJobService, drv Driver, owner strin
 // hookStore announces every completed job on done and every recorded
 // failure on failed, so tests wait on channels rather than poll.
 type hookStore struct {
-	phonefleet.ReleaseJobService
+	phonefleet.CommandService
 	done, failed chan string
 }
 
-func newHookStore(s phonefleet.ReleaseJobService) *hookStore {
-	return &hookStore{ReleaseJobService: s, done: make(chan string, 1000), failed: make(chan string, 1000)}
+func newHookStore(s phonefleet.CommandService) *hookStore {
+	return &hookStore{CommandService: s, done: make(chan string, 1000), failed: make(chan string, 1000)}
 }
 
-func (s *hookStore) CompleteReleaseJob(ctx context.Context, instanceID, owner string) error {
-	err := s.ReleaseJobService.CompleteReleaseJob(ctx, instanceID, owner)
+func (s *hookStore) CompleteCommand(ctx context.Context, jobID, owner string) error {
+	err := s.CommandService.CompleteCommand(ctx, jobID, owner)
 	if err == nil {
-		s.done <- instanceID
+		s.done <- s.instanceOf(ctx, jobID)
 	}
 	return err
 }
 
-func (s *hookStore) FailReleaseJob(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error {
-	err := s.ReleaseJobService.FailReleaseJob(ctx, instanceID, owner, lastError, next, final)
+func (s *hookStore) FailCommand(ctx context.Context, jobID, owner, lastError string, next time.Time, final bool) error {
+	err := s.CommandService.FailCommand(ctx, jobID, owner, lastError, next, final)
 	if err == nil {
 		select {
-		case s.failed <- instanceID:
+		case s.failed <- s.instanceOf(ctx, jobID):
 		default: // nobody is counting
 		}
 	}
 	return err
+}
+
+// instanceOf returns the instance of a job, or the job ID if it cannot
+// tell.
+func (s *hookStore) instanceOf(ctx context.Context, jobID string) string {
+	cs, err := s.CommandService.FindCommands(ctx, phonefleet.CommandFilter{})
+	if err == nil {
+		for _, c := range cs {
+			if c.ID == jobID {
+				return c.InstanceID
+			}
+		}
+	}
+	return jobID
 }
 
 // waitDone waits until every one of ids has been completed once, and fails
@@ -331,27 +345,27 @@ func waitDone(tb testing.TB, done <-chan string, ids []string) {
 // still running.
 func assertReleased(tb testing.TB, store phonefleet.Store, tenantID string, ids []string, kept string) {
 	tb.Helper()
-	states, err := store.FindInstanceStates(context.Background(), tenantID, append([]string{kept}, ids...))
+	states, err := store.FindInstanceStatuses(context.Background(), tenantID, append([]string{kept}, ids...))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, id := range ids {
-		if states[id] != phonefleet.InstanceStateReleased || states[id].Status() != phonefleet.StatusUnknown {
+		if states[id].State != phonefleet.InstanceStateReleased || states[id].RunningStatus() != phonefleet.StatusUnknown {
 			tb.Fatalf("instance %s is %q, want released", id, states[id])
 		}
 	}
-	if states[kept] != phonefleet.InstanceStateRunning {
+	if states[kept].State != phonefleet.InstanceStateRunning {
 		tb.Fatalf("untouched instance %s is %q, want running", kept, states[kept])
 	}
 }
 
-func findJobs(tb testing.TB, store phonefleet.ReleaseJobService) map[string]*phonefleet.ReleaseJob {
+func findJobs(tb testing.TB, store phonefleet.CommandService) map[string]*phonefleet.Command {
 	tb.Helper()
-	jobs, err := store.FindReleaseJobs(context.Background(), phonefleet.ReleaseJobFilter{})
+	jobs, err := store.FindCommands(context.Background(), phonefleet.CommandFilter{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := map[string]*phonefleet.ReleaseJob{}
+	out := map[string]*phonefleet.Command{}
 	for _, j := range jobs {
 		out[j.InstanceID] = j
 	}

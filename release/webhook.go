@@ -3,9 +3,6 @@ package release
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,38 +15,43 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-// Webhook protocol constants (contract §6).
+// Webhook protocol constants.
 const (
-	EventType        = "instance.release"
+	EventType        = "instance.release" // the type of a release event
 	HeaderEventID    = "X-Phonefleet-Event-Id"
 	HeaderSignature  = "X-Phonefleet-Signature"
-	SignaturePrefix  = "sha256="
+	SignaturePrefix  = phonefleet.SignaturePrefix
 	WebhookTimeout   = 10 * time.Second
 	maxErrorExcerpt  = 200 // bytes of a failed response body quoted in the error
 	maxResponseDrain = 64 << 10
 )
 
-// Event is the JSON body of a release webhook. It is built from the job
-// alone, so every retry sends the same bytes.
+// Event is the JSON body of a command webhook. It is built from the command
+// alone, so every retry sends the same bytes. Type is instance.release,
+// instance.reboot, instance.reset or instance.wipe_user_data; UserID is
+// only sent with a wipe.
 type Event struct {
 	ID         string `json:"id"`
 	Type       string `json:"type"`
+	JobID      string `json:"job_id"`
 	InstanceID string `json:"instance_id"`
 	TenantID   string `json:"tenant_id"`
+	UserID     string `json:"user_id,omitempty"`
 	RequestID  string `json:"request_id"`
 	CreatedAt  string `json:"created_at"`
 }
 
-// NewEvent returns the release event of job.
-func NewEvent(job *phonefleet.ReleaseJob) *Event {
+// NewEvent returns the webhook event of cmd.
+func NewEvent(cmd *phonefleet.Command) *Event {
 	return &Event{
-		ID: job.EventID, Type: EventType, InstanceID: job.InstanceID, TenantID: job.TenantID,
-		RequestID: job.RequestID, CreatedAt: job.CreatedAt.UTC().Format(time.RFC3339),
+		ID: cmd.EventID, Type: cmd.Type.EventType(), JobID: cmd.ID, InstanceID: cmd.InstanceID, TenantID: cmd.TenantID,
+		UserID: cmd.UserID, RequestID: cmd.RequestID, CreatedAt: cmd.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
 
-// WebhookDriver POSTs a signed release event to the operator's data plane.
-// Any 2xx answer within the client's timeout confirms the release.
+// WebhookDriver POSTs a signed command event to the operator's data plane.
+// 202 Accepted within the client's timeout means the data plane took the
+// command and reports its outcome later; any other 2xx confirms it.
 type WebhookDriver struct {
 	URL    string
 	Secret string
@@ -78,23 +80,24 @@ func newWebhookClient() *http.Client {
 
 var defaultWebhookClient = newWebhookClient()
 
-// Release implements Driver: it POSTs the job's event and returns nil only
-// for a 2xx answer. Errors name the status and quote the start of the body.
-func (d *WebhookDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) error {
+// Deliver implements Driver: it POSTs the command's event; 202 is
+// accepted, another 2xx confirms, anything else is an error naming the
+// status and quoting the start of the body.
+func (d *WebhookDriver) Deliver(ctx context.Context, cmd *phonefleet.Command) (accepted bool, err error) {
 	if d.URL == "" {
-		return errors.New("webhook url not set")
+		return false, errors.New("webhook url not set")
 	}
-	body, err := json.Marshal(NewEvent(job))
+	body, err := json.Marshal(NewEvent(cmd))
 	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
+		return false, fmt.Errorf("encode event: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("new webhook request: %w", err)
+		return false, fmt.Errorf("new webhook request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "phonefleet-release")
-	req.Header.Set(HeaderEventID, job.EventID)
+	req.Header.Set(HeaderEventID, cmd.EventID)
 	req.Header.Set(HeaderSignature, Sign([]byte(d.Secret), body))
 
 	client, now := d.Client, d.Now
@@ -108,19 +111,19 @@ func (d *WebhookDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob)
 	resp, err := client.Do(req)
 	if err != nil {
 		if d := now().Sub(start).Round(time.Millisecond); d > 0 {
-			return fmt.Errorf("post webhook after %s: %w", d, err)
+			return false, fmt.Errorf("post webhook after %s: %w", d, err)
 		}
-		return fmt.Errorf("post webhook: %w", err)
+		return false, fmt.Errorf("post webhook: %w", err)
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// Drain a little so the connection can be reused; the answer is already in.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseDrain))
-		return nil
+		return resp.StatusCode == http.StatusAccepted, nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorExcerpt))
-	return fmt.Errorf("webhook status %d: %s", resp.StatusCode, excerpt(b))
+	return false, fmt.Errorf("webhook status %d: %s", resp.StatusCode, excerpt(b))
 }
 
 // excerpt returns b as a short single-line string for an error message.
@@ -137,24 +140,10 @@ func excerpt(b []byte) string {
 
 // Sign returns the X-Phonefleet-Signature value of body:
 // "sha256=" and the hex HMAC-SHA256 of body keyed with secret.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return SignaturePrefix + hex.EncodeToString(m.Sum(nil))
-}
+func Sign(secret, body []byte) string { return phonefleet.Sign(secret, body) }
 
 // Verify reports whether header is the valid signature of body under secret.
 // The comparison runs in constant time.
 func Verify(secret, body []byte, header string) bool {
-	hexSum, ok := strings.CutPrefix(header, SignaturePrefix)
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
+	return phonefleet.VerifySignature(secret, body, header)
 }

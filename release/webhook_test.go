@@ -65,9 +65,9 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func testJob() *phonefleet.ReleaseJob {
-	return &phonefleet.ReleaseJob{
-		InstanceID: "ab12cd34", TenantID: "tn1", TenantName: "acme", EventID: "evt_abc",
+func testJob() *phonefleet.Command {
+	return &phonefleet.Command{
+		ID: "job_1", Type: phonefleet.CommandRelease, InstanceID: "ab12cd34", TenantID: "tn1", TenantName: "acme", EventID: "evt_abc",
 		RequestID: "req-1", State: phonefleet.JobStatePending,
 		CreatedAt: time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600)),
 	}
@@ -89,7 +89,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 
 		d := NewWebhookDriver(srv.URL, "s3cret")
 		for range 2 {
-			if err := d.Release(context.Background(), testJob()); err != nil {
+			if err := deliver(d, context.Background(), testJob()); err != nil {
 				t.Fatalf("Release: %v", err)
 			}
 		}
@@ -111,7 +111,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 			t.Fatalf("body %s: %v", first.body, err)
 		}
 		want := map[string]any{
-			"id": "evt_abc", "type": "instance.release", "instance_id": "ab12cd34",
+			"id": "evt_abc", "type": "instance.release", "job_id": "job_1", "instance_id": "ab12cd34",
 			"tenant_id": "tn1", "request_id": "req-1", "created_at": "2026-03-04T04:06:07Z",
 		}
 		if len(ev) != len(want) {
@@ -129,7 +129,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 			w.WriteHeader(http.StatusAccepted)
 		}))
 		defer srv.Close()
-		if err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob()); err != nil {
+		if err := deliver(NewWebhookDriver(srv.URL, "k"), context.Background(), testJob()); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
 	})
@@ -140,7 +140,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 			io.WriteString(w, "upstream\n  busy"+strings.Repeat("x", 1000))
 		}))
 		defer srv.Close()
-		err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob())
+		err := deliver(NewWebhookDriver(srv.URL, "k"), context.Background(), testJob())
 		if err == nil {
 			t.Fatal("Release=nil, want an error for 503")
 		}
@@ -157,7 +157,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 			w.Write([]byte("\x00\xff\xfegateway"))
 		}))
 		defer srv.Close()
-		err := NewWebhookDriver(srv.URL, "k").Release(context.Background(), testJob())
+		err := deliver(NewWebhookDriver(srv.URL, "k"), context.Background(), testJob())
 		if err == nil || !utf8.ValidString(err.Error()) || strings.ContainsRune(err.Error(), 0) {
 			t.Fatalf("Release=%q, want an error that is valid UTF-8 without NUL", err)
 		}
@@ -170,7 +170,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 		mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { followed <- struct{}{} })
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
-		err := NewWebhookDriver(srv.URL+"/hook", "k").Release(context.Background(), testJob())
+		err := deliver(NewWebhookDriver(srv.URL+"/hook", "k"), context.Background(), testJob())
 		if err == nil || !strings.Contains(err.Error(), "302") {
 			t.Fatalf("Release=%v, want a 302 error", err)
 		}
@@ -194,7 +194,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 
 		d := NewWebhookDriver(srv.URL, "k")
 		d.Client.Timeout = 100 * time.Millisecond
-		err := d.Release(context.Background(), testJob())
+		err := deliver(d, context.Background(), testJob())
 		if err == nil || !strings.Contains(err.Error(), "Timeout") {
 			t.Fatalf("Release=%v, want a timeout error", err)
 		}
@@ -207,7 +207,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 		}
 		url := "http://" + ln.Addr().String()
 		ln.Close()
-		if err := NewWebhookDriver(url, "k").Release(context.Background(), testJob()); err == nil {
+		if err := deliver(NewWebhookDriver(url, "k"), context.Background(), testJob()); err == nil {
 			t.Fatal("Release=nil, want an error for a closed port")
 		}
 	})
@@ -216,7 +216,7 @@ func TestWebhookDriver_Release(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		defer srv.Close()
 		d := &WebhookDriver{URL: srv.URL, Secret: "k"}
-		if err := d.Release(context.Background(), testJob()); err != nil {
+		if err := deliver(d, context.Background(), testJob()); err != nil {
 			t.Fatalf("Release with zero-value client: %v", err)
 		}
 		if got := defaultWebhookClient.Timeout; got != 10*time.Second {
@@ -229,7 +229,13 @@ func TestWebhookDriver_Release(t *testing.T) {
 }
 
 func TestNoopDriver(t *testing.T) {
-	if err := (NoopDriver{}).Release(context.Background(), testJob()); err != nil {
+	if err := deliver(NoopDriver{}, context.Background(), testJob()); err != nil {
 		t.Fatalf("Release=%v, want nil", err)
 	}
+}
+
+// deliver calls d.Deliver and keeps only the error.
+func deliver(d Driver, ctx context.Context, cmd *phonefleet.Command) error {
+	_, err := d.Deliver(ctx, cmd)
+	return err
 }

@@ -24,6 +24,9 @@ const (
 	DefaultMaxBackoff   = 5 * time.Minute
 	DefaultPollInterval = time.Second
 	DefaultLease        = 15 * time.Second
+	// DefaultCommandTimeout is how long the data plane has to report the
+	// outcome of a command it accepted (202) before the command fails.
+	DefaultCommandTimeout = 30 * time.Minute
 )
 
 const (
@@ -40,12 +43,12 @@ const (
 	maxLastError = 1000
 )
 
-// Worker drains the release outbox: it claims due jobs from Store, runs each
-// through Driver with at most Concurrency in flight, and records the outcome.
-// Every serve process runs one; several workers, in one process or several,
-// may share a store because claims are leases.
+// Worker drains the command outbox: it claims due commands from Store, runs
+// each through Driver with at most Concurrency in flight, and records the
+// outcome. Every serve process runs one; several workers, in one process or
+// several, may share a store because claims are leases.
 type Worker struct {
-	Store       phonefleet.ReleaseJobService
+	Store       phonefleet.CommandService
 	Driver      Driver
 	Concurrency int // deliveries in flight (default 4)
 	MaxAttempts int // default 20; then the job is failed
@@ -58,7 +61,10 @@ type Worker struct {
 	// more than the 10 s webhook timeout). A delivery is cancelled at 80% of
 	// it so that its outcome is recorded before the lease runs out.
 	Lease time.Duration
-	Owner string // unique per worker; default hostname-pid-random
+	// CommandTimeout is how long the data plane has to report a command it
+	// accepted (default 30 min); then the command fails.
+	CommandTimeout time.Duration
+	Owner          string // unique per worker; default hostname-pid-random
 	// Logger gets the worker's logs, each with an owner attribute; default
 	// slog.Default() with system=release.
 	Logger *slog.Logger
@@ -77,12 +83,12 @@ type Worker struct {
 }
 
 // NewWorker returns a worker on store and driver with the default settings.
-func NewWorker(store phonefleet.ReleaseJobService, driver Driver) *Worker {
+func NewWorker(store phonefleet.CommandService, driver Driver) *Worker {
 	return &Worker{
 		Store: store, Driver: driver,
 		Concurrency: DefaultConcurrency, MaxAttempts: DefaultMaxAttempts,
 		Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff,
-		PollInterval: DefaultPollInterval, Lease: DefaultLease,
+		PollInterval: DefaultPollInterval, Lease: DefaultLease, CommandTimeout: DefaultCommandTimeout,
 		Now:    time.Now,
 		notify: make(chan struct{}, 1),
 	}
@@ -130,6 +136,9 @@ func (w *Worker) setDefaults() {
 	}
 	if w.Lease <= 0 {
 		w.Lease = DefaultLease
+	}
+	if w.CommandTimeout <= 0 {
+		w.CommandTimeout = DefaultCommandTimeout
 	}
 	if w.Owner == "" {
 		host, _ := os.Hostname()
@@ -212,10 +221,10 @@ func (w *Worker) claim(ctx context.Context) (full bool) {
 	} else if ctx.Err() != nil {
 		return false // stopping: select may have picked another ready case
 	}
-	jobs, err := w.Store.ClaimReleaseJobs(ctx, w.Owner, free, w.Lease)
+	jobs, err := w.Store.ClaimCommands(ctx, w.Owner, free, w.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
-			w.logError("claim", "claim release jobs", err)
+			w.logError("claim", "claim commands", err)
 		}
 		return false
 	}
@@ -235,28 +244,40 @@ func (w *Worker) claim(ctx context.Context) (full bool) {
 	return len(jobs) == free
 }
 
-// deliver runs one job through the driver and records the outcome. Neither
-// is cancelled by Close: the delivery is bounded by the lease instead, so a
-// stopping worker finishes what it started and records it.
-func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
+// deliver runs one command through the driver and records the outcome.
+// Neither is cancelled by Close: the delivery is bounded by the lease
+// instead, so a stopping worker finishes what it started and records it.
+func (w *Worker) deliver(ctx context.Context, job *phonefleet.Command) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)
-	err := w.release(dctx, job)
+	accepted, err := w.call(dctx, job)
 	cancel()
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	log := w.Logger.With("instance_id", job.InstanceID, "event_id", job.EventID)
+	log := w.Logger.With("job_id", job.ID, "type", job.Type, "instance_id", job.InstanceID, "event_id", job.EventID)
 
+	if err == nil && accepted {
+		deliveriesTotal.WithLabelValues(OutcomeAccepted).Inc()
+		deadline := w.Now().Add(w.CommandTimeout)
+		if err := w.record(rctx, func(ctx context.Context) error {
+			return w.Store.AcceptCommand(ctx, job.ID, w.Owner, deadline)
+		}); err != nil {
+			w.logError("accept", "record accepted command", err, "job_id", job.ID)
+			return
+		}
+		log.Info("command accepted; waiting for the data plane's report", "attempt", job.Attempts+1, "deadline", deadline.UTC())
+		return
+	}
 	if err == nil {
 		deliveriesTotal.WithLabelValues(OutcomeOK).Inc()
 		if err := w.record(rctx, func(ctx context.Context) error {
-			return w.Store.CompleteReleaseJob(ctx, job.InstanceID, w.Owner)
+			return w.Store.CompleteCommand(ctx, job.ID, w.Owner)
 		}); err != nil {
-			// The lease runs out and the job is delivered again: at least once.
-			w.logError("complete", "complete release job", err, "instance_id", job.InstanceID)
+			// The lease runs out and the command is delivered again: at least once.
+			w.logError("complete", "complete command", err, "job_id", job.ID)
 			return
 		}
-		log.Info("instance released", "attempt", job.Attempts+1)
+		log.Info("command done", "attempt", job.Attempts+1)
 		return
 	}
 
@@ -265,19 +286,19 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.ReleaseJob) {
 	next := w.Now().Add(Backoff(attempt, w.Backoff, w.MaxBackoff, w.rand))
 	msg := cleanText(err.Error(), maxLastError)
 	if err := w.record(rctx, func(ctx context.Context) error {
-		return w.Store.FailReleaseJob(ctx, job.InstanceID, w.Owner, msg, next, final)
+		return w.Store.FailCommand(ctx, job.ID, w.Owner, msg, next, final)
 	}); err != nil {
-		w.logError("fail", "record failed release attempt", err, "instance_id", job.InstanceID)
+		w.logError("fail", "record failed delivery attempt", err, "job_id", job.ID)
 		return
 	}
 	if final {
 		deliveriesTotal.WithLabelValues(OutcomeGaveUp).Inc()
-		log.Error("release gave up; job failed, waiting for an operator", "attempt", attempt, "error", msg)
+		log.Error("delivery gave up; job failed, waiting for an operator", "attempt", attempt, "error", msg)
 		return
 	}
 	deliveriesTotal.WithLabelValues(OutcomeError).Inc()
-	w.logError("deliver", "release attempt failed", err, "instance_id", job.InstanceID,
-		"attempt", attempt, "next_attempt_at", next.UTC())
+	w.logError("deliver", "delivery attempt failed", err, "job_id", job.ID, "type", job.Type,
+		"instance_id", job.InstanceID, "attempt", attempt, "next_attempt_at", next.UTC())
 }
 
 // record runs a store write until it succeeds, fails with an application
@@ -320,15 +341,15 @@ func cleanText(s string, max int) string {
 	return s[:max]
 }
 
-// release calls the driver, turning a panic into an error so that one bad
+// call runs the driver, turning a panic into an error so that one bad
 // delivery cannot take the process down.
-func (w *Worker) release(ctx context.Context, job *phonefleet.ReleaseJob) (err error) {
+func (w *Worker) call(ctx context.Context, job *phonefleet.Command) (accepted bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("driver panic: %v", r)
+			accepted, err = false, fmt.Errorf("driver panic: %v", r)
 		}
 	}()
-	return w.Driver.Release(ctx, job)
+	return w.Driver.Deliver(ctx, job)
 }
 
 // logError logs err unless an error of the same kind was logged less than

@@ -101,7 +101,7 @@ func TestWorker_GivesUpAfterMaxAttempts(t *testing.T) {
 
 	// An operator retries it: it is delivered again from attempt 0.
 	drv.setAlways(nil)
-	if err := store.RetryReleaseJob(context.Background(), "i1"); err != nil {
+	if err := store.RetryCommand(context.Background(), "i1"); err != nil {
 		t.Fatal(err)
 	}
 	w.Notify()
@@ -217,7 +217,7 @@ func TestWorker_StoreErrors(t *testing.T) {
 	mustOpen(t, w)
 
 	store.waitFor(t, "completion after claim errors", func() bool { return store.completed["i1"] == 1 })
-	if n := logs.count("claim release jobs"); n != 1 {
+	if n := logs.count("claim commands"); n != 1 {
 		t.Fatalf("claim error logged %d times within the interval, want 1", n)
 	}
 }
@@ -244,7 +244,7 @@ func TestWorker_DriverPanicAndTimeout(t *testing.T) {
 	store := newFakeStore(clock)
 	store.add("panic", clock.Now())
 	store.add("slow", clock.Now())
-	w := newTestWorker(store, driverFunc(func(ctx context.Context, job *phonefleet.ReleaseJob) error {
+	w := newTestWorker(store, driverFunc(func(ctx context.Context, job *phonefleet.Command) error {
 		if job.InstanceID == "panic" {
 			panic("driver bug")
 		}
@@ -297,7 +297,7 @@ func TestWorker_Open(t *testing.T) {
 
 // newTestWorker returns a worker that polls every millisecond, on clock,
 // without jitter, logging nowhere.
-func newTestWorker(store phonefleet.ReleaseJobService, drv Driver, clock *testingutil.Clock) *Worker {
+func newTestWorker(store phonefleet.CommandService, drv Driver, clock *testingutil.Clock) *Worker {
 	w := NewWorker(store, drv)
 	w.PollInterval = time.Millisecond
 	w.Backoff, w.MaxBackoff = time.Second, time.Minute
@@ -355,7 +355,7 @@ func newFakeClock() *testingutil.Clock {
 	return testingutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
-// fakeStore is an in-memory ReleaseJobService with the semantics documented
+// fakeStore is an in-memory CommandService with the semantics documented
 // in job.go, on a fake clock. Every call broadcasts so tests can wait for a
 // condition without sleeping.
 type fakeStore struct {
@@ -373,7 +373,7 @@ type fakeStore struct {
 }
 
 type fakeJob struct {
-	job        phonefleet.ReleaseJob
+	job        phonefleet.Command
 	owner      string
 	leaseUntil time.Time
 }
@@ -384,7 +384,7 @@ type failCall struct {
 	final                        bool
 }
 
-var _ phonefleet.ReleaseJobService = (*fakeStore)(nil)
+var _ phonefleet.CommandService = (*fakeStore)(nil)
 
 func newFakeStore(clock *testingutil.Clock) *fakeStore {
 	return &fakeStore{clock: clock, changed: make(chan struct{}), jobs: map[string]*fakeJob{}, completed: map[string]int{}}
@@ -399,14 +399,14 @@ func (s *fakeStore) broadcast() {
 func (s *fakeStore) add(id string, due time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.jobs[id] = &fakeJob{job: phonefleet.ReleaseJob{
-		InstanceID: id, TenantID: "tn1", EventID: "evt_" + id, RequestID: "req-" + id,
+	s.jobs[id] = &fakeJob{job: phonefleet.Command{
+		ID: id, Type: phonefleet.CommandRelease, InstanceID: id, TenantID: "tn1", EventID: "evt_" + id, RequestID: "req-" + id,
 		State: phonefleet.JobStatePending, NextAttemptAt: due, CreatedAt: due,
 	}}
 	s.broadcast()
 }
 
-func (s *fakeStore) job(id string) phonefleet.ReleaseJob {
+func (s *fakeStore) job(id string) phonefleet.Command {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.jobs[id].job
@@ -446,7 +446,7 @@ func (s *fakeStore) waitClaims(tb testing.TB, n int) {
 	s.waitFor(tb, "claims", func() bool { return s.claims >= want })
 }
 
-func (s *fakeStore) ClaimReleaseJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.ReleaseJob, error) {
+func (s *fakeStore) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]*phonefleet.Command, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.broadcast()
@@ -469,7 +469,7 @@ func (s *fakeStore) ClaimReleaseJobs(ctx context.Context, owner string, limit in
 		}
 		return strings.Compare(a.job.InstanceID, b.job.InstanceID)
 	})
-	var out []*phonefleet.ReleaseJob
+	var out []*phonefleet.Command
 	for _, j := range due[:min(limit, len(due))] {
 		j.owner, j.leaseUntil = owner, now.Add(lease)
 		cp := j.job
@@ -478,7 +478,7 @@ func (s *fakeStore) ClaimReleaseJobs(ctx context.Context, owner string, limit in
 	return out, nil
 }
 
-func (s *fakeStore) CompleteReleaseJob(ctx context.Context, instanceID, owner string) error {
+func (s *fakeStore) CompleteCommand(ctx context.Context, instanceID, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.broadcast()
@@ -489,7 +489,7 @@ func (s *fakeStore) CompleteReleaseJob(ctx context.Context, instanceID, owner st
 	j := s.jobs[instanceID]
 	if j == nil {
 		return phonefleet.Errorf(phonefleet.ENotFound, "release job %q not found", instanceID)
-	} else if j.job.State == phonefleet.JobStateDone {
+	} else if !j.job.State.InFlight() {
 		return nil
 	}
 	now := s.clock.Now()
@@ -498,7 +498,7 @@ func (s *fakeStore) CompleteReleaseJob(ctx context.Context, instanceID, owner st
 	return nil
 }
 
-func (s *fakeStore) FailReleaseJob(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error {
+func (s *fakeStore) FailCommand(ctx context.Context, instanceID, owner, lastError string, next time.Time, final bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.broadcast()
@@ -519,7 +519,26 @@ func (s *fakeStore) FailReleaseJob(ctx context.Context, instanceID, owner, lastE
 	return nil
 }
 
-func (s *fakeStore) RetryReleaseJob(ctx context.Context, instanceID string) error {
+func (s *fakeStore) AcceptCommand(ctx context.Context, jobID, owner string, deadline time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.broadcast()
+	j := s.jobs[jobID]
+	if j == nil {
+		return phonefleet.Errorf(phonefleet.ENotFound, "job %q not found", jobID)
+	} else if j.owner != owner || j.job.State != phonefleet.JobStatePending {
+		return nil
+	}
+	j.job.Attempts++
+	j.job.State, j.job.NextAttemptAt, j.owner, j.leaseUntil = phonefleet.JobStateAccepted, deadline, "", time.Time{}
+	return nil
+}
+
+func (s *fakeStore) ReportCommand(ctx context.Context, jobID string, r phonefleet.CommandReport) error {
+	return errors.New("fakeStore: ReportCommand is not used by the worker")
+}
+
+func (s *fakeStore) RetryCommand(ctx context.Context, instanceID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.broadcast()
@@ -533,10 +552,10 @@ func (s *fakeStore) RetryReleaseJob(ctx context.Context, instanceID string) erro
 	return nil
 }
 
-func (s *fakeStore) FindReleaseJobs(ctx context.Context, filter phonefleet.ReleaseJobFilter) ([]*phonefleet.ReleaseJob, error) {
+func (s *fakeStore) FindCommands(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*phonefleet.ReleaseJob
+	var out []*phonefleet.Command
 	for _, j := range s.jobs {
 		if filter.State == nil || *filter.State == j.job.State {
 			cp := j.job
@@ -552,10 +571,14 @@ type scriptDriver struct {
 	mu     sync.Mutex
 	errs   []error
 	always error
-	calls  []phonefleet.ReleaseJob
+	calls  []phonefleet.Command
 }
 
-func (d *scriptDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) error {
+func (d *scriptDriver) Deliver(ctx context.Context, job *phonefleet.Command) (bool, error) {
+	return false, d.release(ctx, job)
+}
+
+func (d *scriptDriver) release(ctx context.Context, job *phonefleet.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, *job)
@@ -569,7 +592,7 @@ func (d *scriptDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) 
 
 func (d *scriptDriver) setAlways(err error) { d.mu.Lock(); d.always = err; d.mu.Unlock() }
 func (d *scriptDriver) count() int          { d.mu.Lock(); defer d.mu.Unlock(); return len(d.calls) }
-func (d *scriptDriver) jobs() []phonefleet.ReleaseJob {
+func (d *scriptDriver) jobs() []phonefleet.Command {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.calls)
@@ -587,7 +610,11 @@ type gateDriver struct {
 	ctxErr      error
 }
 
-func (d *gateDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) error {
+func (d *gateDriver) Deliver(ctx context.Context, job *phonefleet.Command) (bool, error) {
+	return false, d.release(ctx, job)
+}
+
+func (d *gateDriver) release(ctx context.Context, job *phonefleet.Command) error {
 	d.mu.Lock()
 	d.inFlight++
 	d.maxInFlight = max(d.maxInFlight, d.inFlight)
@@ -604,10 +631,10 @@ func (d *gateDriver) Release(ctx context.Context, job *phonefleet.ReleaseJob) er
 	return ctx.Err()
 }
 
-type driverFunc func(ctx context.Context, job *phonefleet.ReleaseJob) error
+type driverFunc func(ctx context.Context, job *phonefleet.Command) error
 
-func (f driverFunc) Release(ctx context.Context, job *phonefleet.ReleaseJob) error {
-	return f(ctx, job)
+func (f driverFunc) Deliver(ctx context.Context, job *phonefleet.Command) (bool, error) {
+	return false, f(ctx, job)
 }
 
 // logCapture is a slog.Handler that keeps messages and lets tests wait for one.

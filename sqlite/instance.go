@@ -68,10 +68,10 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 	return findInstances(ctx, tx, filter)
 }
 
-// FindInstanceStates returns the states of those of ids that belong to the
-// tenant; foreign and missing IDs are absent from the map.
-func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceState, error) {
-	out := make(map[string]phonefleet.InstanceState, len(ids))
+// FindInstanceStatuses returns the statuses of those of ids that belong to
+// the tenant; foreign and missing IDs are absent from the map.
+func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error) {
+	out := make(map[string]phonefleet.InstanceStatus, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -83,20 +83,21 @@ func (db *DB) FindInstanceStates(ctx context.Context, tenantID string, ids []str
 
 	args := append([]any{tenantID}, stringArgs(ids)...)
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, state
-		FROM instances
-		WHERE tenant_id = ? AND id IN (`+placeholders(len(ids))+`)
+		SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
+		FROM instances i
+		LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
+		WHERE i.tenant_id = ? AND i.id IN (`+placeholders(len(ids))+`)
 	`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query instance states: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, state string
-		if err := rows.Scan(&id, &state); err != nil {
+		var id, state, user, command string
+		if err := rows.Scan(&id, &state, &user, &command); err != nil {
 			return nil, fmt.Errorf("scan instance state: %w", err)
 		}
-		out[id] = phonefleet.InstanceState(state)
+		out[id] = phonefleet.InstanceStatus{State: phonefleet.InstanceState(state), Command: phonefleet.CommandType(command), AssignUser: user}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query instance states: %w", err)
@@ -125,8 +126,8 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 	stmt, err := tx.PrepareContext(ctx, `
 		INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size,
 		                       billing_mode, period_num, paid_amount, currency, starts_at, expires_at,
-		                       state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		                       state, created_at, updated_at, assign_user)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`)
 	if err != nil {
 		return fmt.Errorf("prepare insert instance: %w", err)
@@ -138,7 +139,7 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 			in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
 			string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency,
 			formatTime(in.StartsAt), formatNullTime(in.ExpiresAt),
-			string(in.State), formatTime(in.CreatedAt), formatTime(in.UpdatedAt),
+			string(in.State), formatTime(in.CreatedAt), formatTime(in.UpdatedAt), in.AssignUser,
 		); err != nil {
 			return fmt.Errorf("insert instance: %w", err)
 		}
@@ -146,12 +147,17 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 	return nil
 }
 
-// instanceColumns are the columns scanInstance reads, from instances i
-// joined with skus s.
+// instanceColumns are the columns scanInstance reads, from instanceTables.
 const instanceColumns = `
 	i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, s.spec_desc, i.os, i.band_size,
 	i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	i.state, i.created_at, i.updated_at`
+	i.state, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+
+// instanceTables are instances i with their SKU s and their command in
+// flight c, if any (there is at most one).
+const instanceTables = `instances i
+	JOIN skus s ON s.id = i.sku_id
+	LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')`
 
 // findInstances returns the page of instances matching filter and the total.
 func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
@@ -168,6 +174,9 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 	if v := filter.CreatedTo; v != nil {
 		where, args = append(where, "i.created_at <= ?"), append(args, formatTime(*v))
 	}
+	if v := filter.AssignUser; v != nil {
+		where, args = append(where, "i.assign_user = ?"), append(args, *v)
+	}
 	if !filter.IncludeReleased {
 		where = append(where, "i.state <> 'released'")
 	}
@@ -179,8 +188,7 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`, COUNT(*) OVER ()
-		FROM instances i
-		JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY i.created_at, i.id
 		LIMIT ? OFFSET ?
@@ -223,8 +231,7 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 	}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
-		FROM instances i
-		JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 		WHERE i.tenant_id = ? AND i.id IN (`+placeholders(len(ids))+`)
 	`, append([]any{tenantID}, stringArgs(ids)...)...)
 	if err != nil {
@@ -247,17 +254,18 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 // scanInstance scans instanceColumns and then extra destinations.
 func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
 	var in phonefleet.Instance
-	var mode, state, startsAt, createdAt, updatedAt string
+	var mode, state, startsAt, createdAt, updatedAt, command string
 	var expiresAt sql.NullString
 	dest := append([]any{
 		&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS, &in.BandSize,
 		&mode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &startsAt, &expiresAt,
-		&state, &createdAt, &updatedAt,
+		&state, &createdAt, &updatedAt, &in.AssignUser, &command, &in.CommandID,
 	}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, fmt.Errorf("scan instance: %w", err)
 	}
 	in.BillingMode, in.State = phonefleet.BillingMode(mode), phonefleet.InstanceState(state)
+	in.Command = phonefleet.CommandType(command)
 
 	var err error
 	if in.StartsAt, err = parseTime(startsAt); err != nil {

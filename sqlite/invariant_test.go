@@ -57,8 +57,9 @@ func TestDB_UnsubscribeNotRunningAnyMore(t *testing.T) {
 	}
 }
 
-// TestSchema_OnePerInstance writes a second refund and a second release job
-// for one instance straight into the tables: the schema itself refuses both,
+// TestSchema_OnePerInstance writes a second refund, a second release and a
+// second command in flight for one instance straight into the tables: the
+// schema itself refuses them all,
 // whatever the code above it does (invariants 2 and 7).
 func TestSchema_OnePerInstance(t *testing.T) {
 	db, tn, ins := mustUnsubscribable(t)
@@ -68,8 +69,10 @@ func TestSchema_OnePerInstance(t *testing.T) {
 	for _, tc := range []struct{ name, sql string }{
 		{"Refund", `INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
 			SELECT instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, 'req-2', created_at FROM refunds WHERE instance_id = ?`},
-		{"ReleaseJob", `INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
-			SELECT instance_id, tenant_id, event_id || '-2', 'req-2', 'pending', 0, next_attempt_at, created_at FROM release_jobs WHERE instance_id = ?`},
+		{"ReleaseJob", `INSERT INTO commands (id, type, instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT id || '-2', type, instance_id, tenant_id, event_id || '-2', 'req-2', 'done', 0, next_attempt_at, created_at FROM commands WHERE instance_id = ?`},
+		{"CommandInFlight", `INSERT INTO commands (id, type, instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
+			SELECT id || '-3', 'reboot', instance_id, tenant_id, event_id || '-3', 'req-3', 'pending', 0, next_attempt_at, created_at FROM commands WHERE instance_id = ?`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := db.wdb.ExecContext(t.Context(), tc.sql, ins[0].ID)
@@ -81,7 +84,7 @@ func TestSchema_OnePerInstance(t *testing.T) {
 			}
 		})
 	}
-	for table, want := range map[string]int{"refunds": 1, "release_jobs": 1} {
+	for table, want := range map[string]int{"refunds": 1, "commands": 1} {
 		var n int
 		if err := db.rdb.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 			t.Fatal(err)

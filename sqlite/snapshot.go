@@ -12,9 +12,9 @@ import (
 var _ phonefleet.SnapshotService = (*DB)(nil)
 
 // Export reads every row in one read transaction (one WAL snapshot). Rows
-// are ordered by ID (refunds and release jobs by instance ID), compared as
+// are ordered by ID (refunds by instance ID), compared as
 // bytes so that every backend exports the same order; audit events are
-// oldest first. Release job leases are left out.
+// oldest first. Command leases are left out.
 func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	tx, err := db.beginTx(ctx, false)
 	if err != nil {
@@ -35,7 +35,7 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		return nil, err
 	} else if s.Refunds, err = findRefunds(ctx, tx, phonefleet.RefundFilter{}); err != nil {
 		return nil, err
-	} else if s.ReleaseJobs, err = findReleaseJobs(ctx, tx, nil, nil, "j.instance_id", 0); err != nil {
+	} else if s.Commands, err = findCommands(ctx, tx, nil, nil, "c.id", 0); err != nil {
 		return nil, err
 	} else if s.AuditEvents, err = findAuditEvents(ctx, tx, phonefleet.AuditFilter{}, "ASC"); err != nil {
 		return nil, err
@@ -47,7 +47,7 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	s.Orders = sortedByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
 	s.Instances = sortedByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
 	s.Refunds = sortedByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
-	s.ReleaseJobs = sortedByID(s.ReleaseJobs, func(j *phonefleet.ReleaseJob) string { return j.InstanceID })
+	s.Commands = sortedByID(s.Commands, func(c *phonefleet.Command) string { return c.ID })
 	return s, nil
 }
 
@@ -62,7 +62,7 @@ func sortedByID[T any](s []T, id func(T) string) []T {
 
 // Import writes s in one transaction into a store without tenants
 // (EConflict otherwise): its catalogue replaces the store's, and every row
-// keeps its IDs, times, token hashes and release job state, attempts and
+// keeps its IDs, times, token hashes and command state, attempts and
 // event ID. Audit events are appended in the order of s with new IDs. On
 // any error nothing changes. s is not modified.
 func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
@@ -117,8 +117,8 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 	if err := importRefunds(ctx, tx, s.Refunds); err != nil {
 		return err
 	}
-	if err := importReleaseJobs(ctx, tx, s.ReleaseJobs); err != nil {
-		return err
+	if err := insertCommands(ctx, tx, s.Commands); err != nil {
+		return fmt.Errorf("import commands: %w", err)
 	}
 	for _, e := range s.AuditEvents {
 		c := *e // insertAuditEvent sets the new ID
@@ -143,28 +143,6 @@ func importRefunds(ctx context.Context, tx *Tx, rs []*phonefleet.Refund) error {
 		if _, err := stmt.ExecContext(ctx, r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee,
 			r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {
 			return fmt.Errorf("import refund %s: %w", r.InstanceID, formatError(err))
-		}
-	}
-	return nil
-}
-
-// importReleaseJobs inserts release jobs with their state, attempts and
-// event ID, and without a lease.
-func importReleaseJobs(ctx context.Context, tx *Tx, js []*phonefleet.ReleaseJob) error {
-	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts,
-		                          next_attempt_at, last_error, created_at, done_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	`)
-	if err != nil {
-		return fmt.Errorf("prepare import release job: %w", err)
-	}
-	defer stmt.Close()
-	for _, j := range js {
-		if _, err := stmt.ExecContext(ctx, j.InstanceID, j.TenantID, j.EventID, j.RequestID, string(j.State),
-			j.Attempts, formatTime(j.NextAttemptAt), j.LastError, formatTime(j.CreatedAt),
-			formatNullTime(j.DoneAt)); err != nil {
-			return fmt.Errorf("import release job %s: %w", j.InstanceID, formatError(err))
 		}
 	}
 	return nil
@@ -206,8 +184,7 @@ func findAllOrders(ctx context.Context, tx *Tx) ([]*phonefleet.Order, error) {
 func findAllInstances(ctx context.Context, tx *Tx) ([]*phonefleet.Instance, error) {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
-		FROM instances i
-		JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 	`)
 	if err != nil {
 		return nil, fmt.Errorf("query instances: %w", err)

@@ -249,7 +249,7 @@ func TestDB_UnsubscribeInternalError(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := db.wdb.ExecContext(t.Context(), `
-		CREATE TRIGGER fail_release_job BEFORE INSERT ON release_jobs
+		CREATE TRIGGER fail_release_job BEFORE INSERT ON commands
 		WHEN NEW.instance_id = '`+ins[1].ID+`'
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END
 	`); err != nil {
@@ -364,8 +364,8 @@ func MustBeUntouched(tb testing.TB, db *DB, tenantID string, ins []*phonefleet.I
 	} else if len(rs) != 0 {
 		tb.Fatalf("refunds=%d, want 0", len(rs))
 	}
-	if js, err := db.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{}); err != nil {
-		tb.Fatalf("FindReleaseJobs: %v", err)
+	if js, err := db.FindCommands(ctx, phonefleet.CommandFilter{}); err != nil {
+		tb.Fatalf("FindCommands: %v", err)
 	} else if len(js) != 0 {
 		tb.Fatalf("release jobs=%d, want 0", len(js))
 	}

@@ -8,8 +8,8 @@ import (
 )
 
 // Unsubscribe applies phonefleet.PlanUnsubscribe in one write operation: each
-// running instance of the plan goes to deleting and gets one refund and one
-// release job, due now; one audit event records the request. With
+// running instance of the plan goes to deleting, loses its binding and its
+// command in flight, and gets one refund and one release command, due now; one audit event records the request. With
 // req.DryRun only the audit event is written. On any error nothing changes,
 // and the failure is audited in a write operation of its own. Errors:
 // ENotOwned, EPayPerUse, internal.
@@ -46,7 +46,7 @@ func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 }
 
 // applyUnsubscribe writes the plan's changes: state, refund and release job
-// per instance. The state update only moves a running instance; the
+// per instance, cancelling the command in flight it replaces. The state update only moves a running instance; the
 // transaction holds the write lock since it began, so anything else means
 // the plan was made on stale rows and the whole operation fails.
 func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan) error {
@@ -56,7 +56,7 @@ func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRe
 	}
 
 	updateStmt, err := tx.PrepareContext(ctx, `
-		UPDATE instances SET state = 'deleting', updated_at = ?
+		UPDATE instances SET state = 'deleting', assign_user = '', updated_at = ?
 		WHERE id = ? AND tenant_id = ? AND state = 'running'
 	`)
 	if err != nil {
@@ -73,16 +73,17 @@ func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRe
 	}
 	defer refundStmt.Close()
 
-	jobStmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)
+	cancelStmt, err := tx.PrepareContext(ctx, `
+		UPDATE commands SET state = 'canceled', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = ? AND state IN ('pending', 'accepted')
 	`)
 	if err != nil {
-		return fmt.Errorf("prepare insert release job: %w", err)
+		return fmt.Errorf("prepare cancel command: %w", err)
 	}
-	defer jobStmt.Close()
+	defer cancelStmt.Close()
 
 	now := formatTime(tx.now)
+	releases := make([]*phonefleet.Command, 0, len(changes))
 	for _, it := range changes {
 		res, err := updateStmt.ExecContext(ctx, now, it.InstanceID, req.TenantID)
 		if err != nil {
@@ -100,10 +101,12 @@ func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRe
 			// Not a conflict for the caller: the plan said the instance was running.
 			return fmt.Errorf("insert refund %s: %v", it.InstanceID, formatError(err))
 		}
-		if _, err := jobStmt.ExecContext(ctx, it.InstanceID, req.TenantID, phonefleet.NewEventID(),
-			req.RequestID, now, now); err != nil {
-			return fmt.Errorf("insert release job %s: %v", it.InstanceID, formatError(err))
+		if it.CancelJobID != "" {
+			if _, err := cancelStmt.ExecContext(ctx, now, it.CancelJobID); err != nil {
+				return fmt.Errorf("cancel command %s: %w", it.CancelJobID, err)
+			}
 		}
+		releases = append(releases, phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, tx.now))
 	}
-	return nil
+	return insertCommands(ctx, tx, releases)
 }

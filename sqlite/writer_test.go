@@ -114,7 +114,7 @@ func TestWriter_BatchIsolation(t *testing.T) {
 	})
 	bad := ins[3].ID
 	if _, err := db.wdb.ExecContext(t.Context(), `
-		CREATE TRIGGER fail_release_job BEFORE INSERT ON release_jobs
+		CREATE TRIGGER fail_release_job BEFORE INSERT ON commands
 		WHEN NEW.instance_id = '`+bad+`'
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END
 	`); err != nil {
@@ -187,7 +187,7 @@ func TestWriter_BatchIsolation(t *testing.T) {
 			t.Fatalf("refund of the failed unsubscribe %s was kept", bad)
 		}
 	}
-	if js, err := db.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{}); err != nil {
+	if js, err := db.FindCommands(t.Context(), phonefleet.CommandFilter{}); err != nil {
 		t.Fatal(err)
 	} else if len(js) != len(ins)-1 {
 		t.Fatalf("release jobs=%d, want %d", len(js), len(ins)-1)

@@ -323,7 +323,7 @@ func testFindInstances(t *testing.T, open Opener) {
 	})
 }
 
-func testFindInstanceStates(t *testing.T, open Opener) {
+func testFindInstanceStatuses(t *testing.T, open Opener) {
 	t.Run("OK", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
 		a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
@@ -332,21 +332,21 @@ func testFindInstanceStates(t *testing.T, open Opener) {
 		mustUnsubscribe(t, s, a.ID, mine[1].ID, mine[2].ID)
 		mustRelease(t, s, mine[2].ID)
 
-		states, err := s.FindInstanceStates(t.Context(), a.ID, []string{mine[0].ID, theirs[0].ID, "nosuchid", mine[1].ID, mine[2].ID})
+		states, err := s.FindInstanceStatuses(t.Context(), a.ID, []string{mine[0].ID, theirs[0].ID, "nosuchid", mine[1].ID, mine[2].ID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]phonefleet.InstanceState{
-			mine[0].ID: phonefleet.InstanceStateRunning,
-			mine[1].ID: phonefleet.InstanceStateDeleting,
-			mine[2].ID: phonefleet.InstanceStateReleased,
+		want := map[string]phonefleet.InstanceStatus{
+			mine[0].ID: {State: phonefleet.InstanceStateRunning},
+			mine[1].ID: {State: phonefleet.InstanceStateDeleting, Command: phonefleet.CommandRelease},
+			mine[2].ID: {State: phonefleet.InstanceStateReleased},
 		}
 		if len(states) != len(want) {
 			t.Fatalf("states=%v, want %v", states, want)
 		}
 		for id, st := range want {
 			if states[id] != st {
-				t.Fatalf("states[%s]=%q, want %q", id, states[id], st)
+				t.Fatalf("states[%s]=%+v, want %+v", id, states[id], st)
 			}
 		}
 	})
@@ -354,7 +354,7 @@ func testFindInstanceStates(t *testing.T, open Opener) {
 	t.Run("Empty", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
 		a := mustCreateTenant(t, s, "a")
-		states, err := s.FindInstanceStates(t.Context(), a.ID, []string{"nosuchid"})
+		states, err := s.FindInstanceStatuses(t.Context(), a.ID, []string{"nosuchid"})
 		if err != nil {
 			t.Fatal(err)
 		} else if len(states) != 0 {
@@ -367,14 +367,14 @@ func testFindInstanceStates(t *testing.T, open Opener) {
 // every job, any other due ones) and completes it, as the worker does.
 func mustRelease(t *testing.T, s phonefleet.Store, instanceID string) {
 	t.Helper()
-	jobs, err := s.ClaimReleaseJobs(t.Context(), "test-releaser", 1000, time.Minute)
+	jobs, err := s.ClaimCommands(t.Context(), "test-releaser", 1000, time.Minute)
 	if err != nil {
-		t.Fatalf("ClaimReleaseJobs: %v", err)
-	} else if !slices.ContainsFunc(jobs, func(j *phonefleet.ReleaseJob) bool { return j.InstanceID == instanceID }) {
+		t.Fatalf("ClaimCommands: %v", err)
+	} else if !slices.ContainsFunc(jobs, func(j *phonefleet.Command) bool { return j.InstanceID == instanceID }) {
 		t.Fatalf("release job of %s not claimable", instanceID)
 	}
-	if err := s.CompleteReleaseJob(t.Context(), instanceID, "test-releaser"); err != nil {
-		t.Fatalf("CompleteReleaseJob: %v", err)
+	if err := s.CompleteCommand(t.Context(), jobOf(t, s, instanceID), "test-releaser"); err != nil {
+		t.Fatalf("CompleteCommand: %v", err)
 	}
 }
 

@@ -23,14 +23,14 @@ func jobSetup(t *testing.T, open Opener, n int) (phonefleet.Store, *clock, *phon
 
 func mustClaim(t *testing.T, s phonefleet.Store, owner string, limit int, lease time.Duration) []string {
 	t.Helper()
-	jobs, err := s.ClaimReleaseJobs(t.Context(), owner, limit, lease)
+	jobs, err := s.ClaimCommands(t.Context(), owner, limit, lease)
 	if err != nil {
-		t.Fatalf("ClaimReleaseJobs(%s): %v", owner, err)
+		t.Fatalf("ClaimCommands(%s): %v", owner, err)
 	}
 	return jobIDs(jobs)
 }
 
-func jobIDs(jobs []*phonefleet.ReleaseJob) []string {
+func jobIDs(jobs []*phonefleet.Command) []string {
 	out := []string{}
 	for _, j := range jobs {
 		out = append(out, j.InstanceID)
@@ -40,15 +40,15 @@ func jobIDs(jobs []*phonefleet.ReleaseJob) []string {
 
 func mustFail(t *testing.T, s phonefleet.Store, id, owner, msg string, next time.Time, final bool) {
 	t.Helper()
-	if err := s.FailReleaseJob(t.Context(), id, owner, msg, next, final); err != nil {
-		t.Fatalf("FailReleaseJob(%s, %s): %v", id, owner, err)
+	if err := s.FailCommand(t.Context(), jobOf(t, s, id), owner, msg, next, final); err != nil {
+		t.Fatalf("FailCommand(%s, %s): %v", id, owner, err)
 	}
 }
 
 func testReleaseJob(t *testing.T, open Opener) {
 	t.Run("Claim", func(t *testing.T) {
 		s, clk, tn, all := jobSetup(t, open, 3)
-		jobs, err := s.ClaimReleaseJobs(t.Context(), "w1", 10, time.Minute)
+		jobs, err := s.ClaimCommands(t.Context(), "w1", 10, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,9 +76,9 @@ func testReleaseJob(t *testing.T, open Opener) {
 			{"w1", 10, 0},
 			{"w1", 10, -time.Minute},
 		} {
-			jobs, err := s.ClaimReleaseJobs(t.Context(), tc.owner, tc.limit, tc.lease)
+			jobs, err := s.ClaimCommands(t.Context(), tc.owner, tc.limit, tc.lease)
 			if code := phonefleet.ErrorCode(err); code != phonefleet.EInvalid || len(jobs) != 0 {
-				t.Fatalf("ClaimReleaseJobs(%q, %d, %s)=%d jobs, err %v; want %s and none", tc.owner, tc.limit, tc.lease, len(jobs), err, phonefleet.EInvalid)
+				t.Fatalf("ClaimCommands(%q, %d, %s)=%d jobs, err %v; want %s and none", tc.owner, tc.limit, tc.lease, len(jobs), err, phonefleet.EInvalid)
 			}
 		}
 		wantIDs(t, "claim after refused ones", mustClaim(t, s, "w2", 10, time.Minute), all)
@@ -122,7 +122,7 @@ func testReleaseJob(t *testing.T, open Opener) {
 	t.Run("SkipsDoneAndFailed", func(t *testing.T) {
 		s, clk, _, all := jobSetup(t, open, 3)
 		mustClaim(t, s, "w1", 3, time.Minute)
-		if err := s.CompleteReleaseJob(t.Context(), all[0], "w1"); err != nil {
+		if err := s.CompleteCommand(t.Context(), jobOf(t, s, all[0]), "w1"); err != nil {
 			t.Fatal(err)
 		}
 		mustFail(t, s, all[1], "w1", "gone", clk.Now(), true)
@@ -133,14 +133,14 @@ func testReleaseJob(t *testing.T, open Opener) {
 	t.Run("ConcurrentClaims", func(t *testing.T) {
 		const claimers, limit, n = 8, 3, 20
 		s, _, _, all := jobSetup(t, open, n)
-		got := make([][]*phonefleet.ReleaseJob, claimers)
+		got := make([][]*phonefleet.Command, claimers)
 		errs := make([]error, claimers)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for c := range claimers {
 			wg.Go(func() {
 				<-start
-				got[c], errs[c] = s.ClaimReleaseJobs(t.Context(), "w"+string(rune('a'+c)), limit, time.Minute)
+				got[c], errs[c] = s.ClaimCommands(t.Context(), "w"+string(rune('a'+c)), limit, time.Minute)
 			})
 		}
 		close(start)
@@ -175,7 +175,7 @@ func testReleaseJob(t *testing.T, open Opener) {
 		mustClaim(t, s, "w1", 2, time.Minute)
 		clk.Add(time.Second)
 		doneAt := clk.Now()
-		if err := s.CompleteReleaseJob(t.Context(), all[0], "w1"); err != nil {
+		if err := s.CompleteCommand(t.Context(), jobOf(t, s, all[0]), "w1"); err != nil {
 			t.Fatal(err)
 		}
 		j := mustFindJob(t, s, all[0])
@@ -192,8 +192,8 @@ func testReleaseJob(t *testing.T, open Opener) {
 		// Completing again (a duplicate delivery) changes nothing.
 		before := snapshot(t, s, tn.ID)
 		clk.Add(time.Hour)
-		if err := s.CompleteReleaseJob(t.Context(), all[0], "w2"); err != nil {
-			t.Fatalf("second CompleteReleaseJob: %v", err)
+		if err := s.CompleteCommand(t.Context(), jobOf(t, s, all[0]), "w2"); err != nil {
+			t.Fatalf("second CompleteCommand: %v", err)
 		}
 		wantSnapshot(t, s, before, tn.ID)
 		wantIDs(t, "claim after done", mustClaim(t, s, "w3", 10, time.Minute), all[1:])
@@ -201,7 +201,7 @@ func testReleaseJob(t *testing.T, open Opener) {
 
 	t.Run("CompleteErrNotFound", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
-		wantCode(t, s.CompleteReleaseJob(t.Context(), "nosuchid", "w1"), phonefleet.ENotFound)
+		wantCode(t, s.CompleteCommand(t.Context(), "nosuchid", "w1"), phonefleet.ENotFound)
 	})
 
 	t.Run("Fail", func(t *testing.T) {
@@ -260,7 +260,7 @@ func testReleaseJob(t *testing.T, open Opener) {
 		mustClaim(t, s, "w1", 1, time.Minute)
 		mustFail(t, s, all[0], "w1", "gave up", clk.Now().Add(time.Hour*24), true)
 		clk.Add(time.Minute)
-		if err := s.RetryReleaseJob(t.Context(), all[0]); err != nil {
+		if err := s.RetryCommand(t.Context(), all[0]); err != nil {
 			t.Fatal(err)
 		}
 		j := mustFindJob(t, s, all[0])
@@ -272,12 +272,12 @@ func testReleaseJob(t *testing.T, open Opener) {
 
 	t.Run("RetryErrInvalid", func(t *testing.T) {
 		s, _, _, all := jobSetup(t, open, 1)
-		wantCode(t, s.RetryReleaseJob(t.Context(), all[0]), phonefleet.EInvalid)
+		wantCode(t, s.RetryCommand(t.Context(), all[0]), phonefleet.EInvalid)
 	})
 
 	t.Run("RetryErrNotFound", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
-		wantCode(t, s.RetryReleaseJob(t.Context(), "nosuchid"), phonefleet.ENotFound)
+		wantCode(t, s.RetryCommand(t.Context(), "nosuchid"), phonefleet.ENotFound)
 	})
 
 	t.Run("Find", func(t *testing.T) {
@@ -292,18 +292,18 @@ func testReleaseJob(t *testing.T, open Opener) {
 		mustClaim(t, s, "w1", 10, time.Minute)
 		mustFail(t, s, aIDs[0], "w1", "gave up", clk.Now(), true)
 
-		find := func(f phonefleet.ReleaseJobFilter) []string {
+		find := func(f phonefleet.CommandFilter) []string {
 			t.Helper()
-			js, err := s.FindReleaseJobs(t.Context(), f)
+			js, err := s.FindCommands(t.Context(), f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return jobIDs(js)
 		}
-		wantIDs(t, "all", find(phonefleet.ReleaseJobFilter{}), append(slices.Clone(aIDs), bIDs...))
-		wantIDs(t, "tenant b", find(phonefleet.ReleaseJobFilter{TenantID: &b.ID}), bIDs)
-		wantIDs(t, "failed", find(phonefleet.ReleaseJobFilter{State: ptr(phonefleet.JobStateFailed)}), aIDs[:1])
-		wantIDs(t, "pending of a", find(phonefleet.ReleaseJobFilter{State: ptr(phonefleet.JobStatePending), TenantID: &a.ID}), aIDs[1:])
-		wantIDs(t, "limit", find(phonefleet.ReleaseJobFilter{Limit: 2}), aIDs[:2])
+		wantIDs(t, "all", find(phonefleet.CommandFilter{}), append(slices.Clone(aIDs), bIDs...))
+		wantIDs(t, "tenant b", find(phonefleet.CommandFilter{TenantID: &b.ID}), bIDs)
+		wantIDs(t, "failed", find(phonefleet.CommandFilter{State: ptr(phonefleet.JobStateFailed)}), aIDs[:1])
+		wantIDs(t, "pending of a", find(phonefleet.CommandFilter{State: ptr(phonefleet.JobStatePending), TenantID: &a.ID}), aIDs[1:])
+		wantIDs(t, "limit", find(phonefleet.CommandFilter{Limit: 2}), aIDs[:2])
 	})
 }

@@ -76,7 +76,7 @@ func RunSnapshot(t *testing.T, from, to Opener) {
 		src, _ := mustOpen(t, from)
 		snap := mustExport(t, src)
 		if len(snap.Tenants)+len(snap.Tokens)+len(snap.Orders)+len(snap.Instances)+len(snap.Refunds)+
-			len(snap.ReleaseJobs)+len(snap.AuditEvents) != 0 {
+			len(snap.Commands)+len(snap.AuditEvents) != 0 {
 			t.Fatalf("export of a new store has rows:\n%s", fmtSnapshot(snap, true))
 		} else if len(snap.SKUs) != len(phonefleet.DefaultSKUs()) {
 			t.Fatalf("export of a new store has %d SKUs, want the %d defaults", len(snap.SKUs), len(phonefleet.DefaultSKUs()))
@@ -187,8 +187,8 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 		t.Fatalf("claimed %v, want 5 jobs", got)
 	}
 	clk.Add(time.Second)
-	if err := s.CompleteReleaseJob(ctx, monthly[0].ID, "w1"); err != nil {
-		t.Fatalf("CompleteReleaseJob: %v", err)
+	if err := s.CompleteCommand(ctx, jobOf(t, s, monthly[0].ID), "w1"); err != nil {
+		t.Fatalf("CompleteCommand: %v", err)
 	}
 	mustFail(t, s, monthly[1].ID, "w1", "receiver said 500", clk.Now().Add(time.Hour), true)
 	mustFail(t, s, monthly[2].ID, "w1", "timeout", clk.Now().Add(10*time.Minute), false)
@@ -207,7 +207,7 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		{"orders", len(snap.Orders), 4},
 		{"instances", len(snap.Instances), 9},
 		{"refunds", len(snap.Refunds), 5},
-		{"release jobs", len(snap.ReleaseJobs), 5},
+		{"release jobs", len(snap.Commands), 5},
 		{"audit events", len(snap.AuditEvents), 12}, // 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous
 	} {
 		if c.got != c.want {
@@ -226,7 +226,7 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		t.Fatalf("revoked tokens=%d, want 1", revoked)
 	}
 	states := map[phonefleet.JobState]int{}
-	for _, j := range snap.ReleaseJobs {
+	for _, j := range snap.Commands {
 		states[j.State]++
 	}
 	if states[phonefleet.JobStateDone] != 1 || states[phonefleet.JobStateFailed] != 1 || states[phonefleet.JobStatePending] != 3 {
@@ -298,11 +298,11 @@ func dumpStore(t *testing.T, s phonefleet.Store) string {
 				fmt.Fprintln(&b, "\t", fmtInstance(in))
 			}
 		}
-		states, err := s.FindInstanceStates(ctx, tn.ID, allIDs)
+		states, err := s.FindInstanceStatuses(ctx, tn.ID, allIDs)
 		check(err)
 		for _, id := range allIDs {
 			if st, ok := states[id]; ok {
-				fmt.Fprintln(&b, "FindInstanceStates", tn.Name, id, st)
+				fmt.Fprintln(&b, "FindInstanceStatuses", tn.Name, id, st)
 			}
 		}
 		refunds, err := s.FindRefunds(ctx, phonefleet.RefundFilter{TenantID: &tn.ID})
@@ -310,9 +310,9 @@ func dumpStore(t *testing.T, s phonefleet.Store) string {
 		for _, r := range refunds {
 			fmt.Fprintln(&b, "FindRefunds", tn.Name, fmtRefund(r))
 		}
-		jobs, err := s.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{TenantID: &tn.ID})
+		jobs, err := s.FindCommands(ctx, phonefleet.CommandFilter{TenantID: &tn.ID})
 		check(err)
-		fmt.Fprintln(&b, "FindReleaseJobs", tn.Name, jobIDs(jobs))
+		fmt.Fprintln(&b, "FindCommands", tn.Name, jobIDs(jobs))
 		events, err := s.FindAuditEvents(ctx, phonefleet.AuditFilter{TenantID: &tn.ID})
 		check(err)
 		for _, e := range events {
@@ -323,10 +323,10 @@ func dumpStore(t *testing.T, s phonefleet.Store) string {
 		fmt.Fprintln(&b, "FindRefunds", fmtRefund(r))
 	}
 	for _, st := range []*phonefleet.JobState{nil, ptr(phonefleet.JobStatePending), ptr(phonefleet.JobStateDone), ptr(phonefleet.JobStateFailed)} {
-		jobs, err := s.FindReleaseJobs(ctx, phonefleet.ReleaseJobFilter{State: st})
+		jobs, err := s.FindCommands(ctx, phonefleet.CommandFilter{State: st})
 		check(err)
 		for _, j := range jobs {
-			fmt.Fprintln(&b, "FindReleaseJobs", fmtJob(j))
+			fmt.Fprintln(&b, "FindCommands", fmtJob(j))
 		}
 	}
 	for _, limit := range []int{0, 3} {
@@ -360,7 +360,7 @@ func fmtSnapshot(snap *phonefleet.Snapshot, withIDs bool) string {
 	for _, r := range snap.Refunds {
 		fmt.Fprintln(&b, "refund", fmtRefund(r))
 	}
-	for _, j := range snap.ReleaseJobs {
+	for _, j := range snap.Commands {
 		fmt.Fprintln(&b, "job", fmtJob(j))
 	}
 	for _, e := range snap.AuditEvents {

@@ -38,7 +38,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("SKU", func(t *testing.T) { testSKU(t, open) })
 	t.Run("Purchase", func(t *testing.T) { testPurchase(t, open) })
 	t.Run("FindInstances", func(t *testing.T) { testFindInstances(t, open) })
-	t.Run("FindInstanceStates", func(t *testing.T) { testFindInstanceStates(t, open) })
+	t.Run("FindInstanceStatuses", func(t *testing.T) { testFindInstanceStatuses(t, open) })
 	t.Run("Unsubscribe", func(t *testing.T) { testUnsubscribe(t, open) })
 	t.Run("ReleaseJob", func(t *testing.T) { testReleaseJob(t, open) })
 	t.Run("Refund", func(t *testing.T) { testRefund(t, open) })
@@ -151,17 +151,17 @@ func mustFindRefunds(t *testing.T, s phonefleet.Store) []*phonefleet.Refund {
 }
 
 // mustFindJobs returns all release jobs.
-func mustFindJobs(t *testing.T, s phonefleet.Store) []*phonefleet.ReleaseJob {
+func mustFindJobs(t *testing.T, s phonefleet.Store) []*phonefleet.Command {
 	t.Helper()
-	js, err := s.FindReleaseJobs(t.Context(), phonefleet.ReleaseJobFilter{})
+	js, err := s.FindCommands(t.Context(), phonefleet.CommandFilter{})
 	if err != nil {
-		t.Fatalf("FindReleaseJobs: %v", err)
+		t.Fatalf("FindCommands: %v", err)
 	}
 	return js
 }
 
 // mustFindJob returns the release job of the instance.
-func mustFindJob(t *testing.T, s phonefleet.Store, instanceID string) *phonefleet.ReleaseJob {
+func mustFindJob(t *testing.T, s phonefleet.Store, instanceID string) *phonefleet.Command {
 	t.Helper()
 	for _, j := range mustFindJobs(t, s) {
 		if j.InstanceID == instanceID {
@@ -222,7 +222,7 @@ func fmtRefund(r *phonefleet.Refund) string {
 }
 
 // fmtJob renders every field of a release job.
-func fmtJob(j *phonefleet.ReleaseJob) string {
+func fmtJob(j *phonefleet.Command) string {
 	return fmt.Sprintf("%s tenant=%s/%s event=%s request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
 		j.InstanceID, j.TenantID, j.TenantName, j.EventID, j.RequestID, j.State, j.Attempts,
 		fmtTime(&j.NextAttemptAt), j.LastError, fmtTime(&j.CreatedAt), fmtTime(j.DoneAt))
@@ -261,4 +261,16 @@ func wantIDs(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s=%v, want %v", what, got, want)
 	}
+}
+
+// jobOf returns the ID of the latest command of an instance.
+func jobOf(t *testing.T, s phonefleet.Store, instanceID string) string {
+	t.Helper()
+	cs, err := s.FindCommands(t.Context(), phonefleet.CommandFilter{InstanceID: &instanceID})
+	if err != nil {
+		t.Fatalf("FindCommands(%s): %v", instanceID, err)
+	} else if len(cs) == 0 {
+		t.Fatalf("instance %s has no command", instanceID)
+	}
+	return cs[len(cs)-1].ID
 }

@@ -21,14 +21,14 @@ Usage:
 
 Commands:
 
-	serve      run the API server (and the release worker)
+	serve      run the API server (and the data-plane command worker)
 	migrate    create or upgrade the database
 	tenant     create and list tenants
 	token      issue, list and revoke API tokens
 	sku        list and add catalogue SKUs
 	audit      print the audit trail
 	refunds    print refunds
-	jobs       list release jobs and retry failed ones
+	jobs       list data-plane commands (jobs) and retry failed ones
 	copy       copy an installation to another store (SQLite to PostgreSQL)
 
 Every command takes --db (a file path or a postgres:// URL; default

@@ -33,6 +33,7 @@ type Config struct {
 	ReleaseBackoff     time.Duration
 	ReleaseMaxAttempts int
 	ReleaseWorkers     int
+	CommandTimeout     time.Duration
 
 	PGMaxConns         int
 	PGStatementTimeout time.Duration
@@ -65,6 +66,7 @@ func DefaultConfig() Config {
 		ReleaseBackoff:     release.DefaultBackoff,
 		ReleaseMaxAttempts: release.DefaultMaxAttempts,
 		ReleaseWorkers:     release.DefaultConcurrency,
+		CommandTimeout:     release.DefaultCommandTimeout,
 		PGMaxConns:         postgres.DefaultMaxConns,
 		PGStatementTimeout: postgres.DefaultStatementTimeout,
 		PGConnectTimeout:   postgres.DefaultConnectTimeout,
@@ -140,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReleaseWorkers < 1 || c.ReleaseWorkers > maxReleaseWorkers {
 		bad("--release-workers", "must be 1-%d", maxReleaseWorkers)
+	}
+	if c.CommandTimeout <= 0 {
+		bad("--command-timeout", "must be positive")
 	}
 	if c.PGMaxConns < 1 || c.PGMaxConns > maxPGConns {
 		bad("--pg-max-conns", "must be 1-%d", maxPGConns)

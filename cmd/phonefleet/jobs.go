@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -9,15 +10,19 @@ import (
 
 const jobsUsage = `Usage:
 
-	phonefleet jobs [--state pending|failed|done] [--tenant NAME]
-	    prints release jobs, one JSON object per line: instance_id, tenant, state,
-	    attempts, next_attempt_at, last_error, event_id
-	phonefleet jobs retry INSTANCE_ID
-	    makes a failed job pending again, due now, with attempts reset
+	phonefleet jobs [--state pending|accepted|failed|done|canceled] [--type release|reboot|reset|wipe_user_data] [--tenant NAME]
+	    prints data-plane commands (jobs), one JSON object per line: job_id, type,
+	    instance_id, tenant, state, attempts, next_attempt_at, last_error, event_id,
+	    user_id (wipes only)
+	phonefleet jobs retry JOB_ID|INSTANCE_ID
+	    makes a failed job pending again, due now, with attempts reset; an
+	    instance ID names that instance's latest failed job
 `
 
 // jobLine is the output shape of one job (docs/release.md).
 type jobLine struct {
+	JobID         string    `json:"job_id"`
+	Type          string    `json:"type"`
 	InstanceID    string    `json:"instance_id"`
 	Tenant        string    `json:"tenant"`
 	State         string    `json:"state"`
@@ -25,6 +30,7 @@ type jobLine struct {
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error"`
 	EventID       string    `json:"event_id"`
+	UserID        string    `json:"user_id,omitempty"`
 }
 
 // newJobsCommand returns the jobs commands: "jobs retry", and the listing
@@ -35,22 +41,24 @@ func newJobsCommand(env *Env) command {
 	return g
 }
 
-// JobsListCommand lists release jobs.
+// JobsListCommand lists data-plane commands.
 type JobsListCommand struct{ *Env }
 
 // Run prints the jobs the flags select, one JSON object per line.
 func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
-	var dsn, state, tenant string
+	var dsn, state, typ, tenant string
 	fs := c.newFlagSet("jobs", jobsUsage, &dsn)
-	fs.StringVar(&state, "state", "", "only jobs in this state: pending, failed or done")
+	fs.StringVar(&state, "state", "", "only jobs in this state: pending, accepted, failed, done or canceled")
+	fs.StringVar(&typ, "type", "", "only jobs of this type: release, reboot, reset or wipe_user_data")
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's jobs")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	switch phonefleet.JobState(state) {
-	case "", phonefleet.JobStatePending, phonefleet.JobStateFailed, phonefleet.JobStateDone:
-	default:
-		return usagef("--state must be pending, failed or done")
+	if state != "" && !phonefleet.JobState(state).Valid() {
+		return usagef("--state must be %s", joinStates())
+	}
+	if typ != "" && !phonefleet.CommandType(typ).Valid() {
+		return usagef("--type must be release, reboot, reset or wipe_user_data")
 	}
 
 	store, err := openStore(dsn, StoreOptions{})
@@ -59,42 +67,57 @@ func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer store.Close()
 
-	var filter phonefleet.ReleaseJobFilter
+	var filter phonefleet.CommandFilter
 	if state != "" {
 		s := phonefleet.JobState(state)
 		filter.State = &s
 	}
+	if typ != "" {
+		t := phonefleet.CommandType(typ)
+		filter.Type = &t
+	}
 	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
 		return err
 	}
-	jobs, err := store.FindReleaseJobs(ctx, filter)
+	jobs, err := store.FindCommands(ctx, filter)
 	if err != nil {
 		return err
 	}
 	lines := make([]jobLine, len(jobs))
 	for i, j := range jobs {
-		lines[i] = jobLine{j.InstanceID, j.TenantName, string(j.State), j.Attempts, j.NextAttemptAt, j.LastError, j.EventID}
+		lines[i] = jobLine{j.ID, string(j.Type), j.InstanceID, j.TenantName, string(j.State), j.Attempts,
+			j.NextAttemptAt, j.LastError, j.EventID, j.UserID}
 	}
 	return writeJSONLines(c.Stdout, lines)
 }
 
-// JobsRetryCommand makes a failed release job pending again.
+// joinStates returns the job states as "a, b or c".
+func joinStates() string {
+	s := make([]string, len(phonefleet.JobStates))
+	for i, st := range phonefleet.JobStates {
+		s[i] = string(st)
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// JobsRetryCommand makes a failed job pending again.
 type JobsRetryCommand struct{ *Env }
 
-// Run retries the job of the instance given.
+// Run retries the job given by its ID, or the latest failed job of the
+// instance given.
 func (c *JobsRetryCommand) Run(ctx context.Context, args []string) error {
 	var dsn string
-	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset.\n", &dsn)
+	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset. An instance ID\nnames that instance's latest failed job.\n", &dsn)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	} else if len(pos) != 1 {
-		return usagef("usage: phonefleet jobs retry INSTANCE_ID")
+		return usagef("usage: phonefleet jobs retry JOB_ID|INSTANCE_ID")
 	}
 	store, err := openStore(dsn, StoreOptions{})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	return store.RetryReleaseJob(ctx, pos[0])
+	return store.RetryCommand(ctx, pos[0])
 }

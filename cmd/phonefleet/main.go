@@ -66,6 +66,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Worker.Concurrency = cfg.ReleaseWorkers
 	m.Worker.MaxAttempts = cfg.ReleaseMaxAttempts
 	m.Worker.Backoff = cfg.ReleaseBackoff
+	m.Worker.CommandTimeout = cfg.CommandTimeout
 	m.Worker.Logger = m.Logger.With("system", "release")
 	if err := m.Worker.Open(); err != nil {
 		return fmt.Errorf("start release worker: %w", err)
@@ -78,7 +79,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.HTTPServer.RateLimit = cfg.RateLimit
 	m.HTTPServer.RateBurst = cfg.RateBurst
 	m.HTTPServer.TokenCacheTTL = cfg.TokenCacheTTL
-	m.HTTPServer.OnUnsubscribe = m.Worker.Notify
+	m.HTTPServer.OnCommand = m.Worker.Notify
+	if cfg.ReleaseDriver == "webhook" {
+		// The data plane signs its reports on accepted commands with the
+		// webhook's secret.
+		m.HTTPServer.WebhookSecret = cfg.WebhookSecret
+	}
 	if err := m.HTTPServer.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}

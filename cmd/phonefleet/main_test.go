@@ -54,10 +54,10 @@ func TestMain_Run(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states, err := m.Store.FindInstanceStates(context.Background(), tenant.ID, []string{id})
+	states, err := m.Store.FindInstanceStatuses(context.Background(), tenant.ID, []string{id})
 	if err != nil {
 		t.Fatal(err)
-	} else if s := states[id]; s != phonefleet.InstanceStateDeleting && s != phonefleet.InstanceStateReleased {
+	} else if s := states[id].State; s != phonefleet.InstanceStateDeleting && s != phonefleet.InstanceStateReleased {
 		t.Fatalf("instance state %q after the unsubscribe, want deleting or released", s)
 	}
 }

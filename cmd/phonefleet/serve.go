@@ -2,13 +2,14 @@ package main
 
 import "context"
 
-// ServeCommand runs the API server and the release worker until SIGINT or
-// SIGTERM.
+// ServeCommand runs the API server and the data-plane command worker until
+// SIGINT or SIGTERM.
 type ServeCommand struct{ *Env }
 
 const serveUsage = `Usage: phonefleet serve [--addr 127.0.0.1:8080] [--demo] [flags]
 
-Runs the KooPhone-compatible API and the release worker until SIGINT or SIGTERM.
+Runs the KooPhone-compatible API and the data-plane command worker (releases,
+reboots, resets, wipes of user data) until SIGINT or SIGTERM.
 Logs go to stderr. With --demo, a "demo" tenant with two monthly and one
 pay-per-use instance is created on first run, and every run prints a fresh
 admin token and a ready-to-paste curl that unsubscribes a running monthly
@@ -48,11 +49,12 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant")
 	fs.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", cfg.TokenCacheTTL, "how long a node caches a token lookup; bounds how late a revocation is seen (0: no cache)")
 	fs.StringVar(&cfg.ReleaseDriver, "release-driver", cfg.ReleaseDriver, "noop (release at once) or webhook")
-	fs.StringVar(&cfg.WebhookURL, "webhook-url", cfg.WebhookURL, "where the webhook driver POSTs release events")
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", cfg.WebhookURL, "where the webhook driver POSTs data-plane commands")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", cfg.WebhookSecret, "HMAC key of the webhook signature (env PHONEFLEET_WEBHOOK_SECRET)")
 	fs.DurationVar(&cfg.ReleaseBackoff, "release-backoff", cfg.ReleaseBackoff, "first retry delay; doubles per attempt up to 5m, with jitter")
 	fs.IntVar(&cfg.ReleaseMaxAttempts, "release-max-attempts", cfg.ReleaseMaxAttempts, "attempts before a job is failed")
-	fs.IntVar(&cfg.ReleaseWorkers, "release-workers", cfg.ReleaseWorkers, "release deliveries in flight in this process")
+	fs.IntVar(&cfg.ReleaseWorkers, "release-workers", cfg.ReleaseWorkers, "data-plane deliveries in flight in this process")
+	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", cfg.CommandTimeout, "how long the data plane has to report a command it accepted (202) before it fails")
 	fs.IntVar(&cfg.PGMaxConns, "pg-max-conns", cfg.PGMaxConns, "PostgreSQL: connection pool size")
 	fs.DurationVar(&cfg.PGStatementTimeout, "pg-statement-timeout", cfg.PGStatementTimeout, "PostgreSQL: statement timeout")
 	fs.DurationVar(&cfg.PGConnectTimeout, "pg-connect-timeout", cfg.PGConnectTimeout, "PostgreSQL: connect timeout")

@@ -3,6 +3,7 @@ package testingutil
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -183,7 +184,8 @@ func (n *Node) Do(ctx context.Context, method, path, token string, body any) (*R
 		}
 		contentType = "application/json"
 	}
-	return Do(ctx, method, n.URL+path, token, contentType, buf)
+	// A KooPhone client sends an x-request-id, which some APIs require.
+	return Do(ctx, method, n.URL+path, token, contentType, buf, "X-Request-Id", "node-"+rand.Text()[:16])
 }
 
 // MustDo is Do that fails the test on a transport error or an answer other

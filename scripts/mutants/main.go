@@ -82,9 +82,9 @@ var mutations = []mutation{
 		"return code == codeSerializationFailure", pg},
 	{"postgres: retries are unbounded by MaxAttempts", "postgres/postgres.go",
 		"attempt == MaxAttempts ||", "attempt == MaxAttempts+1 ||", pg},
-	{"postgres: the refund key does not make unsubscribe run again", "postgres/instance.go",
-		`isUniqueViolation(err, "refunds_pkey", "release_jobs_pkey")`, `isUniqueViolation(err, "release_jobs_pkey")`, pg},
-	{"postgres: an update that missed an instance is not an error", "postgres/instance.go",
+	{"postgres: the refund key does not make unsubscribe run again", "postgres/unsubscribe.go",
+		`isUniqueViolation(err, "refunds_pkey", "commands_pkey",`, `isUniqueViolation(err, "commands_pkey",`, pg},
+	{"postgres: an update that missed an instance is not an error", "postgres/unsubscribe.go",
 		"} else if tag.RowsAffected() != int64(n) {", "} else if tag.RowsAffected() > int64(n) {", pg},
 
 	// The schema's last guards.
@@ -94,12 +94,14 @@ var mutations = []mutation{
 	{"sqlite schema: no primary key on refunds", "sqlite/migration/0001_init.sql",
 		"CREATE TABLE refunds (\n\tinstance_id TEXT PRIMARY KEY REFERENCES instances (id),",
 		"CREATE TABLE refunds (\n\tinstance_id TEXT REFERENCES instances (id),", sqliteP},
-	{"postgres schema: no primary key on release_jobs", "postgres/migration/0001_init.sql",
-		"\tinstance_id      text PRIMARY KEY REFERENCES instances (id),",
-		"\tinstance_id      text REFERENCES instances (id),", pg},
-	{"sqlite schema: no primary key on release_jobs", "sqlite/migration/0001_init.sql",
-		"\tinstance_id     TEXT PRIMARY KEY REFERENCES instances (id),",
-		"\tinstance_id     TEXT REFERENCES instances (id),", sqliteP},
+	{"postgres schema: more than one release per instance", "postgres/migration/0006_commands.sql",
+		"CREATE UNIQUE INDEX commands_release_idx", "CREATE INDEX commands_release_idx", pg},
+	{"sqlite schema: more than one release per instance", "sqlite/migration/0006_commands.sql",
+		"CREATE UNIQUE INDEX commands_release_idx", "CREATE INDEX commands_release_idx", sqliteP},
+	{"postgres schema: more than one command in flight per instance", "postgres/migration/0006_commands.sql",
+		"CREATE UNIQUE INDEX commands_in_flight_idx", "CREATE INDEX commands_in_flight_idx", pg},
+	{"sqlite schema: more than one command in flight per instance", "sqlite/migration/0006_commands.sql",
+		"CREATE UNIQUE INDEX commands_in_flight_idx", "CREATE INDEX commands_in_flight_idx", sqliteP},
 
 	// SQLite transactions.
 	{"sqlite: an update that missed an instance is not an error", "sqlite/unsubscribe.go",
@@ -117,10 +119,10 @@ var mutations = []mutation{
 	// Release worker.
 	{"release: a delivery may last the whole lease", "release/worker.go",
 		"context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)", "context.WithTimeout(context.WithoutCancel(ctx), w.Lease)", releaseP},
-	{"ValidateClaim accepts anything", "job.go",
+	{"ValidateClaim accepts anything", "command.go",
 		"func ValidateClaim(owner string, limit int, lease time.Duration) error {",
 		"func ValidateClaim(owner string, limit int, lease time.Duration) error {\n\treturn nil", join(root, stores)},
-	{"ValidateClaim accepts a zero lease", "job.go",
+	{"ValidateClaim accepts a zero lease", "command.go",
 		"} else if limit <= 0 || lease <= 0 {", "} else if limit <= 0 || lease < 0 {", join(root, stores)},
 
 	// Refund boundaries and fee table (caught before).
@@ -151,12 +153,12 @@ var mutations = []mutation{
 		"s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceDelete)", join(httpP, e2eP)},
 
 	// Claim locking (caught before).
-	{"postgres: a live lease does not keep a job from being claimed", "postgres/job.go",
+	{"postgres: a live lease does not keep a job from being claimed", "postgres/command.go",
 		"AND (lease_expires_at IS NULL OR lease_expires_at <= $1)", "AND (lease_expires_at IS NULL OR lease_expires_at <= $1 OR true)", pg},
-	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/job.go",
-		"IS NULL OR j.lease_expires_at <= ?)", "IS NULL OR j.lease_expires_at <= ? OR 1)", join(sqliteP, releaseP)},
-	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/instance.go",
-		"q += ` FOR UPDATE OF i`", "q += ``", pg},
+	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/command.go",
+		"IS NULL OR c.lease_expires_at <= ?)", "IS NULL OR c.lease_expires_at <= ? OR 1)", join(sqliteP, releaseP)},
+	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/unsubscribe.go",
+		"AND id = ANY($2) ORDER BY id FOR UPDATE`", "AND id = ANY($2) ORDER BY id`", pg},
 }
 
 func main() {

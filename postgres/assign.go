@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
+)
+
+// inFlightGuard retries an operation that lost a race for an instance's
+// one command in flight; the retry plans on the committed rows and refuses.
+func inFlightGuard(err error) bool { return isUniqueViolation(err, "commands_in_flight_idx") }
+
+// Assign applies phonefleet.PlanAssign in one transaction on the tenant's
+// instances locked in ID order: each pair that is not a no-op binds its
+// instance to its user; one audit event records the request. On error
+// nothing changes and the failure is audited in its own transaction.
+// Errors: EForbidden, ECannotAssign, EInternal.
+func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
+	var plan *phonefleet.AssignPlan
+	err := db.withTx(ctx, "assign", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanAssign(req, found)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		changes := p.Changes()
+		for _, c := range changes {
+			queueSetAssignUser(b, req.TenantID, c.InstanceID, "", c.UserID, now)
+		}
+		queueAuditEvent(b, phonefleet.AssignAuditEvent(req, p, nil, now))
+		if err := sendBindings(ctx, tx, b, len(changes)); err != nil {
+			return err
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.AssignAuditEvent(req, nil, err, db.now()))
+		return nil, err
+	}
+	return plan, nil
+}
+
+// Unassign applies phonefleet.PlanUnassign in one transaction on the
+// tenant's instances locked in ID order: the bindings are removed and one
+// wipe_user_data command per instance is written, due now; one audit event
+// records the request. On error nothing changes and the failure is audited.
+// Errors: EForbidden, ENotAllRunning, ENoBinding, EInternal.
+func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
+	var plan *phonefleet.CommandPlan
+	err := db.withTx(ctx, "unassign", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanUnassign(req, found, now)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		for _, pair := range req.Pairs {
+			queueSetAssignUser(b, req.TenantID, pair.InstanceID, pair.UserID, "", now)
+		}
+		queueInsertCommands(b, p.Commands)
+		queueAuditEvent(b, phonefleet.UnassignAuditEvent(req, p, nil, now))
+		if err := sendBindings(ctx, tx, b, len(req.Pairs), "insert commands"); err != nil {
+			return err
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.UnassignAuditEvent(req, nil, err, db.now()))
+		return nil, err
+	}
+	return plan, nil
+}
+
+// StartCommands applies phonefleet.PlanCommands (reboot or reset) in one
+// transaction on the tenant's instances locked in ID order: one command per
+// instance, due now, and one audit event. On error nothing changes and the
+// failure is audited. Errors: EForbidden, ENotAllRunning, EInternal.
+func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
+	var plan *phonefleet.CommandPlan
+	err := db.withTx(ctx, "start_commands", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, true)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanCommands(req, found, now)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		queueInsertCommands(b, p.Commands)
+		queueAuditEvent(b, phonefleet.CommandAuditEvent(req, p, nil, now))
+		if err := sendBindings(ctx, tx, b, 0, "insert commands"); err != nil {
+			return err
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.CommandAuditEvent(req, nil, err, db.now()))
+		return nil, err
+	}
+	return plan, nil
+}
+
+// Prepare answers phonefleet.PlanPrepare on the tenant's instances as
+// committed; only its audit event is written. Errors: ENoInstance,
+// EInternal.
+func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error) {
+	var out []phonefleet.PrepareStatus
+	err := db.withTx(ctx, "prepare", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, false)
+		if err != nil {
+			return err
+		}
+		st, err := phonefleet.PlanPrepare(req, found)
+		if err != nil {
+			return err
+		}
+		if err := insertAuditEvent(ctx, tx, phonefleet.PrepareAuditEvent(req, st, nil, now)); err != nil {
+			return err
+		}
+		out = st
+		return nil
+	})
+	if err != nil {
+		db.auditFailure(ctx, phonefleet.PrepareAuditEvent(req, nil, err, db.now()))
+		return nil, err
+	}
+	return out, nil
+}
+
+// queueSetAssignUser queues the change of a running instance's binding
+// from one user to another ("" for none).
+func queueSetAssignUser(b *pgx.Batch, tenantID, instanceID, from, to string, now time.Time) {
+	b.Queue(`
+		UPDATE instances SET assign_user = $4, updated_at = $5
+		WHERE tenant_id = $1 AND id = $2 AND assign_user = $3 AND state = 'running'`,
+		tenantID, instanceID, from, to, now)
+}
+
+// sendBindings sends a batch of bindings updates (each must change one
+// row: the rows are locked, so anything else is a bug), then the
+// statements named by what, then the audit insert.
+func sendBindings(ctx context.Context, tx pgx.Tx, b *pgx.Batch, bindings int, what ...string) error {
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	for i := 0; i < bindings; i++ {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("bind instance: %w", err)
+		} else if tag.RowsAffected() != 1 {
+			return fmt.Errorf("bind instance: binding changed under the plan (%d rows)", tag.RowsAffected())
+		}
+	}
+	for _, w := range what {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", w, err)
+		}
+	}
+	// Close runs the audit insert's callback, which sets the event's ID.
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
