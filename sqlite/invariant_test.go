@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -8,10 +9,10 @@ import (
 )
 
 // mustUnsubscribable opens a store with a tenant and three running monthly
-// instances.
-func mustUnsubscribable(tb testing.TB) (*DB, *phonefleet.Tenant, []*phonefleet.Instance) {
+// instances, with or without group commit.
+func mustUnsubscribable(tb testing.TB, groupCommit bool) (*DB, *phonefleet.Tenant, []*phonefleet.Instance) {
 	tb.Helper()
-	db := MustOpenDB(tb, nil)
+	db := mustOpenDBWith(tb, filepath.Join(tb.TempDir(), "phonefleet.db"), func(db *DB) { db.GroupCommit = groupCommit })
 	tn := &phonefleet.Tenant{Name: "acme"}
 	if err := db.CreateTenant(tb.Context(), tn); err != nil {
 		tb.Fatal(err)
@@ -32,7 +33,12 @@ func mustUnsubscribable(tb testing.TB) (*DB, *phonefleet.Tenant, []*phonefleet.I
 // running under the plan: the store notices the missing row and fails the
 // whole operation, which then changes nothing and is audited.
 func TestDB_UnsubscribeNotRunningAnyMore(t *testing.T) {
-	db, tn, ins := mustUnsubscribable(t)
+	t.Run("GroupCommit", func(t *testing.T) { testUnsubscribeNotRunningAnyMore(t, true) })
+	t.Run("OneTxPerOp", func(t *testing.T) { testUnsubscribeNotRunningAnyMore(t, false) })
+}
+
+func testUnsubscribeNotRunningAnyMore(t *testing.T, groupCommit bool) {
+	db, tn, ins := mustUnsubscribable(t, groupCommit)
 	if _, err := db.wdb.ExecContext(t.Context(), `
 		CREATE TRIGGER skip_update BEFORE UPDATE ON instances
 		WHEN NEW.id = '`+ins[1].ID+`'
@@ -62,7 +68,7 @@ func TestDB_UnsubscribeNotRunningAnyMore(t *testing.T) {
 // schema itself refuses them all,
 // whatever the code above it does (invariants 2 and 7).
 func TestSchema_OnePerInstance(t *testing.T) {
-	db, tn, ins := mustUnsubscribable(t)
+	db, tn, ins := mustUnsubscribable(t, true)
 	if _, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-1", InstanceIDs: []string{ins[0].ID}}); err != nil {
 		t.Fatal(err)
 	}

@@ -110,6 +110,10 @@ var mutations = []mutation{
 		"if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {",
 		"if _, err := sqlTx.ExecContext(ctx, `SELECT 1`); err != nil {", sqliteP},
 
+	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/writer.go",
+		"\tdefer tx.Rollback()\n\tif err := fn(ctx, tx); err != nil {",
+		"\tdefer tx.Tx.Commit()\n\tif err := fn(ctx, tx); err != nil {", sqliteP},
+
 	// Input limits.
 	{"an unsubscribe of exactly 100 IDs is refused", "unsubscribe.go",
 		"} else if len(ids) > MaxUnsubscribeIDs {", "} else if len(ids) >= MaxUnsubscribeIDs {", join(root, httpP, e2eP)},
