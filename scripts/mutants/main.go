@@ -9,7 +9,7 @@
 // runs the tests:
 //
 //	PHONEFLEET_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//		go run ./scripts/mutants [-run REGEXP] [-list] [-check] [-v]
+//		go run ./scripts/mutants [-run REGEXP] [-list] [-check] [-failfast=false] [-v]
 //
 // Every mutation names the exact text it replaces, which must occur exactly
 // once in its file: when the code it targets is changed or moved, the
@@ -171,6 +171,7 @@ func main() {
 	check := flag.Bool("check", false, "only check that every mutation still applies to the code, and exit")
 	verbose := flag.Bool("v", false, "print the failing tests of each caught mutation")
 	timeout := flag.Duration("timeout", 15*time.Minute, "time limit of one go test run")
+	flag.BoolVar(&failFast, "failfast", true, "stop each package's tests at its first failure (-failfast=false -v lists every test that catches a mutation)")
 	flag.Parse()
 
 	ms := mutations
@@ -318,12 +319,19 @@ func apply(dir string, m mutation) ([]byte, error) {
 	return orig, nil
 }
 
+// failFast passes -failfast to go test.
+var failFast = true
+
 // goTest runs the packages' tests in dir, uncached, and reports whether
 // they passed, with the combined output.
 func goTest(dir string, pkgs []string, timeout time.Duration) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-count=1", "-failfast"}, pkgs...)...)
+	args := []string{"test", "-count=1"}
+	if failFast {
+		args = append(args, "-failfast")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkgs...)...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
