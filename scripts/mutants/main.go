@@ -35,7 +35,9 @@ import (
 )
 
 // mutation is one deliberate bug: in file, old (which must occur exactly
-// once) becomes new, and the tests of pkgs must fail.
+// once) becomes new, and the tests of pkgs must fail. A file ending in "/"
+// is a package directory: old must occur exactly once in all its non-test
+// Go files together, so the mutation survives code moving between files.
 type mutation struct {
 	name     string
 	file     string
@@ -71,20 +73,20 @@ func join(sets ...[]string) []string {
 // caught and stay here so they remain so.
 var mutations = []mutation{
 	// PostgreSQL transactions.
-	{"postgres: a failed operation commits what it wrote", "postgres/postgres.go",
+	{"postgres: a failed operation commits what it wrote", "postgres/",
 		"\tdefer tx.Rollback(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {",
 		"\tdefer tx.Commit(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {", pg},
-	{"postgres: serialization failures are not retried", "postgres/postgres.go",
+	{"postgres: serialization failures are not retried", "postgres/",
 		"return code == codeSerializationFailure || code == codeDeadlockDetected",
 		"return code == codeDeadlockDetected", pg},
-	{"postgres: deadlocks are not retried", "postgres/postgres.go",
+	{"postgres: deadlocks are not retried", "postgres/",
 		"return code == codeSerializationFailure || code == codeDeadlockDetected",
 		"return code == codeSerializationFailure", pg},
-	{"postgres: retries are unbounded by MaxAttempts", "postgres/postgres.go",
+	{"postgres: retries are unbounded by MaxAttempts", "postgres/",
 		"attempt == MaxAttempts ||", "attempt == MaxAttempts+1 ||", pg},
-	{"postgres: the refund key does not make unsubscribe run again", "postgres/unsubscribe.go",
+	{"postgres: the refund key does not make unsubscribe run again", "postgres/",
 		`isUniqueViolation(err, "refunds_pkey", "commands_pkey",`, `isUniqueViolation(err, "commands_pkey",`, pg},
-	{"postgres: an update that missed an instance is not an error", "postgres/unsubscribe.go",
+	{"postgres: an update that missed an instance is not an error", "postgres/",
 		"} else if tag.RowsAffected() != int64(n) {", "} else if tag.RowsAffected() > int64(n) {", pg},
 
 	// The schema's last guards.
@@ -104,64 +106,65 @@ var mutations = []mutation{
 		"CREATE UNIQUE INDEX commands_in_flight_idx", "CREATE INDEX commands_in_flight_idx", sqliteP},
 
 	// SQLite transactions.
-	{"sqlite: an update that missed an instance is not an error", "sqlite/unsubscribe.go",
-		"} else if n != 1 {", "} else if n > 1 {", sqliteP},
-	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/writer.go",
+	{"sqlite: an update that missed an instance is not an error", "sqlite/",
+		"} else if n != 1 {\n\t\t\treturn fmt.Errorf(\"update instance %s: not running any more",
+		"} else if n > 1 {\n\t\t\treturn fmt.Errorf(\"update instance %s: not running any more", sqliteP},
+	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/",
 		"if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {",
 		"if _, err := sqlTx.ExecContext(ctx, `SELECT 1`); err != nil {", sqliteP},
 
-	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/writer.go",
+	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/",
 		"\tdefer tx.Rollback()\n\tif err := fn(ctx, tx); err != nil {",
 		"\tdefer tx.Tx.Commit()\n\tif err := fn(ctx, tx); err != nil {", sqliteP},
 
 	// Input limits.
-	{"an unsubscribe of exactly 100 IDs is refused", "unsubscribe.go",
+	{"an unsubscribe of exactly 100 IDs is refused", "./",
 		"} else if len(ids) > MaxUnsubscribeIDs {", "} else if len(ids) >= MaxUnsubscribeIDs {", join(root, httpP, e2eP)},
-	{"an unsubscribe of 101 IDs is accepted", "unsubscribe.go",
+	{"an unsubscribe of 101 IDs is accepted", "./",
 		"} else if len(ids) > MaxUnsubscribeIDs {", "} else if len(ids) > MaxUnsubscribeIDs+1 {", join(root, httpP, e2eP)},
 
 	// Release worker.
-	{"release: a delivery may last the whole lease", "release/worker.go",
+	{"release: a delivery may last the whole lease", "release/",
 		"context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)", "context.WithTimeout(context.WithoutCancel(ctx), w.Lease)", releaseP},
-	{"ValidateClaim accepts anything", "command.go",
+	{"ValidateClaim accepts anything", "./",
 		"func ValidateClaim(owner string, limit int, lease time.Duration) error {",
 		"func ValidateClaim(owner string, limit int, lease time.Duration) error {\n\treturn nil", join(root, stores)},
-	{"ValidateClaim accepts a zero lease", "command.go",
+	{"ValidateClaim accepts a zero lease", "./",
 		"} else if limit <= 0 || lease <= 0 {", "} else if limit <= 0 || lease < 0 {", join(root, stores)},
 
 	// Refund boundaries and fee table (caught before).
-	{"refund: the five-day window excludes its last instant", "refund.go",
+	{"refund: the five-day window excludes its last instant", "./",
 		"if now.Sub(in.StartsAt) <= FullRefundWindow {", "if now.Sub(in.StartsAt) < FullRefundWindow {", root},
-	{"refund: the five-day window is a day longer", "refund.go",
+	{"refund: the five-day window is a day longer", "./",
 		"const FullRefundWindow = 120 * time.Hour", "const FullRefundWindow = 144 * time.Hour", root},
-	{"refund: the last, partial hour of the period is not counted", "refund.go",
+	{"refund: the last, partial hour of the period is not counted", "./",
 		"\tif span%time.Hour > 0 {\n\t\tperiodHours++", "\tif span%time.Hour > 0 {\n\t\tperiodHours += 0", root},
-	{"refund: the amount may go below zero", "refund.go",
+	{"refund: the amount may go below zero", "./",
 		"r.Amount = max(r.Paid-r.Consumed-r.Fee, 0)", "r.Amount = r.Paid - r.Consumed - r.Fee", root},
-	{"fee: monthly 15%", "refund.go",
+	{"fee: monthly 15%", "./",
 		"if in.BillingMode != BillingModeYearly {\n\t\treturn 10", "if in.BillingMode != BillingModeYearly {\n\t\treturn 15", root},
-	{"fee: 2-year first year 10%", "refund.go",
+	{"fee: 2-year first year 10%", "./",
 		"return [...]int64{15, 10}[year-1]", "return [...]int64{10, 10}[year-1]", root},
-	{"fee: 3-year third year 10%", "refund.go",
+	{"fee: 3-year third year 10%", "./",
 		"return [...]int64{15, 10, 5}[year-1]", "return [...]int64{15, 10, 10}[year-1]", root},
-	{"fee: the year of use changes after the anniversary, not on it", "refund.go",
+	{"fee: the year of use changes after the anniversary, not on it", "./",
 		"!now.Before(start.AddDate(year, 0, 0))", "now.After(start.AddDate(year, 0, 0))", root},
 
 	// Check order and ownership (caught before).
-	{"pay-per-use is checked before ownership", "unsubscribe.go",
+	{"pay-per-use is checked before ownership", "./",
 		"\tif len(missing) > 0 {\n\t\treturn nil, Errorf(ENotOwned,", "\tif len(missing) > 0 && len(payPerUse) == 0 {\n\t\treturn nil, Errorf(ENotOwned,", join(root, httpP, e2eP)},
-	{"an instance of another tenant counts as owned", "unsubscribe.go",
+	{"an instance of another tenant counts as owned", "./",
 		"if in == nil || in.TenantID != tenantID {", "if in == nil {", root},
-	{"the delete route checks a query action", "http/server.go",
+	{"the delete route checks a query action", "http/",
 		"s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete)",
 		"s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceDelete)", join(httpP, e2eP)},
 
 	// Claim locking (caught before).
-	{"postgres: a live lease does not keep a job from being claimed", "postgres/command.go",
+	{"postgres: a live lease does not keep a job from being claimed", "postgres/",
 		"AND (lease_expires_at IS NULL OR lease_expires_at <= $1)", "AND (lease_expires_at IS NULL OR lease_expires_at <= $1 OR true)", pg},
-	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/command.go",
+	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/",
 		"IS NULL OR c.lease_expires_at <= ?)", "IS NULL OR c.lease_expires_at <= ? OR 1)", join(sqliteP, releaseP)},
-	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/unsubscribe.go",
+	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/",
 		"AND id = ANY($2) ORDER BY id FOR UPDATE`", "AND id = ANY($2) ORDER BY id`", pg},
 }
 
@@ -226,14 +229,9 @@ func main() {
 	// Every mutation must apply to the code as it is now.
 	bad := 0
 	for _, m := range ms {
-		orig, err := apply(tmp, m)
-		if err != nil {
+		if err := matches(tmp, m); err != nil {
 			fmt.Printf("STALE     %s: %v\n", m.name, err)
 			bad++
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(tmp, m.file), orig, 0o644); err != nil {
-			fatalf("restore %s: %v", m.file, err)
 		}
 	}
 	if bad > 0 {
@@ -252,14 +250,14 @@ func main() {
 
 	var survived, broken []string
 	for i, m := range ms {
-		orig, err := apply(tmp, m)
+		path, orig, err := apply(tmp, m)
 		if err != nil {
 			fatalf("%s: %v", m.name, err)
 		}
 		start := time.Now()
 		ok, out := goTest(tmp, m.pkgs, *timeout)
-		if err := os.WriteFile(filepath.Join(tmp, m.file), orig, 0o644); err != nil {
-			fatalf("restore %s: %v", m.file, err)
+		if err := os.WriteFile(path, orig, 0o644); err != nil {
+			fatalf("restore %s: %v", path, err)
 		}
 		took := time.Since(start).Round(time.Second)
 		switch {
@@ -289,34 +287,55 @@ func main() {
 	}
 }
 
-// matches checks, without writing, that m applies to the tree at dir.
-func matches(dir string, m mutation) error {
-	b, err := os.ReadFile(filepath.Join(dir, m.file))
-	if err != nil {
-		return err
+// locate returns the path under dir of the one file m mutates and its
+// content, or an error unless m.old occurs exactly once in m.file (in all
+// the non-test Go files of a package directory together).
+func locate(dir string, m mutation) (string, []byte, error) {
+	paths := []string{filepath.Join(dir, m.file)}
+	if strings.HasSuffix(m.file, "/") {
+		all, err := filepath.Glob(filepath.Join(dir, m.file, "*.go"))
+		if err != nil {
+			return "", nil, err
+		}
+		paths = slices.DeleteFunc(all, func(p string) bool { return strings.HasSuffix(p, "_test.go") })
 	}
-	if n := bytes.Count(b, []byte(m.old)); n != 1 {
-		return fmt.Errorf("%s: the text to mutate occurs %d times, want once: %q", m.file, n, m.old)
+	var found string
+	var content []byte
+	total := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", nil, err
+		}
+		if n := bytes.Count(b, []byte(m.old)); n > 0 {
+			total += n
+			found, content = p, b
+		}
 	}
-	return nil
+	if total != 1 {
+		return "", nil, fmt.Errorf("%s: the text to mutate occurs %d times, want once: %q", m.file, total, m.old)
+	}
+	return found, content, nil
 }
 
-// apply writes m into the copy at dir and returns the file's original
-// content. old must occur exactly once.
-func apply(dir string, m mutation) ([]byte, error) {
-	path := filepath.Join(dir, m.file)
-	orig, err := os.ReadFile(path)
+// matches checks, without writing, that m applies to the tree at dir.
+func matches(dir string, m mutation) error {
+	_, _, err := locate(dir, m)
+	return err
+}
+
+// apply writes m into the copy at dir and returns the path of the file it
+// changed and the file's original content.
+func apply(dir string, m mutation) (string, []byte, error) {
+	path, orig, err := locate(dir, m)
 	if err != nil {
-		return nil, err
-	}
-	if n := bytes.Count(orig, []byte(m.old)); n != 1 {
-		return nil, fmt.Errorf("%s: the text to mutate occurs %d times, want once: %q", m.file, n, m.old)
+		return "", nil, err
 	}
 	mutated := bytes.Replace(orig, []byte(m.old), []byte(m.new), 1)
 	if err := os.WriteFile(path, mutated, 0o644); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return orig, nil
+	return path, orig, nil
 }
 
 // failFast passes -failfast to go test.
