@@ -65,8 +65,8 @@ func testUnsubscribeNotRunningAnyMore(t *testing.T, groupCommit bool) {
 
 // TestSchema_OnePerInstance writes a second refund, a second release and a
 // second command in flight for one instance straight into the tables: the
-// schema itself refuses them all,
-// whatever the code above it does (invariants 2 and 7).
+// schema itself refuses them all, whatever the code above it does
+// (invariants 2 and 7).
 func TestSchema_OnePerInstance(t *testing.T) {
 	db, tn, ins := mustUnsubscribable(t, true)
 	if _, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-1", InstanceIDs: []string{ins[0].ID}}); err != nil {
