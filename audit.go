@@ -13,6 +13,7 @@ type AuditEvent struct {
 	TenantID    string    `json:"-"`
 	TenantName  string    `json:"tenant"`
 	TokenID     string    `json:"-"`
+	UserName    string    `json:"user"` // the tenant user who called; "" for an operator's token
 	Action      string    `json:"action"`
 	RequestID   string    `json:"request_id"`
 	InstanceIDs []string  `json:"instance_ids"`
@@ -40,7 +41,7 @@ type AuditService interface {
 // on success).
 func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, err error, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, Action: ActionInstanceDelete,
+		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceDelete,
 		RequestID: req.RequestID, InstanceIDs: req.InstanceIDs, ErrorCode: ECodeOK,
 	}
 	if err != nil {
@@ -59,7 +60,7 @@ func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, err e
 // order and instances, or err.
 func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instance, err error, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, Action: ActionInstanceCreate,
+		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceCreate,
 		RequestID: req.RequestID, InstanceIDs: []string{}, ErrorCode: ECodeOK,
 	}
 	if err != nil {

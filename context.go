@@ -9,13 +9,17 @@ const (
 	requestIDContextKey
 )
 
-// Principal is the authenticated caller of a request: the token and the
-// tenant it belongs to.
+// Principal is the authenticated caller of a request: the tenant, the
+// token or access key it came with, the tenant user behind it (none for an
+// operator-issued token) and the actions it may take.
 type Principal struct {
-	TenantID   string
-	TenantName string
-	TokenID    string
-	Actions    []string
+	TenantID    string
+	TenantName  string
+	TokenID     string
+	AccessKeyID string
+	UserID      string
+	UserName    string
+	Actions     []string
 }
 
 // Can reports whether the principal's token carries the action.

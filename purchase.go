@@ -33,6 +33,7 @@ const (
 type PurchaseRequest struct {
 	TenantID      string
 	TokenID       string
+	UserName      string // the tenant user who called, for the audit trail
 	RequestID     string
 	OS            string
 	InstanceSKUID string

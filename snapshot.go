@@ -10,7 +10,9 @@ import (
 // of it: they are only meaningful to the workers of the old store.
 type Snapshot struct {
 	Tenants     []*Tenant
-	Tokens      []*Token // with Hash
+	Users       []*User      // with PasswordHash
+	AccessKeys  []*AccessKey // with Secret
+	Tokens      []*Token     // with Hash
 	SKUs        []*SKU
 	Orders      []*Order
 	Instances   []*Instance
@@ -40,6 +42,8 @@ func (s *Snapshot) Validate() error {
 		hasNil bool
 	}{
 		{"tenant", slices.Contains(s.Tenants, nil)},
+		{"user", slices.Contains(s.Users, nil)},
+		{"access key", slices.Contains(s.AccessKeys, nil)},
 		{"token", slices.Contains(s.Tokens, nil)},
 		{"sku", slices.Contains(s.SKUs, nil)},
 		{"order", slices.Contains(s.Orders, nil)},

@@ -17,6 +17,8 @@ const MaxIDCollisionAttempts = 5
 type Store interface {
 	TenantService
 	TokenService
+	UserService
+	AccessKeyService
 	SKUService
 	InstanceService
 	RefundService

@@ -53,6 +53,8 @@ type Token struct {
 	ID         string     `json:"id"`
 	TenantID   string     `json:"tenant_id"`
 	TenantName string     `json:"tenant"`
+	UserID     string     `json:"user_id,omitempty"` // the tenant user it was issued to; "" for an operator's token
+	UserName   string     `json:"user,omitempty"`
 	Name       string     `json:"name"`
 	Actions    []string   `json:"actions"`
 	Hash       []byte     `json:"-"`
@@ -125,7 +127,8 @@ type TokenService interface {
 	// CreateToken stores t (ID, TenantID, Hash, Actions, CreatedAt, ExpiresAt set by the caller).
 	CreateToken(ctx context.Context, t *Token) error
 	// FindTokenByHash returns the token with that hash, revoked or expired
-	// ones included, with TenantName filled in; ENotFound if none.
+	// ones included, with TenantName (and UserName for a user's token)
+	// filled in; ENotFound if none.
 	FindTokenByHash(ctx context.Context, hash []byte) (*Token, error)
 	// FindTokens lists tokens, newest first.
 	FindTokens(ctx context.Context, filter TokenFilter) ([]*Token, error)

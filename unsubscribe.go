@@ -12,6 +12,7 @@ const MaxUnsubscribeIDs = 100
 type UnsubscribeRequest struct {
 	TenantID    string
 	TokenID     string
+	UserName    string // the tenant user who called, for the audit trail
 	RequestID   string
 	InstanceIDs []string
 	DryRun      bool

@@ -24,6 +24,16 @@ type Store struct {
 	FindTokensFn      func(ctx context.Context, filter phonefleet.TokenFilter) ([]*phonefleet.Token, error)
 	RevokeTokenFn     func(ctx context.Context, id string) error
 
+	CreateUserFn func(ctx context.Context, u *phonefleet.User) error
+	FindUserFn   func(ctx context.Context, tenantName, name string) (*phonefleet.User, error)
+	FindUsersFn  func(ctx context.Context, filter phonefleet.UserFilter) ([]*phonefleet.User, error)
+	UpdateUserFn func(ctx context.Context, id string, upd phonefleet.UserUpdate) (*phonefleet.User, error)
+
+	CreateAccessKeyFn func(ctx context.Context, k *phonefleet.AccessKey) error
+	FindAccessKeyFn   func(ctx context.Context, id string) (*phonefleet.AccessKey, error)
+	FindAccessKeysFn  func(ctx context.Context, filter phonefleet.AccessKeyFilter) ([]*phonefleet.AccessKey, error)
+	DeleteAccessKeyFn func(ctx context.Context, id string) error
+
 	FindSKUsFn  func(ctx context.Context) ([]*phonefleet.SKU, error)
 	CreateSKUFn func(ctx context.Context, s *phonefleet.SKU) error
 
@@ -86,6 +96,46 @@ func (s *Store) FindTokens(ctx context.Context, filter phonefleet.TokenFilter) (
 // RevokeToken calls RevokeTokenFn.
 func (s *Store) RevokeToken(ctx context.Context, id string) error {
 	return s.RevokeTokenFn(ctx, id)
+}
+
+// CreateUser calls CreateUserFn.
+func (s *Store) CreateUser(ctx context.Context, u *phonefleet.User) error {
+	return s.CreateUserFn(ctx, u)
+}
+
+// FindUser calls FindUserFn.
+func (s *Store) FindUser(ctx context.Context, tenantName, name string) (*phonefleet.User, error) {
+	return s.FindUserFn(ctx, tenantName, name)
+}
+
+// FindUsers calls FindUsersFn.
+func (s *Store) FindUsers(ctx context.Context, filter phonefleet.UserFilter) ([]*phonefleet.User, error) {
+	return s.FindUsersFn(ctx, filter)
+}
+
+// UpdateUser calls UpdateUserFn.
+func (s *Store) UpdateUser(ctx context.Context, id string, upd phonefleet.UserUpdate) (*phonefleet.User, error) {
+	return s.UpdateUserFn(ctx, id, upd)
+}
+
+// CreateAccessKey calls CreateAccessKeyFn.
+func (s *Store) CreateAccessKey(ctx context.Context, k *phonefleet.AccessKey) error {
+	return s.CreateAccessKeyFn(ctx, k)
+}
+
+// FindAccessKey calls FindAccessKeyFn.
+func (s *Store) FindAccessKey(ctx context.Context, id string) (*phonefleet.AccessKey, error) {
+	return s.FindAccessKeyFn(ctx, id)
+}
+
+// FindAccessKeys calls FindAccessKeysFn.
+func (s *Store) FindAccessKeys(ctx context.Context, filter phonefleet.AccessKeyFilter) ([]*phonefleet.AccessKey, error) {
+	return s.FindAccessKeysFn(ctx, filter)
+}
+
+// DeleteAccessKey calls DeleteAccessKeyFn.
+func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
+	return s.DeleteAccessKeyFn(ctx, id)
 }
 
 // FindSKUs calls FindSKUsFn.

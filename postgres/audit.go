@@ -50,12 +50,12 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 	return events, nil
 }
 
-const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''),
+const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
 	e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
 
 func scanAuditEvent(row pgx.CollectableRow) (*phonefleet.AuditEvent, error) {
 	var e phonefleet.AuditEvent
-	err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID,
+	err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
 		&e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
 	if e.InstanceIDs == nil {
 		e.InstanceIDs = []string{}
@@ -79,10 +79,10 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 		ids = []string{}
 	}
 	b.Queue(`
-		INSERT INTO audit_events (at, tenant_id, token_id, action, request_id, instance_ids, error_code, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING id`,
-		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
+		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 

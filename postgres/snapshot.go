@@ -35,8 +35,14 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		}); err != nil {
 		return nil, fmt.Errorf("export tenants: %w", err)
 	}
-	if s.Tokens, err = collect(ctx, tx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id`, scanToken); err != nil {
+	if s.Tokens, err = collect(ctx, tx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id`, scanToken); err != nil {
 		return nil, fmt.Errorf("export tokens: %w", err)
+	}
+	if s.Users, err = collect(ctx, tx, `SELECT `+userColumns+` FROM users u JOIN tenants t ON t.id = u.tenant_id`, scanUser); err != nil {
+		return nil, fmt.Errorf("export users: %w", err)
+	}
+	if s.AccessKeys, err = collect(ctx, tx, `SELECT `+accessKeyColumns+accessKeyFrom, scanAccessKey); err != nil {
+		return nil, fmt.Errorf("export access keys: %w", err)
 	}
 	if s.SKUs, err = collect(ctx, tx, `SELECT `+skuColumns+` FROM skus s`, scanSKU); err != nil {
 		return nil, fmt.Errorf("export skus: %w", err)
@@ -67,6 +73,8 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	}
 
 	sortByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
+	sortByID(s.Users, func(u *phonefleet.User) string { return u.ID })
+	sortByID(s.AccessKeys, func(k *phonefleet.AccessKey) string { return k.ID })
 	sortByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
 	sortByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
 	sortByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
@@ -139,9 +147,17 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 			t := s.Tenants[i]
 			return []any{t.ID, t.Name, t.CreatedAt}
 		}},
-		{"tokens", []string{"id", "tenant_id", "name", "hash", "actions", "created_at", "expires_at", "revoked_at"}, len(s.Tokens), func(i int) []any {
+		{"users", []string{"id", "tenant_id", "name", "role", "password_hash", "disabled", "created_at", "updated_at"}, len(s.Users), func(i int) []any {
+			u := s.Users[i]
+			return []any{u.ID, u.TenantID, u.Name, u.Role, u.PasswordHash, u.Disabled, u.CreatedAt, u.UpdatedAt}
+		}},
+		{"access_keys", []string{"id", "tenant_id", "user_id", "secret", "created_at"}, len(s.AccessKeys), func(i int) []any {
+			k := s.AccessKeys[i]
+			return []any{k.ID, k.TenantID, k.UserID, k.Secret, k.CreatedAt}
+		}},
+		{"tokens", []string{"id", "tenant_id", "user_id", "name", "hash", "actions", "created_at", "expires_at", "revoked_at"}, len(s.Tokens), func(i int) []any {
 			t := s.Tokens[i]
-			return []any{t.ID, t.TenantID, t.Name, t.Hash, t.Actions, t.CreatedAt, t.ExpiresAt, t.RevokedAt}
+			return []any{t.ID, t.TenantID, nullString(t.UserID), t.Name, t.Hash, t.Actions, t.CreatedAt, t.ExpiresAt, t.RevokedAt}
 		}},
 		{"orders", []string{"id", "tenant_id", "sku_id", "region_id", "os", "band_size", "billing_mode", "period_num",
 			"count", "unit_price", "total", "currency", "auto_pay", "auto_renew", "request_id", "created_at"}, len(s.Orders), func(i int) []any {
@@ -157,13 +173,13 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 		{"commands", commandCopyColumns, len(s.Commands), func(i int) []any { return commandCopyRow(s.Commands[i]) }},
 		// Audit events get new IDs from the identity column, in the order
 		// COPY sends them: the order of s.
-		{"audit_events", []string{"at", "tenant_id", "token_id", "action", "request_id", "instance_ids", "error_code", "detail"}, len(s.AuditEvents), func(i int) []any {
+		{"audit_events", []string{"at", "tenant_id", "token_id", "user_name", "action", "request_id", "instance_ids", "error_code", "detail"}, len(s.AuditEvents), func(i int) []any {
 			e := s.AuditEvents[i]
 			ids := e.InstanceIDs
 			if ids == nil {
 				ids = []string{}
 			}
-			return []any{e.At, nullString(e.TenantID), nullString(e.TokenID), e.Action, e.RequestID, ids, e.ErrorCode, e.Detail}
+			return []any{e.At, nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail}
 		}},
 	}
 	for _, c := range copies {

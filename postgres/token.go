@@ -10,7 +10,7 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-const tokenColumns = `k.id, k.tenant_id, t.name, k.name, k.actions, k.hash, k.created_at, k.expires_at, k.revoked_at`
+const tokenColumns = `k.id, k.tenant_id, t.name, COALESCE(k.user_id, ''), COALESCE(u.name, ''), k.name, k.actions, k.hash, k.created_at, k.expires_at, k.revoked_at`
 
 // CreateToken stores t. EInvalid if it does not validate, ENotFound if its
 // tenant does not exist, EConflict if its ID or hash is taken.
@@ -20,14 +20,14 @@ func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 	}
 	return db.withTx(ctx, "create_token", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at, revoked_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			t.ID, t.TenantID, t.Name, t.Hash, t.Actions, t.CreatedAt.UTC(), t.ExpiresAt.UTC(), t.RevokedAt)
+			INSERT INTO tokens (id, tenant_id, user_id, name, hash, actions, created_at, expires_at, revoked_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			t.ID, t.TenantID, nullString(t.UserID), t.Name, t.Hash, t.Actions, t.CreatedAt.UTC(), t.ExpiresAt.UTC(), t.RevokedAt)
 		switch err = formatError(err); {
 		case err == nil:
 			return nil
 		case isNotFound(err):
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", t.TenantID)
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q or user %q not found", t.TenantID, t.UserID)
 		case isConflict(err):
 			return phonefleet.Errorf(phonefleet.EConflict, "token %q already exists", t.ID)
 		}
@@ -40,7 +40,7 @@ func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 func (db *DB) FindTokenByHash(ctx context.Context, hash []byte) (*phonefleet.Token, error) {
 	ctx, cancel := db.readCtx(ctx)
 	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = $1`, hash)
+	rows, err := db.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id WHERE k.hash = $1`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("find token: %w", err)
 	}
@@ -65,7 +65,7 @@ func (db *DB) FindTokens(ctx context.Context, filter phonefleet.TokenFilter) ([]
 	}
 	rows, err := db.pool.Query(ctx, `
 		SELECT `+tokenColumns+`
-		FROM tokens k JOIN tenants t ON t.id = k.tenant_id
+		FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id
 		`+whereClause(conds)+`
 		ORDER BY k.created_at DESC, k.id DESC`, args...)
 	if err != nil {
@@ -94,6 +94,6 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 
 func scanToken(row pgx.CollectableRow) (*phonefleet.Token, error) {
 	var t phonefleet.Token
-	err := row.Scan(&t.ID, &t.TenantID, &t.TenantName, &t.Name, &t.Actions, &t.Hash, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt)
+	err := row.Scan(&t.ID, &t.TenantID, &t.TenantName, &t.UserID, &t.UserName, &t.Name, &t.Actions, &t.Hash, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt)
 	return &t, err
 }

@@ -25,6 +25,10 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	s := &phonefleet.Snapshot{}
 	if s.Tenants, err = findTenants(ctx, tx, ""); err != nil {
 		return nil, err
+	} else if s.Users, err = findUsers(ctx, tx, ""); err != nil {
+		return nil, err
+	} else if s.AccessKeys, err = findAccessKeys(ctx, tx, ""); err != nil {
+		return nil, err
 	} else if s.Tokens, err = findTokens(ctx, tx, ""); err != nil {
 		return nil, err
 	} else if s.SKUs, err = findSKUs(ctx, tx, ""); err != nil {
@@ -42,6 +46,8 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	}
 
 	s.Tenants = sortedByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
+	s.Users = sortedByID(s.Users, func(u *phonefleet.User) string { return u.ID })
+	s.AccessKeys = sortedByID(s.AccessKeys, func(k *phonefleet.AccessKey) string { return k.ID })
 	s.Tokens = sortedByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
 	s.SKUs = sortedByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
 	s.Orders = sortedByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
@@ -99,6 +105,18 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 			VALUES (?, ?, ?)
 		`, t.ID, t.Name, formatTime(t.CreatedAt)); err != nil {
 			return fmt.Errorf("import tenant %s: %w", t.ID, formatError(err))
+		}
+	}
+	for _, u := range s.Users {
+		c := *u
+		if err := createUser(ctx, tx, &c, false); err != nil {
+			return fmt.Errorf("import user %s: %w", u.ID, err)
+		}
+	}
+	for _, k := range s.AccessKeys {
+		c := *k
+		if err := createAccessKey(ctx, tx, &c); err != nil {
+			return fmt.Errorf("import access key %s: %w", k.ID, err)
 		}
 	}
 	for _, t := range s.Tokens {

@@ -67,9 +67,9 @@ func insertToken(ctx context.Context, tx *Tx, t *phonefleet.Token) error {
 		return fmt.Errorf("marshal token actions: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-	`, t.ID, t.TenantID, t.Name, t.Hash, string(actions),
+		INSERT INTO tokens (id, tenant_id, user_id, name, hash, actions, created_at, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`, t.ID, t.TenantID, nullString(t.UserID), t.Name, t.Hash, string(actions),
 		formatTime(t.CreatedAt), formatTime(t.ExpiresAt), formatNullTime(t.RevokedAt),
 	); err != nil {
 		switch err = formatError(err); {
@@ -103,10 +103,11 @@ func revokeToken(ctx context.Context, tx *Tx, id string) error {
 // first, with their tenant's name.
 func findTokens(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.Token, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT k.id, k.tenant_id, t.name, k.name, k.hash, k.actions,
+		SELECT k.id, k.tenant_id, t.name, COALESCE(k.user_id, ''), COALESCE(u.name, ''), k.name, k.hash, k.actions,
 		       k.created_at, k.expires_at, k.revoked_at
 		FROM tokens k
 		JOIN tenants t ON t.id = k.tenant_id
+		LEFT JOIN users u ON u.id = k.user_id
 		`+where+`
 		ORDER BY k.created_at DESC, k.id DESC
 	`, args...)
@@ -120,7 +121,7 @@ func findTokens(ctx context.Context, tx *Tx, where string, args ...any) ([]*phon
 		var t phonefleet.Token
 		var actions, createdAt, expiresAt string
 		var revokedAt sql.NullString
-		if err := rows.Scan(&t.ID, &t.TenantID, &t.TenantName, &t.Name, &t.Hash, &actions,
+		if err := rows.Scan(&t.ID, &t.TenantID, &t.TenantName, &t.UserID, &t.UserName, &t.Name, &t.Hash, &actions,
 			&createdAt, &expiresAt, &revokedAt); err != nil {
 			return nil, fmt.Errorf("scan token: %w", err)
 		}

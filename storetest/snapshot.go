@@ -138,13 +138,26 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 		t.Fatalf("RevokeToken: %v", err)
 	}
 	mustCreateToken(t, s, globex.ID, "", clk.Now())
+	alice := mustCreateUser(t, s, acme.ID, "alice", phonefleet.RoleAdmin)
+	clk.Add(time.Second)
+	if _, err := s.UpdateUser(ctx, mustCreateUser(t, s, acme.ID, "bob", phonefleet.RoleViewer).ID, phonefleet.UserUpdate{Disabled: ptr(true)}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	mustCreateAccessKey(t, s, alice)
+	aliceToken, _ := newToken(acme.ID, "iam", clk.Now(), time.Hour)
+	aliceToken.UserID = alice.ID
+	if err := s.CreateToken(ctx, aliceToken); err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
 
 	sku := newSKU("kp.test.1u2g")
 	if err := s.CreateSKU(ctx, sku); err != nil {
 		t.Fatalf("CreateSKU: %v", err)
 	}
 
-	monthly := mustPurchase(t, s, monthlyRequest(acme.ID, 4))
+	monthlyReq := monthlyRequest(acme.ID, 4)
+	monthlyReq.UserName = "alice"
+	monthly := mustPurchase(t, s, monthlyReq)
 	clk.Add(time.Minute)
 	yearlyReq := monthlyRequest(acme.ID, 2)
 	yearlyReq.PeriodType, yearlyReq.PeriodNum, yearlyReq.NamePrefix, yearlyReq.AutoRenew = phonefleet.PeriodTypeYear, 1, "year", true
@@ -202,7 +215,9 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		got, want int
 	}{
 		{"tenants", len(snap.Tenants), 3},
-		{"tokens", len(snap.Tokens), 3},
+		{"users", len(snap.Users), 2},
+		{"access keys", len(snap.AccessKeys), 1},
+		{"tokens", len(snap.Tokens), 4},
 		{"skus", len(snap.SKUs), len(phonefleet.DefaultSKUs()) + 1},
 		{"orders", len(snap.Orders), 4},
 		{"instances", len(snap.Instances), 9},
@@ -237,8 +252,16 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 			t.Fatalf("audit events not oldest first: ID %d after %d", snap.AuditEvents[i].ID, snap.AuditEvents[i-1].ID)
 		}
 	}
-	if e := snap.AuditEvents[0]; e.Action != phonefleet.ActionInstanceCreate || e.TenantID == "" || e.TokenID != "tk-test" {
-		t.Fatalf("first audit event=%+v, want the first purchase with tenant and token", e)
+	if e := snap.AuditEvents[0]; e.Action != phonefleet.ActionInstanceCreate || e.TenantID == "" || e.TokenID != "tk-test" || e.UserName != "alice" {
+		t.Fatalf("first audit event=%+v, want the first purchase with tenant, token and user", e)
+	}
+	for _, u := range snap.Users {
+		if u.PasswordHash == "" || u.TenantID == "" {
+			t.Fatalf("user %+v exported without its hash or tenant", u)
+		}
+	}
+	if k := snap.AccessKeys[0]; k.Secret == "" || k.UserID == "" {
+		t.Fatalf("access key %+v exported without its secret or user", k)
 	}
 }
 
@@ -272,6 +295,16 @@ func dumpStore(t *testing.T, s phonefleet.Store) string {
 		got, err := s.FindTokenByHash(ctx, tk.Hash)
 		check(err)
 		fmt.Fprintln(&b, "FindTokenByHash", fmtToken(got))
+	}
+	users, err := s.FindUsers(ctx, phonefleet.UserFilter{})
+	check(err)
+	for _, u := range users {
+		fmt.Fprintln(&b, "FindUsers", fmtUser(u))
+	}
+	keys, err := s.FindAccessKeys(ctx, phonefleet.AccessKeyFilter{})
+	check(err)
+	for _, k := range keys {
+		fmt.Fprintln(&b, "FindAccessKeys", fmtAccessKey(k))
 	}
 	var allIDs []string
 	for _, tn := range tenants {
@@ -345,6 +378,12 @@ func fmtSnapshot(snap *phonefleet.Snapshot, withIDs bool) string {
 	for _, tn := range snap.Tenants {
 		fmt.Fprintln(&b, "tenant", fmtTenant(tn))
 	}
+	for _, u := range snap.Users {
+		fmt.Fprintln(&b, "user", fmtUser(u))
+	}
+	for _, k := range snap.AccessKeys {
+		fmt.Fprintln(&b, "access key", fmtAccessKey(k))
+	}
 	for _, tk := range snap.Tokens {
 		fmt.Fprintln(&b, "token", fmtToken(tk))
 	}
@@ -374,9 +413,19 @@ func fmtTenant(tn *phonefleet.Tenant) string {
 }
 
 func fmtToken(tk *phonefleet.Token) string {
-	return fmt.Sprintf("%s tenant=%s/%s name=%q actions=%v hash=%x created=%s expires=%s revoked=%s",
-		tk.ID, tk.TenantID, tk.TenantName, tk.Name, tk.Actions, tk.Hash,
+	return fmt.Sprintf("%s tenant=%s/%s user=%s/%s name=%q actions=%v hash=%x created=%s expires=%s revoked=%s",
+		tk.ID, tk.TenantID, tk.TenantName, tk.UserID, tk.UserName, tk.Name, tk.Actions, tk.Hash,
 		fmtTime(&tk.CreatedAt), fmtTime(&tk.ExpiresAt), fmtTime(tk.RevokedAt))
+}
+
+func fmtUser(u *phonefleet.User) string {
+	return fmt.Sprintf("%s tenant=%s/%s name=%s role=%s hash=%s disabled=%t created=%s updated=%s",
+		u.ID, u.TenantID, u.TenantName, u.Name, u.Role, u.PasswordHash, u.Disabled, fmtTime(&u.CreatedAt), fmtTime(&u.UpdatedAt))
+}
+
+func fmtAccessKey(k *phonefleet.AccessKey) string {
+	return fmt.Sprintf("%s tenant=%s/%s user=%s/%s/%s/%t secret=%s created=%s",
+		k.ID, k.TenantID, k.TenantName, k.UserID, k.UserName, k.UserRole, k.UserDisabled, k.Secret, fmtTime(&k.CreatedAt))
 }
 
 func fmtSKU(k *phonefleet.SKU) string {
@@ -398,6 +447,6 @@ func fmtAudit(e *phonefleet.AuditEvent, withID bool) string {
 	if withID {
 		id = fmt.Sprintf("%d ", e.ID)
 	}
-	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s action=%s request=%s ids=%v code=%s detail=%q",
-		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
+	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s user=%s action=%s request=%s ids=%v code=%s detail=%q",
+		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.UserName, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
 }

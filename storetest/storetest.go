@@ -35,6 +35,8 @@ type Opener func(t *testing.T, now func() time.Time) phonefleet.Store
 func Run(t *testing.T, open Opener) {
 	t.Run("Tenant", func(t *testing.T) { testTenant(t, open) })
 	t.Run("Token", func(t *testing.T) { testToken(t, open) })
+	t.Run("User", func(t *testing.T) { testUser(t, open) })
+	t.Run("AccessKey", func(t *testing.T) { testAccessKey(t, open) })
 	t.Run("SKU", func(t *testing.T) { testSKU(t, open) })
 	t.Run("Purchase", func(t *testing.T) { testPurchase(t, open) })
 	t.Run("FindInstances", func(t *testing.T) { testFindInstances(t, open) })
