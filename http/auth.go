@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,27 +30,43 @@ func (s *Server) authenticated(action string, h http.HandlerFunc) http.Handler {
 	return s.authenticate(s.rateLimit(s.requireAction(action, h)))
 }
 
-// authenticate looks up the X-Auth-Token and puts its principal in the
-// request's context, or answers APIGW.0301.
+// authenticate puts the caller's principal in the request's context, or
+// answers APIGW.0301. The caller is the X-Auth-Token when there is one;
+// otherwise an SDK-HMAC-SHA256 signature in Authorization (see
+// verifySignature), which is checked after the body is read and before
+// anything else.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw := r.Header.Get("X-Auth-Token")
-		if raw == "" {
-			Error(w, r, phonefleet.Errorf(phonefleet.EUnauthorized, msgTokenNotFound))
-			return
+		var p *phonefleet.Principal
+		var err error
+		if raw := r.Header.Get("X-Auth-Token"); raw != "" {
+			p, err = s.tokenPrincipal(r.Context(), raw)
+		} else if strings.HasPrefix(r.Header.Get("Authorization"), signAlgorithm+" ") {
+			p, err = s.verifySignature(r)
+		} else {
+			err = phonefleet.Errorf(phonefleet.EUnauthorized, msgTokenNotFound)
 		}
-		tok, err := s.findToken(r.Context(), phonefleet.HashToken(raw))
 		if err != nil {
 			Error(w, r, err)
 			return
 		}
-		if err := tok.Check(s.Now()); err != nil {
-			Error(w, r, err)
-			return
-		}
-		p := &phonefleet.Principal{TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, Actions: tok.Actions}
 		next.ServeHTTP(w, r.WithContext(phonefleet.NewContextWithPrincipal(r.Context(), p)))
 	})
+}
+
+// tokenPrincipal returns the principal of a token, or APIGW.0301.
+func (s *Server) tokenPrincipal(ctx context.Context, raw string) (*phonefleet.Principal, error) {
+	tok, err := s.findToken(ctx, phonefleet.HashToken(raw))
+	if err != nil {
+		return nil, err
+	}
+	if err := tok.Check(s.Now()); err != nil {
+		return nil, err
+	}
+	return &phonefleet.Principal{
+		TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID,
+		UserID: tok.UserID, UserName: tok.UserName, Actions: tok.Actions,
+	}, nil
 }
 
 // findToken returns the token with hash, through the cache: a token found

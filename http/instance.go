@@ -60,7 +60,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 
 	p := phonefleet.PrincipalFromContext(r.Context())
 	plan, err := s.Store.Unsubscribe(r.Context(), &phonefleet.UnsubscribeRequest{
-		TenantID: p.TenantID, TokenID: p.TokenID, RequestID: phonefleet.RequestIDFromContext(r.Context()),
+		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, RequestID: phonefleet.RequestIDFromContext(r.Context()),
 		InstanceIDs: ids, DryRun: dryRun,
 	})
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Server) handleInstanceCreate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p := phonefleet.PrincipalFromContext(r.Context())
-	req.TenantID, req.TokenID, req.RequestID = p.TenantID, p.TokenID, phonefleet.RequestIDFromContext(r.Context())
+	req.TenantID, req.TokenID, req.UserName, req.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(r.Context())
 	order, instances, err := s.Store.Purchase(r.Context(), req)
 	if err != nil {
 		Error(w, r, err)
@@ -326,7 +326,7 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 func (s *Server) auditFailure(r *http.Request, action string, ids []string, err error) {
 	p := phonefleet.PrincipalFromContext(r.Context())
 	e := &phonefleet.AuditEvent{
-		At: s.Now().UTC(), TenantID: p.TenantID, TenantName: p.TenantName, TokenID: p.TokenID,
+		At: s.Now().UTC(), TenantID: p.TenantID, TenantName: p.TenantName, TokenID: p.TokenID, UserName: p.UserName,
 		Action: action, RequestID: phonefleet.RequestIDFromContext(r.Context()), InstanceIDs: auditIDs(ids),
 		ErrorCode: phonefleet.ErrorCode(err), Detail: phonefleet.ErrorMessage(err),
 	}

@@ -68,6 +68,11 @@ type Server struct {
 	// /v1/phonefleet/dataplane/jobs/{job_id} is not served.
 	WebhookSecret string
 
+	// PasswordSlots bounds the password verifications that run at once
+	// (each takes phonefleet.PasswordHashMemory); default the number of
+	// cores, at most 8.
+	PasswordSlots int
+
 	log     *slog.Logger // Logger with system=http, set by Open
 	ln      net.Listener
 	server  *http.Server
@@ -75,6 +80,13 @@ type Server struct {
 	handler http.Handler
 	tokens  *tokenCache
 	limiter *rateLimiter
+
+	loginFailures   *failureLimiter // per (tenant, user name)
+	addressFailures *failureLimiter // failed sign-ins per client address
+	keyFailures     *failureLimiter // per access key ID
+	passwordSlots   chan struct{}
+	// verifyPassword is phonefleet.VerifyPassword; tests count its calls.
+	verifyPassword func(hash, password string) bool
 }
 
 // NewServer returns a server with the routes registered and the defaults
@@ -88,6 +100,12 @@ func NewServer() *Server {
 		mux:           http.NewServeMux(),
 		tokens:        newTokenCache(),
 		limiter:       newRateLimiter(),
+
+		loginFailures:   newFailureLimiter(maxFailures),
+		addressFailures: newFailureLimiter(maxAddressFailures),
+		keyFailures:     newFailureLimiter(maxFailures),
+		verifyPassword:  phonefleet.VerifyPassword,
+		passwordSlots:   make(chan struct{}, defaultPasswordSlots()),
 	}
 	s.routes()
 	s.handler = http.HandlerFunc(s.serveHTTP)
@@ -98,6 +116,10 @@ func NewServer() *Server {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
+
+	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
+	s.mux.Handle("GET /v3/projects", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMProjects))))
+	s.mux.Handle("GET /v3/auth/domains", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMDomains))))
 
 	s.mux.Handle("POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete))
 	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate, s.handleInstanceCreate))
@@ -134,6 +156,9 @@ func (s *Server) Open() error {
 		s.Now = time.Now
 	}
 	s.log = s.Logger.With("system", "http")
+	if s.PasswordSlots > 0 && s.PasswordSlots != cap(s.passwordSlots) {
+		s.passwordSlots = make(chan struct{}, s.PasswordSlots)
+	}
 	addr := s.Addr
 	if addr == "" {
 		addr = DefaultAddr
