@@ -256,7 +256,9 @@ func TestIAMToken_Lockout(t *testing.T) {
 	tenantID, _ := e.MustTenant(t, "acme")
 	e.MustUser(t, tenantID, "alice", phonefleet.RoleAdmin)
 	e.MustUser(t, tenantID, "bob", phonefleet.RoleAdmin)
-	wrong := func(user string) { wantIAMError(t, e.login(t, "", iamBody("acme", user, "wrong password", "")), 401, "wrong") }
+	wrong := func(user string) {
+		wantIAMError(t, e.login(t, "", iamBody("acme", user, "wrong password", "")), 401, "wrong")
+	}
 	right := func(user string) *Response { return e.login(t, "", iamBody("acme", user, testPassword, "")) }
 
 	for range 4 {
