@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 // same database prints a fresh token that works too.
 func TestDemo(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "demo.db")
+	var firstPassword string
 
 	for run := 1; run <= 2; run++ {
 		n := MustServe(t, db, "--demo")
@@ -31,6 +33,20 @@ func TestDemo(t *testing.T) {
 		if s := statuses(t, n.URL, token, []string{id}); s[id] != 3 && s[id] != 0 {
 			t.Fatalf("run %d: instance %s status %v after the demo curl, want 3 or 0", run, id, s[id])
 		}
+
+		// The demo user signs in with the printed password; the previous
+		// run's password no longer works.
+		password := demoPassword(t, n)
+		if r := iamLogin(t, n.URL, "demo", "demo", password); r.Status != 201 || r.Header.Get("X-Subject-Token") == "" {
+			t.Fatalf("run %d: demo user login: %d %s", run, r.Status, r.Raw)
+		}
+		if run == 2 {
+			if r := iamLogin(t, n.URL, "demo", "demo", firstPassword); r.Status != 401 {
+				t.Fatalf("run 2: the first run's password still works: %d", r.Status)
+			}
+		}
+		firstPassword = password
+
 		tenants := jsonLines(t, MustCLI(t, db, "tenant", "list"))
 		if len(tenants) != 1 || tenants[0]["name"] != "demo" {
 			t.Fatalf("run %d: tenants %v, want only demo", run, tenants)
@@ -72,6 +88,39 @@ func demoOutput(t *testing.T, n *testingutil.Node) (curl, token, id string) {
 			t.Fatalf("serve --demo printed no curl within 20s: %q", out)
 		}
 	}
+}
+
+// demoPassword waits for serve --demo to print the demo user's password
+// with its login command and the console address, and returns the password.
+func demoPassword(t *testing.T, n *testingutil.Node) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^printf '%s\\n' '([a-z0-9]{20})' \| phonefleet login --endpoint '` + regexp.QuoteMeta(n.URL) +
+		`' --domain demo --user demo --password-stdin\n\nor in the console: ` + regexp.QuoteMeta(n.URL) + `/console/$`)
+	timeout := time.After(20 * time.Second)
+	for {
+		out, changed := n.Stdout.Snapshot()
+		if m := re.FindStringSubmatch(out); m != nil {
+			if !strings.Contains(out, "password (new on every --demo run):\n"+m[1]+"\n") {
+				t.Fatalf("the password line and the login command differ: %q", out)
+			}
+			return m[1]
+		}
+		select {
+		case <-changed:
+		case <-n.Exited():
+			t.Fatalf("serve --demo exited; stdout %q", out)
+		case <-timeout:
+			t.Fatalf("serve --demo printed no login within 20s: %q", out)
+		}
+	}
+}
+
+// iamLogin asks for a token with a tenant user's password.
+func iamLogin(t *testing.T, url, domain, user, password string) *testingutil.Response {
+	t.Helper()
+	body := fmt.Sprintf(`{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":%q,"password":%q,"domain":{"name":%q}}}},"scope":{"project":{"name":"cn-north-4"}}}}`,
+		user, password, domain)
+	return call(t, "POST", url+"/v3/auth/tokens", "", "application/json", []byte(body))
 }
 
 // runCurl runs the printed command with the real curl when there is one,

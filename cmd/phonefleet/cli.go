@@ -25,6 +25,8 @@ Commands:
 	migrate    create or upgrade the database
 	tenant     create and list tenants
 	token      issue, list and revoke API tokens
+	user       create, list, disable tenant users and change their passwords
+	accesskey  create, list and delete access keys (AK/SK) of tenant users
 	sku        list and add catalogue SKUs
 	audit      print the audit trail
 	refunds    print refunds
@@ -35,10 +37,16 @@ Every command takes --db (a file path or a postgres:// URL; default
 phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
 `
 
-// Run runs the command line args with the given output streams and returns
-// the process exit code: 0 on success, 1 on a failure, 2 on a usage error.
+// Run runs the command line args with the given output streams and no
+// input, and returns the process exit code: 0 on success, 1 on a failure, 2
+// on a usage error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	return RunIO(ctx, args, nil, stdout, stderr)
+}
+
+// RunIO is Run with stdin, where passwords are read from (nil: none).
+func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
 	args = hoistGlobalFlags(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -88,15 +96,17 @@ type command interface {
 // file with its type and one line here.
 func commands(env *Env) map[string]command {
 	return map[string]command{
-		"serve":   &ServeCommand{Env: env},
-		"migrate": &MigrateCommand{Env: env},
-		"tenant":  newTenantCommand(env),
-		"token":   newTokenCommand(env),
-		"sku":     newSKUCommand(env),
-		"audit":   &AuditCommand{Env: env},
-		"refunds": &RefundsCommand{Env: env},
-		"jobs":    newJobsCommand(env),
-		"copy":    &CopyCommand{Env: env},
+		"serve":     &ServeCommand{Env: env},
+		"migrate":   &MigrateCommand{Env: env},
+		"tenant":    newTenantCommand(env),
+		"token":     newTokenCommand(env),
+		"user":      newUserCommand(env),
+		"accesskey": newAccessKeyCommand(env),
+		"sku":       newSKUCommand(env),
+		"audit":     &AuditCommand{Env: env},
+		"refunds":   &RefundsCommand{Env: env},
+		"jobs":      newJobsCommand(env),
+		"copy":      &CopyCommand{Env: env},
 	}
 }
 
@@ -177,6 +187,7 @@ func hoistGlobalFlags(args []string) []string {
 // Env is what a command may touch of the process: output streams and the
 // environment, so tests can run commands in-process.
 type Env struct {
+	Stdin  io.Reader // nil: no input
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string

@@ -13,7 +13,7 @@ type CopyCommand struct{ *Env }
 
 const copyUsage = `Usage: phonefleet copy --from SRC --to DST
 
-Copies every tenant, token, SKU, order, instance, refund, data-plane command and audit
+Copies every tenant, user, access key, token, SKU, order, instance, refund, data-plane command and audit
 event from SRC to DST (each a SQLite file path or a postgres:// URL). DST is
 migrated first and must have no tenants yet; the copy is one transaction, so it
 lands whole or not at all. Stop the servers on SRC first. Prints a summary.
@@ -51,8 +51,8 @@ func (c *CopyCommand) Run(ctx context.Context, args []string) error {
 	if err := dst.Import(ctx, snap); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(c.Stdout, "copied %d tenants, %d tokens, %d SKUs, %d orders, %d instances, %d refunds, %d commands, %d audit events\n",
-		len(snap.Tenants), len(snap.Tokens), len(snap.SKUs), len(snap.Orders), len(snap.Instances),
+	_, err = fmt.Fprintf(c.Stdout, "copied %d tenants, %d users, %d access keys, %d tokens, %d SKUs, %d orders, %d instances, %d refunds, %d commands, %d audit events\n",
+		len(snap.Tenants), len(snap.Users), len(snap.AccessKeys), len(snap.Tokens), len(snap.SKUs), len(snap.Orders), len(snap.Instances),
 		len(snap.Refunds), len(snap.Commands), len(snap.AuditEvents))
 	return err
 }

@@ -51,9 +51,39 @@ func runDemo(ctx context.Context, store phonefleet.Store, baseURL string, out io
 	if err != nil {
 		return err
 	}
+	password, err := demoUser(ctx, store, t)
+	if err != nil {
+		return err
+	}
 	_, err = fmt.Fprintf(out, "demo tenant %q is ready; admin token (valid 24h):\n%s\n\nunsubscribe instance %s:\ncurl -sS -X POST '%s/v1/instances/delete' -H 'Content-Type: application/json' -H 'X-Auth-Token: %s' -d '{\"instanceIdList\":[\"%s\"]}'\n",
 		t.Name, secret, target, baseURL, secret, target)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "\nadmin user %q of tenant %q, password (new on every --demo run):\n%s\n\nsign in from the command line:\nprintf '%%s\\n' '%s' | phonefleet login --endpoint '%s' --domain %s --user %s --password-stdin\n\nor in the console: %s/console/\n",
+		demoUserName, t.Name, password, password, baseURL, t.Name, demoUserName, baseURL)
 	return err
+}
+
+// demoUserName is the admin user that --demo keeps for the demo tenant.
+const demoUserName = "demo"
+
+// demoUser gives the demo tenant's admin user "demo" a fresh random
+// password (creating or re-enabling the user), and returns it. The user's
+// earlier tokens end with the old password.
+func demoUser(ctx context.Context, store phonefleet.Store, t *phonefleet.Tenant) (string, error) {
+	password := phonefleet.NewID(20)
+	hash := phonefleet.HashPassword(password)
+	u, err := store.FindUser(ctx, t.Name, demoUserName)
+	if phonefleet.ErrorCode(err) == phonefleet.ENotFound {
+		u = &phonefleet.User{TenantID: t.ID, Name: demoUserName, Role: phonefleet.RoleAdmin, PasswordHash: hash}
+		return password, store.CreateUser(ctx, u)
+	} else if err != nil {
+		return "", err
+	}
+	enabled := false
+	_, err = store.UpdateUser(ctx, u.ID, phonefleet.UserUpdate{PasswordHash: &hash, Disabled: &enabled})
+	return password, err
 }
 
 // demoPurchase buys count kp.pro.2u4g instances in cn-north-4 for the demo

@@ -20,7 +20,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(RunIO(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // Main is the server program: its configuration and the store, HTTP server

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+const accessKeyUsage = `Usage:
+
+	phonefleet accesskey create --tenant NAME --user USER
+	    prints {"access_key_id": "...", "secret_access_key": "..."}; the
+	    secret is shown only this once. The key acts with the user's role.
+	phonefleet accesskey list [--tenant NAME]
+	    prints one JSON object per key (never the secret)
+	phonefleet accesskey delete ACCESS_KEY_ID
+`
+
+// newAccessKeyCommand returns the accesskey commands: access keys (AK/SK)
+// of tenant users, for clients that sign requests as Huawei Cloud's SDKs do.
+func newAccessKeyCommand(env *Env) command {
+	return newGroup(env, "accesskey", accessKeyUsage,
+		leaf{"create", &AccessKeyCreateCommand{Env: env}},
+		leaf{"list", &AccessKeyListCommand{Env: env}},
+		leaf{"delete", &AccessKeyDeleteCommand{Env: env}},
+	)
+}
+
+// AccessKeyCreateCommand creates an access key of a user.
+type AccessKeyCreateCommand struct{ *Env }
+
+// Run creates the key and prints its ID and secret as one JSON line.
+func (c *AccessKeyCreateCommand) Run(ctx context.Context, args []string) error {
+	var dsn, tenant, user string
+	fs := c.newFlagSet("accesskey create", "Usage: phonefleet accesskey create --tenant NAME --user USER\n\nPrints {\"access_key_id\": ..., \"secret_access_key\": ...}; the secret is shown only this once.\n", &dsn)
+	fs.StringVar(&tenant, "tenant", "", "tenant name")
+	fs.StringVar(&user, "user", "", "the user the key acts as (with the user's role)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	} else if tenant == "" || user == "" {
+		return usagef("--tenant and --user are required")
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if _, err := findTenant(ctx, store, tenant); err != nil {
+		return err
+	}
+	u, err := store.FindUser(ctx, tenant, user)
+	if err != nil {
+		return err
+	}
+	id, secret := phonefleet.NewAccessKey()
+	if err := store.CreateAccessKey(ctx, &phonefleet.AccessKey{ID: id, TenantID: u.TenantID, UserID: u.ID, Secret: secret}); err != nil {
+		return err
+	}
+	return json.NewEncoder(c.Stdout).Encode(map[string]string{"access_key_id": id, "secret_access_key": secret})
+}
+
+// AccessKeyListCommand lists access keys.
+type AccessKeyListCommand struct{ *Env }
+
+// Run prints one JSON object per key, never the secret.
+func (c *AccessKeyListCommand) Run(ctx context.Context, args []string) error {
+	var dsn, tenant string
+	fs := c.newFlagSet("accesskey list", "Usage: phonefleet accesskey list [--tenant NAME]\n\nPrints one JSON object per key (never the secret).\n", &dsn)
+	fs.StringVar(&tenant, "tenant", "", "only this tenant's keys")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var filter phonefleet.AccessKeyFilter
+	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
+		return err
+	}
+	keys, err := store.FindAccessKeys(ctx, filter)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, keys)
+}
+
+// AccessKeyDeleteCommand deletes an access key.
+type AccessKeyDeleteCommand struct{ *Env }
+
+// Run deletes the key; signatures made with it fail from then on.
+func (c *AccessKeyDeleteCommand) Run(ctx context.Context, args []string) error {
+	var dsn string
+	fs := c.newFlagSet("accesskey delete", "Usage: phonefleet accesskey delete ACCESS_KEY_ID\n", &dsn)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) != 1 {
+		return usagef("usage: phonefleet accesskey delete ACCESS_KEY_ID")
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.DeleteAccessKey(ctx, pos[0])
+}
