@@ -13,7 +13,9 @@ reboots, resets, wipes of user data) until SIGINT or SIGTERM.
 Logs go to stderr. With --demo, a "demo" tenant with two monthly and one
 pay-per-use instance is created on first run, and every run prints a fresh
 admin token and a ready-to-paste curl that unsubscribes a running monthly
-demo instance (buying one more when none is left).
+demo instance (buying one more when none is left). It also gives the demo
+tenant's admin user "demo" a fresh random password and prints it with a
+ready-to-paste "phonefleet login" and the console's address.
 `
 
 // Run parses flags and serves until ctx is done.
