@@ -205,7 +205,7 @@ func TestIAMToken(t *testing.T) {
 			{"", `{"auth":{"identity":{"methods":["password"]}}}`, "auth.identity.password is required"},
 			{"", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a","password":"b"}}}}}`, "auth.identity.password.user.domain is required"},
 			{"", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":1,"password":"b","domain":{"name":"acme"}}}}}}`, "auth.identity.password.user.name must be a string"},
-			{"", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a","Password":"b","domain":{"name":"acme"}}}}}}`, `auth.identity.password.user: member "Password" is not known (did you mean \"password\"?)`},
+			{"", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a","Password":"b","domain":{"name":"acme"}}}}}}`, `auth.identity.password.user: member "Password" is not known (did you mean "password"?)`},
 			{"", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a","password":"b","domain":{"name":"acme"}}}},"scope":{"project":{}}}}`, "auth.scope.project needs a name or an id"},
 			{"?no_catalog=true", iamBody("acme", "alice", testPassword, ""), `unknown query parameter "no_catalog"`},
 		} {
