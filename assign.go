@@ -42,6 +42,7 @@ func (p UserInstance) String() string { return p.UserID + "/" + p.InstanceID }
 type AssignRequest struct {
 	TenantID  string
 	TokenID   string
+	UserName  string // the tenant user who called, for the audit trail
 	RequestID string
 	Pairs     []UserInstance
 }
@@ -86,6 +87,7 @@ func (r *AssignRequest) InstanceIDs() []string {
 type CommandRequest struct {
 	TenantID    string
 	TokenID     string
+	UserName    string // the tenant user who called, for the audit trail
 	RequestID   string
 	Type        CommandType // CommandReboot or CommandReset
 	InstanceIDs []string
@@ -104,6 +106,7 @@ func (r *CommandRequest) Validate() error {
 type PrepareRequest struct {
 	TenantID    string
 	TokenID     string
+	UserName    string // the tenant user who called, for the audit trail
 	RequestID   string
 	UserID      string
 	InstanceIDs []string
@@ -312,9 +315,9 @@ func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStat
 
 // RequestAuditEvent returns the audit event of an assign, unassign, reboot,
 // reset or prepare request that ended with detail or err.
-func RequestAuditEvent(action, tenantID, tokenID, requestID string, ids []string, detail string, err error, now time.Time) *AuditEvent {
+func RequestAuditEvent(action, tenantID, tokenID, userName, requestID string, ids []string, detail string, err error, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, Action: action,
+		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, Action: action,
 		RequestID: requestID, InstanceIDs: ids, ErrorCode: ECodeOK, Detail: detail,
 	}
 	if e.InstanceIDs == nil {
@@ -333,7 +336,7 @@ func AssignAuditEvent(req *AssignRequest, plan *AssignPlan, err error, now time.
 		changed := len(plan.Changes())
 		detail = fmt.Sprintf("assigned %d, no-op %d: %s", changed, len(plan.Items)-changed, pairList(req.Pairs))
 	}
-	return RequestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.RequestID, req.InstanceIDs(), detail, err, now)
+	return RequestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, err, now)
 }
 
 // UnassignAuditEvent returns the audit event of an unassign request.
@@ -342,7 +345,7 @@ func UnassignAuditEvent(req *AssignRequest, plan *CommandPlan, err error, now ti
 	if plan != nil {
 		detail = fmt.Sprintf("task %s: unassigned %s; wipe_user_data jobs %s", plan.TaskID, pairList(req.Pairs), jobList(plan))
 	}
-	return RequestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.RequestID, req.InstanceIDs(), detail, err, now)
+	return RequestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, err, now)
 }
 
 // CommandAuditEvent returns the audit event of a reboot or reset request.
@@ -355,7 +358,7 @@ func CommandAuditEvent(req *CommandRequest, plan *CommandPlan, err error, now ti
 	if plan != nil {
 		detail = fmt.Sprintf("task %s: %s jobs %s", plan.TaskID, req.Type, jobList(plan))
 	}
-	return RequestAuditEvent(action, req.TenantID, req.TokenID, req.RequestID, req.InstanceIDs, detail, err, now)
+	return RequestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, err, now)
 }
 
 // PrepareAuditEvent returns the audit event of a prepare request.
@@ -368,7 +371,7 @@ func PrepareAuditEvent(req *PrepareRequest, statuses []PrepareStatus, err error,
 		}
 		detail = fmt.Sprintf("prepare for user %s: %s", req.UserID, strings.Join(parts, ", "))
 	}
-	return RequestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.RequestID, req.InstanceIDs, detail, err, now)
+	return RequestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, err, now)
 }
 
 func pairList(pairs []UserInstance) string {
