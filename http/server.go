@@ -132,6 +132,11 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/instances/batch-reset", s.authenticatedRequestID(phonefleet.ActionInstanceReset, s.handleInstanceReset))
 	s.mux.Handle("POST /v1/instances/prepare", s.authenticated(phonefleet.ActionInstancePrepare, s.handleInstancePrepare))
 	s.mux.HandleFunc("POST /v1/phonefleet/dataplane/jobs/{job_id}", s.handleJobReportRoute)
+	// phonefleet's own read-only lists, for the console and the tenant CLI:
+	// any token that may list instances may list its tenant's refunds and
+	// audit trail.
+	s.mux.Handle("GET /v1/phonefleet/refunds", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleRefunds))
+	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleAudit))
 }
 
 // handleJobReportRoute serves data-plane reports when a webhook secret is
