@@ -121,6 +121,17 @@ type InstanceFilter struct {
 	IncludeReleased bool
 	Offset          int
 	Limit           int
+
+	// State, if set, selects instances in that state (released ones too
+	// when it is InstanceStateReleased, whatever IncludeReleased says).
+	State *InstanceState
+	// Prepaid, if set, selects yearly/monthly instances (true) or
+	// pay-per-use ones (false).
+	Prepaid *bool
+	// RegionID, if set, selects instances in that region.
+	RegionID *string
+	// Descending orders by created_at, then ID, from the newest.
+	Descending bool
 }
 
 // InstanceService buys, lists and unsubscribes instances. Every method is

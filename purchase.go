@@ -68,8 +68,11 @@ func (r *PurchaseRequest) Validate() error {
 	if n := utf8.RuneCountInString(r.NamePrefix); n < 1 || n > MaxNamePrefixLen || !utf8.ValidString(r.NamePrefix) {
 		return Errorf(EInvalid, "instanceNamePrefix must be 1-%d characters", MaxNamePrefixLen)
 	}
+	if err := CheckText("instanceNamePrefix", r.NamePrefix); err != nil {
+		return err
+	}
 	for _, c := range r.NamePrefix {
-		if unicode.IsControl(c) || unicode.IsSpace(c) {
+		if unicode.IsSpace(c) {
 			return Errorf(EInvalid, "instanceNamePrefix must not contain spaces or control characters")
 		}
 	}

@@ -249,8 +249,55 @@ func parseBatchQuery(q url.Values) (filter phonefleet.InstanceFilter, pageNo, pa
 		end := filter.CreatedTo.Add(time.Second - time.Nanosecond)
 		filter.CreatedTo = &end
 	}
-	filter.IncludeReleased, err = parseBoolParam(q, "include_released")
-	return filter, pageNo, pageSize, err
+	if filter.IncludeReleased, err = parseBoolParam(q, "include_released"); err != nil {
+		return filter, 0, 0, err
+	}
+	if err := parseBatchQueryExtensions(q, &filter); err != nil {
+		return filter, 0, 0, err
+	}
+	return filter, pageNo, pageSize, nil
+}
+
+// parseBatchQueryExtensions reads phonefleet's own batch-query parameters:
+// the filters state, billing_mode and region, and sort (assign_user is read
+// with KooPhone's filters).
+func parseBatchQueryExtensions(q url.Values, filter *phonefleet.InstanceFilter) error {
+	if q.Has("state") {
+		switch st := phonefleet.InstanceState(q.Get("state")); st {
+		case phonefleet.InstanceStateRunning, phonefleet.InstanceStateDeleting, phonefleet.InstanceStateReleased:
+			filter.State = &st
+		default:
+			return phonefleet.Errorf(phonefleet.EInvalid, "state must be running, deleting or released")
+		}
+	}
+	if q.Has("billing_mode") {
+		var prepaid bool
+		switch q.Get("billing_mode") {
+		case "prePaid":
+			prepaid = true
+		case "postPaid":
+		default:
+			return phonefleet.Errorf(phonefleet.EInvalid, "billing_mode must be prePaid or postPaid")
+		}
+		filter.Prepaid = &prepaid
+	}
+	if q.Has("region") {
+		region := q.Get("region")
+		if region == "" || len(region) > phonefleet.MaxCatalogueIDLen {
+			return phonefleet.Errorf(phonefleet.EInvalid, "region must be 1-%d characters", phonefleet.MaxCatalogueIDLen)
+		}
+		filter.RegionID = &region
+	}
+	if q.Has("sort") {
+		switch q.Get("sort") {
+		case "created_at":
+		case "-created_at":
+			filter.Descending = true
+		default:
+			return phonefleet.Errorf(phonefleet.EInvalid, "sort must be created_at or -created_at")
+		}
+	}
+	return nil
 }
 
 // statusResult is one entry of the data of batch-query-status.

@@ -112,25 +112,40 @@ func NewServer() *Server {
 	return s
 }
 
-// routes registers every route of the API.
+// routes registers every route of the API with the names it knows (see
+// names): a route's query parameters and body members are checked before
+// its handler runs, after authentication and the action check.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /healthz", s.checkNames(names{}, s.handleHealth))
+	s.mux.Handle("GET /readyz", s.checkNames(names{}, s.handleReady))
 
+	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
 	s.mux.Handle("GET /v3/projects", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMProjects))))
 	s.mux.Handle("GET /v3/auth/domains", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMDomains))))
 
-	s.mux.Handle("POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete))
-	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate, s.handleInstanceCreate))
-	s.mux.Handle("GET /v1/instances/sku", s.authenticated(phonefleet.ActionQueryInstanceSku, s.handleSKUList))
-	s.mux.Handle("GET /v1/instances/batch-query", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceBatchQuery))
-	s.mux.Handle("POST /v1/instances/batch-query-status", s.authenticatedRequestID(phonefleet.ActionQueryBatchShowInstance, s.handleInstanceBatchQueryStatus))
-	s.mux.Handle("POST /v1/instances/assign", s.authenticatedRequestID(phonefleet.ActionInstanceAssign, s.handleInstanceAssign))
-	s.mux.Handle("POST /v1/instances/unassign", s.authenticatedRequestID(phonefleet.ActionInstanceUnassign, s.handleInstanceUnassign))
-	s.mux.Handle("POST /v1/instances/reboot", s.authenticatedRequestID(phonefleet.ActionInstanceReboot, s.handleInstanceReboot))
-	s.mux.Handle("POST /v1/instances/batch-reset", s.authenticatedRequestID(phonefleet.ActionInstanceReset, s.handleInstanceReset))
-	s.mux.Handle("POST /v1/instances/prepare", s.authenticated(phonefleet.ActionInstancePrepare, s.handleInstancePrepare))
+	s.mux.Handle("POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete,
+		s.checkNames(names{Query: []string{"dry_run"}, Body: []string{"instanceIdList"}, Audit: phonefleet.ActionInstanceDelete}, s.handleInstanceDelete)))
+	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate,
+		s.checkNames(names{Body: createMembers, Audit: phonefleet.ActionInstanceCreate}, s.handleInstanceCreate)))
+	s.mux.Handle("GET /v1/instances/sku", s.authenticated(phonefleet.ActionQueryInstanceSku,
+		s.checkNames(names{Query: []string{"type"}}, s.handleSKUList)))
+	s.mux.Handle("GET /v1/instances/batch-query", s.authenticated(phonefleet.ActionQueryInstanceBatch,
+		s.checkNames(names{Query: batchQueryParams}, s.handleInstanceBatchQuery)))
+	s.mux.Handle("POST /v1/instances/batch-query-status", s.authenticatedRequestID(phonefleet.ActionQueryBatchShowInstance,
+		s.checkNames(names{Query: commandParams, Body: []string{"instance_ids"}}, s.handleInstanceBatchQueryStatus)))
+	s.mux.Handle("POST /v1/instances/assign", s.authenticatedRequestID(phonefleet.ActionInstanceAssign,
+		s.checkNames(names{Query: commandParams, Body: assignMembers, Audit: phonefleet.ActionInstanceAssign}, s.handleInstanceAssign)))
+	s.mux.Handle("POST /v1/instances/unassign", s.authenticatedRequestID(phonefleet.ActionInstanceUnassign,
+		s.checkNames(names{Query: commandParams, Body: assignMembers, Audit: phonefleet.ActionInstanceUnassign}, s.handleInstanceUnassign)))
+	s.mux.Handle("POST /v1/instances/reboot", s.authenticatedRequestID(phonefleet.ActionInstanceReboot,
+		s.checkNames(names{Query: commandParams, Body: []string{"instance_ids"}, Audit: phonefleet.ActionInstanceReboot}, s.handleInstanceReboot)))
+	s.mux.Handle("POST /v1/instances/batch-reset", s.authenticatedRequestID(phonefleet.ActionInstanceReset,
+		s.checkNames(names{Query: commandParams, Body: []string{"instance_ids"}, Audit: phonefleet.ActionInstanceReset}, s.handleInstanceReset)))
+	s.mux.Handle("POST /v1/instances/prepare", s.authenticated(phonefleet.ActionInstancePrepare,
+		s.checkNames(names{Query: commandParams, Body: []string{"user_id", "instance_ids"}, Audit: phonefleet.ActionInstancePrepare}, s.handleInstancePrepare)))
+	// Data-plane reports are signed, not authenticated by token; the
+	// handler checks its own names after the signature.
 	s.mux.HandleFunc("POST /v1/phonefleet/dataplane/jobs/{job_id}", s.handleJobReportRoute)
 	// phonefleet's own read-only lists, for the console and the tenant CLI:
 	// any token that may list instances may list its tenant's refunds and
@@ -147,6 +162,31 @@ func (s *Server) handleJobReportRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handleJobReport(w, r)
+}
+
+// commandParams are the query parameters of the data-plane command
+// endpoints: KooPhone's x-request-id (sent as a header; accepted as a query
+// parameter as on batch-query).
+var commandParams = []string{"x-request-id"}
+
+// assignMembers are the body members of assign and unassign, at both
+// depths.
+var assignMembers = []string{"user_instances", "user_id", "instance_id"}
+
+// createMembers are the body members of POST /v1/instances/create, at both
+// depths.
+var createMembers = []string{
+	"os", "instanceSkuId", "bandSkuId", "regionId", "instanceNamePrefix", "bandSize", "count", "chargeParam",
+	"chargingMode", "periodType", "periodNum", "isAutoPay", "isAutoRenew",
+}
+
+// batchQueryParams are the query parameters of GET
+// /v1/instances/batch-query: KooPhone's (x-request-id, pool_scene_tag and
+// pool_name are accepted and ignored) and phonefleet's filters and sort.
+var batchQueryParams = []string{
+	"x-request-id", "page_no", "page_size", "instance_id", "instance_name", "query_start_time", "query_end_time",
+	"pool_scene_tag", "pool_name",
+	"state", "billing_mode", "region", "assign_user", "sort", "include_released",
 }
 
 // Open listens on Addr synchronously, then serves in a goroutine.

@@ -72,8 +72,9 @@ func TestSKUList(t *testing.T) {
 	})
 	t.Run("ErrType", func(t *testing.T) {
 		s := MustOpenServer(t) // FindSKUsFn is nil
-		for _, q := range []string{"", "?type=1", "?type=", "?type=00", "?kind=0"} {
+		for _, q := range []string{"", "?type=1", "?type=", "?type=00"} {
 			assertError(t, s.Get(t, path+q, adminToken), 400, phonefleet.EInvalid, "type must be 0")
 		}
+		assertError(t, s.Get(t, path+"?type=0&kind=0", adminToken), 400, phonefleet.EInvalid, `query parameter "kind" is not known`)
 	})
 }

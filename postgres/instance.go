@@ -121,8 +121,26 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 		args = append(args, *filter.AssignUser)
 		conds = append(conds, fmt.Sprintf("i.assign_user = $%d", len(args)))
 	}
-	if !filter.IncludeReleased {
+	if filter.State != nil {
+		args = append(args, string(*filter.State))
+		conds = append(conds, fmt.Sprintf("i.state = $%d", len(args)))
+	} else if !filter.IncludeReleased {
 		conds = append(conds, "i.state <> 'released'")
+	}
+	if filter.Prepaid != nil {
+		op := "IN"
+		if !*filter.Prepaid {
+			op = "NOT IN"
+		}
+		conds = append(conds, "i.billing_mode "+op+" ('yearly', 'monthly')")
+	}
+	if filter.RegionID != nil {
+		args = append(args, *filter.RegionID)
+		conds = append(conds, fmt.Sprintf("i.region_id = $%d", len(args)))
+	}
+	order := "i.created_at, i.id"
+	if filter.Descending {
+		order = "i.created_at DESC, i.id DESC"
 	}
 	where, whereArgs := whereClause(conds), len(args)
 	page := ""
@@ -139,7 +157,7 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 		SELECT `+instanceColumns+`, COUNT(*) OVER ()
 		FROM `+instanceTables+`
 		`+where+`
-		ORDER BY i.created_at, i.id`+page, args...)
+		ORDER BY `+order+page, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("find instances: %w", err)
 	}

@@ -177,8 +177,24 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 	if v := filter.AssignUser; v != nil {
 		where, args = append(where, "i.assign_user = ?"), append(args, *v)
 	}
-	if !filter.IncludeReleased {
+	if v := filter.State; v != nil {
+		where, args = append(where, "i.state = ?"), append(args, string(*v))
+	} else if !filter.IncludeReleased {
 		where = append(where, "i.state <> 'released'")
+	}
+	if v := filter.Prepaid; v != nil {
+		op := "IN"
+		if !*v {
+			op = "NOT IN"
+		}
+		where = append(where, "i.billing_mode "+op+" ('yearly', 'monthly')")
+	}
+	if v := filter.RegionID; v != nil {
+		where, args = append(where, "i.region_id = ?"), append(args, *v)
+	}
+	order := "i.created_at, i.id"
+	if filter.Descending {
+		order = "i.created_at DESC, i.id DESC"
 	}
 	limit := filter.Limit
 	if limit <= 0 {
@@ -190,7 +206,7 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 		SELECT `+instanceColumns+`, COUNT(*) OVER ()
 		FROM `+instanceTables+`
 		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY i.created_at, i.id
+		ORDER BY `+order+`
 		LIMIT ? OFFSET ?
 	`, append(args, limit, offset)...)
 	if err != nil {
