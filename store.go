@@ -16,6 +16,7 @@ const MaxIDCollisionAttempts = 5
 // is one whole operation in one transaction.
 type Store interface {
 	TenantService
+	QuotaService
 	TokenService
 	UserService
 	AccessKeyService

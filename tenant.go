@@ -12,17 +12,26 @@ type Tenant struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+
+	// MaxInstances is the most instances the tenant may hold that are not
+	// released; 0 is unlimited. The CLI gives new tenants
+	// DefaultMaxInstances.
+	MaxInstances int `json:"max_instances"`
+	// HeldInstances is how many instances the tenant holds that are not
+	// released (running or deleting). The store keeps it; it is read-only.
+	HeldInstances int `json:"held_instances"`
 }
 
 var tenantNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Validate returns EInvalid if the tenant's name is not 1–64 characters of
-// [A-Za-z0-9._-] starting with a letter or digit.
+// [A-Za-z0-9._-] starting with a letter or digit, or its quota is out of
+// range.
 func (t *Tenant) Validate() error {
 	if !tenantNameRE.MatchString(t.Name) {
 		return Errorf(EInvalid, "tenant name %q must be 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit", t.Name)
 	}
-	return nil
+	return ValidateMaxInstances(t.MaxInstances)
 }
 
 // TenantService manages tenants.

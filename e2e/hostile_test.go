@@ -1,9 +1,16 @@
 package e2e
 
 import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
 // TestHostile_DryRunTypo: a misspelled dry run on the irreversible
@@ -84,4 +91,87 @@ func TestHostile_Text(t *testing.T) {
 	wantErr(t, r, 400, "KOOPHONE.API.1000")
 	r = call(t, "GET", n.URL+"/v1/instances/batch-query?page_no=1&page_size=10&instance_name=a%FFb", acme.Viewer, "", nil)
 	wantErr(t, r, 400, "KOOPHONE.API.1000")
+}
+
+// TestHostile_Quota: tenants get a quota (10,000 by default, set with
+// tenant create/update, shown by tenant list); a purchase past it changes
+// nothing and answers PHONEFLEET.QUOTA.0001.
+func TestHostile_Quota(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pf.db")
+	acme := MustTenant(t, db, "acme")
+	MustLine(t, MustCLI(t, db, "tenant", "create", "small", "--max-instances", "3"))
+	small := MustLine(t, MustCLI(t, db, "token", "issue", "--tenant", "small"))
+	list := jsonLines(t, MustCLI(t, db, "tenant", "list"))
+	if len(list) != 2 || list[0]["max_instances"] != float64(10000) || list[1]["max_instances"] != float64(3) {
+		t.Fatalf("tenant list=%v, want acme 10000 and small 3", list)
+	}
+	n := MustServe(t, db)
+	MustBuy(t, n.URL, small, buyBody(2, 1, 2, 1))
+	r := postJSON(t, n.URL+"/v1/instances/create", small, buyBody(2, 0, 0, 0))
+	wantErr(t, r, 400, "PHONEFLEET.QUOTA.0001")
+	if want := "instance quota exceeded: tenant holds 2 of 3; this order asks for 2"; r.Msg() != want {
+		t.Fatalf("message %q, want %q", r.Msg(), want)
+	}
+	if r := call(t, "GET", n.URL+"/v1/instances/batch-query?page_no=1&page_size=10", small, "", nil); r.Data()["total_count"] != float64(2) {
+		t.Fatalf("after a refused purchase: %s", r.Raw)
+	}
+	// The other tenant is not affected; raising the quota lets small buy.
+	MustBuy(t, n.URL, acme.Admin, buyBody(5, 1, 2, 1))
+	out := jsonLines(t, MustCLI(t, db, "tenant", "update", "small", "--max-instances", "4"))
+	if len(out) != 1 || out[0]["max_instances"] != float64(4) || out[0]["held_instances"] != float64(2) {
+		t.Fatalf("tenant update printed %v", out)
+	}
+	MustBuy(t, n.URL, small, buyBody(2, 0, 0, 0))
+	// A bad quota is a usage error.
+	if r := testingutil.RunCLI(t, testingutil.MustBuildBinary(t), []string{"PHONEFLEET_DB=" + db}, "tenant", "update", "small", "--max-instances", "-1"); r.Code == 0 || r.Stdout != "" {
+		t.Fatalf("tenant update --max-instances -1: exit %d, stdout %q", r.Code, r.Stdout)
+	}
+}
+
+// TestHostile_PurchaseRetry: a purchase retried with the same X-Request-Id
+// buys nothing more and answers the first purchase's data.
+func TestHostile_PurchaseRetry(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pf.db")
+	acme := MustTenant(t, db, "acme")
+	n := MustServe(t, db)
+	body, _ := json.Marshal(buyBody(3, 1, 2, 1))
+	first := call(t, "POST", n.URL+"/v1/instances/create", acme.Admin, "application/json", body, "X-Request-Id", "buy-once-1")
+	wantOK(t, first)
+	again := call(t, "POST", n.URL+"/v1/instances/create", acme.Admin, "application/json", body, "X-Request-Id", "buy-once-1")
+	wantOK(t, again)
+	if !reflect.DeepEqual(first.Data(), again.Data()) {
+		t.Fatalf("retry answered %s, first %s", again.Raw, first.Raw)
+	}
+	r := call(t, "GET", n.URL+"/v1/instances/batch-query?page_no=1&page_size=10", acme.Viewer, "", nil)
+	if r.Data()["total_count"] != float64(3) {
+		t.Fatalf("instances after a retried purchase: %s", r.Raw)
+	}
+}
+
+// TestHostile_CLIMissingDatabase: only migrate, serve, tenant create and
+// copy's target create a database; every other command fails on a missing
+// one and leaves no file behind.
+func TestHostile_CLIMissingDatabase(t *testing.T) {
+	bin := testingutil.MustBuildBinary(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"refunds"}, {"audit"}, {"jobs"}, {"jobs", "retry", "abc"}, {"tenant", "list"}, {"tenant", "update", "x", "--max-instances", "1"},
+		{"token", "issue", "--tenant", "x"}, {"sku", "list"},
+	} {
+		db := filepath.Join(dir, "typo.db")
+		r := testingutil.RunCLI(t, bin, nil, append(args, "--db", db)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "does not exist") {
+			t.Errorf("%v on a missing database: exit %d, stderr %q", args, r.Code, r.Stderr)
+		}
+		if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v left %s behind (%v)", args, db, err)
+		}
+	}
+	for _, args := range [][]string{{"migrate"}, {"tenant", "create", "acme"}} {
+		db := filepath.Join(t.TempDir(), "new.db")
+		testingutil.MustRunCLI(t, bin, nil, append(args, "--db", db)...)
+		if _, err := os.Stat(db); err != nil {
+			t.Fatalf("%v did not create the database: %v", args, err)
+		}
+	}
 }

@@ -28,6 +28,7 @@
 //	PHONEFLEET.JOB.0001     404 (data-plane report on an unknown job)
 //	PHONEFLEET.JOB.0002     409 (data-plane report on a job that ended otherwise)
 //	PHONEFLEET.JOB.0003     401 (data-plane report without a valid signature)
+//	PHONEFLEET.QUOTA.0001   400
 //	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log
 //	APIGW.0301              401; the body also has "request_id"
 //	APIGW.0308              429 with Retry-After
@@ -78,6 +79,7 @@ var statusByCode = map[string]int{
 	phonefleet.EMonthPeriod:   http.StatusBadRequest,
 	phonefleet.EYearPeriod:    http.StatusBadRequest,
 	phonefleet.EPayPerUse:     http.StatusBadRequest,
+	phonefleet.EQuota:         http.StatusBadRequest,
 	phonefleet.ENoRequestID:   http.StatusBadRequest,
 	phonefleet.ECannotAssign:  http.StatusBadRequest,
 	phonefleet.ENoBinding:     http.StatusBadRequest,

@@ -19,6 +19,8 @@ type Store struct {
 	FindTenantByNameFn func(ctx context.Context, name string) (*phonefleet.Tenant, error)
 	FindTenantsFn      func(ctx context.Context) ([]*phonefleet.Tenant, error)
 
+	UpdateTenantQuotaFn func(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error)
+
 	CreateTokenFn     func(ctx context.Context, t *phonefleet.Token) error
 	FindTokenByHashFn func(ctx context.Context, hash []byte) (*phonefleet.Token, error)
 	FindTokensFn      func(ctx context.Context, filter phonefleet.TokenFilter) ([]*phonefleet.Token, error)
@@ -71,6 +73,11 @@ func (s *Store) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 // FindTenantByName calls FindTenantByNameFn.
 func (s *Store) FindTenantByName(ctx context.Context, name string) (*phonefleet.Tenant, error) {
 	return s.FindTenantByNameFn(ctx, name)
+}
+
+// UpdateTenantQuota calls UpdateTenantQuotaFn.
+func (s *Store) UpdateTenantQuota(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error) {
+	return s.UpdateTenantQuotaFn(ctx, name, maxInstances)
 }
 
 // FindTenants calls FindTenantsFn.

@@ -124,10 +124,18 @@ func completeCommand(ctx context.Context, tx pgx.Tx, c *phonefleet.Command, now 
 		return fmt.Errorf("complete command: %w", err)
 	}
 	if c.Type == phonefleet.CommandRelease {
-		if _, err := tx.Exec(ctx, `
+		var tenantID string
+		err := tx.QueryRow(ctx, `
 			UPDATE instances SET state = 'released', assign_user = '', updated_at = $2
-			WHERE id = $1 AND state = 'deleting'`, c.InstanceID, now); err != nil {
+			WHERE id = $1 AND state = 'deleting'
+			RETURNING tenant_id`, c.InstanceID, now).Scan(&tenantID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
 			return fmt.Errorf("release instance: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tenants SET held_instances = held_instances - 1 WHERE id = $1`, tenantID); err != nil {
+			return fmt.Errorf("release held instance: %w", err)
 		}
 	}
 	return nil

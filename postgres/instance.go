@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,13 +30,36 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 	var order *phonefleet.Order
 	var instances []*phonefleet.Instance
 	err := db.withTx(ctx, "purchase", isIDCollision, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Locking the tenant's row first serialises the tenant's purchases:
+		// the quota check sees every earlier purchase, and a retry with the
+		// same request ID sees the first one once it committed.
+		var held, maxInstances int
+		if err := tx.QueryRow(ctx, `SELECT held_instances, max_instances FROM tenants WHERE id = $1 FOR UPDATE`,
+			req.TenantID).Scan(&held, &maxInstances); errors.Is(err, pgx.ErrNoRows) {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", req.TenantID)
+		} else if err != nil {
+			return fmt.Errorf("lock tenant: %w", err)
+		}
+		o, ins, err := findReplayedPurchase(ctx, tx, req, now)
+		if err != nil {
+			return err
+		} else if o != nil {
+			order, instances = o, ins
+			return nil
+		}
 		sku, err := findSKU(ctx, tx, req.InstanceSKUID)
 		if err != nil {
 			return err
 		}
-		o, ins, err := phonefleet.PlanPurchase(req, sku, now, phonefleet.NewInstanceID)
+		o, ins, err = phonefleet.PlanPurchase(req, sku, now, phonefleet.NewInstanceID)
 		if err != nil {
 			return err
+		}
+		if err := phonefleet.CheckQuota(held, maxInstances, len(ins)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tenants SET held_instances = held_instances + $2 WHERE id = $1`, req.TenantID, len(ins)); err != nil {
+			return fmt.Errorf("hold instances: %w", err)
 		}
 		if err := insertOrder(ctx, tx, o); err != nil {
 			return err
@@ -212,4 +236,42 @@ func instanceDest(in *phonefleet.Instance) []any {
 	return []any{&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS,
 		&in.BandSize, &in.BillingMode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &in.StartsAt, &in.ExpiresAt,
 		&in.State, &in.CreatedAt, &in.UpdatedAt, &in.AssignUser, &in.Command, &in.CommandID}
+}
+
+// findReplayedPurchase returns the tenant's first order with the request's
+// ID from the last phonefleet.PurchaseReplayWindow and its instances, or
+// nil if there is none (or the request has no ID).
+func findReplayedPurchase(ctx context.Context, tx pgx.Tx, req *phonefleet.PurchaseRequest, now time.Time) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	if req.RequestID == "" {
+		return nil, nil, nil
+	}
+	o := phonefleet.Order{TenantID: req.TenantID, RequestID: req.RequestID}
+	err := tx.QueryRow(ctx, `
+		SELECT id, created_at, count FROM orders
+		WHERE tenant_id = $1 AND request_id = $2 AND created_at >= $3
+		ORDER BY created_at, id LIMIT 1`,
+		req.TenantID, req.RequestID, now.Add(-phonefleet.PurchaseReplayWindow)).Scan(&o.ID, &o.CreatedAt, &o.Count)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("find replayed order: %w", err)
+	}
+	// An order's instances were created with it: the tenant's created_at
+	// index finds them without a scan.
+	rows, err := tx.Query(ctx, `
+		SELECT `+instanceColumns+`
+		FROM instances i LEFT JOIN skus s ON s.id = i.sku_id
+		WHERE i.tenant_id = $1 AND i.created_at = $2 AND i.order_id = $3
+		ORDER BY i.name, i.id`, req.TenantID, o.CreatedAt, o.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find replayed instances: %w", err)
+	}
+	ins, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
+		var in phonefleet.Instance
+		return &in, row.Scan(instanceDest(&in)...)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("find replayed instances: %w", err)
+	}
+	return &o, ins, nil
 }

@@ -28,10 +28,10 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 	}
 
 	s := &phonefleet.Snapshot{}
-	if s.Tenants, err = collect(ctx, tx, `SELECT id, name, created_at FROM tenants`,
+	if s.Tenants, err = collect(ctx, tx, `SELECT `+tenantColumns+` FROM tenants`,
 		func(row pgx.CollectableRow) (*phonefleet.Tenant, error) {
 			var t phonefleet.Tenant
-			return &t, row.Scan(&t.ID, &t.Name, &t.CreatedAt)
+			return &t, row.Scan(tenantDest(&t)...)
 		}); err != nil {
 		return nil, fmt.Errorf("export tenants: %w", err)
 	}
@@ -143,9 +143,9 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 		n     int
 		row   func(i int) []any
 	}{
-		{"tenants", []string{"id", "name", "created_at"}, len(s.Tenants), func(i int) []any {
+		{"tenants", []string{"id", "name", "created_at", "max_instances"}, len(s.Tenants), func(i int) []any {
 			t := s.Tenants[i]
-			return []any{t.ID, t.Name, t.CreatedAt}
+			return []any{t.ID, t.Name, t.CreatedAt, t.MaxInstances}
 		}},
 		{"users", []string{"id", "tenant_id", "name", "role", "password_hash", "disabled", "created_at", "updated_at"}, len(s.Users), func(i int) []any {
 			u := s.Users[i]
@@ -191,6 +191,14 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 		})); err != nil {
 			return fmt.Errorf("import %s: %w", c.table, err)
 		}
+	}
+	// Count what each tenant holds from its instances rather than trust the
+	// snapshot's counts.
+	if _, err := tx.Exec(ctx, `
+		UPDATE tenants SET held_instances = (
+			SELECT COUNT(*) FROM instances WHERE instances.tenant_id = tenants.id AND instances.state <> 'released'
+		)`); err != nil {
+		return fmt.Errorf("count held instances: %w", err)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 	var createdAt time.Time
 	err := db.withTx(ctx, "create_tenant", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		createdAt = now
-		_, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, id, t.Name, now)
+		_, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at, max_instances) VALUES ($1, $2, $3, $4)`, id, t.Name, now, t.MaxInstances)
 		if err = formatError(err); isConflict(err) {
 			return phonefleet.Errorf(phonefleet.EConflict, "tenant %q already exists", t.Name)
 		} else if err != nil {
@@ -40,7 +40,7 @@ func (db *DB) FindTenantByName(ctx context.Context, name string) (*phonefleet.Te
 	ctx, cancel := db.readCtx(ctx)
 	defer cancel()
 	var t phonefleet.Tenant
-	err := db.pool.QueryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE name = $1`, name).Scan(&t.ID, &t.Name, &t.CreatedAt)
+	err := db.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, name).Scan(tenantDest(&t)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
 	} else if err != nil {
@@ -53,16 +53,46 @@ func (db *DB) FindTenantByName(ctx context.Context, name string) (*phonefleet.Te
 func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
 	ctx, cancel := db.readCtx(ctx)
 	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT `+tenantColumns+` FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("find tenants: %w", err)
 	}
 	tenants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Tenant, error) {
 		var t phonefleet.Tenant
-		return &t, row.Scan(&t.ID, &t.Name, &t.CreatedAt)
+		return &t, row.Scan(tenantDest(&t)...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find tenants: %w", err)
 	}
 	return tenants, nil
+}
+
+// tenantColumns are the columns tenantDest scans.
+const tenantColumns = `id, name, created_at, max_instances, held_instances`
+
+func tenantDest(t *phonefleet.Tenant) []any {
+	return []any{&t.ID, &t.Name, &t.CreatedAt, &t.MaxInstances, &t.HeldInstances}
+}
+
+// UpdateTenantQuota sets the instance quota of the tenant called name.
+// ENotFound if there is no such tenant, EInvalid for a bad quota.
+func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error) {
+	if err := phonefleet.ValidateMaxInstances(maxInstances); err != nil {
+		return nil, err
+	}
+	var t phonefleet.Tenant
+	err := db.withTx(ctx, "update_tenant_quota", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		err := tx.QueryRow(ctx, `UPDATE tenants SET max_instances = $2 WHERE name = $1 RETURNING `+tenantColumns,
+			name, maxInstances).Scan(tenantDest(&t)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+		} else if err != nil {
+			return fmt.Errorf("update tenant quota: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }

@@ -85,12 +85,18 @@ func completeCommand(ctx context.Context, tx *Tx, c *phonefleet.Command) error {
 		return fmt.Errorf("complete command: %w", err)
 	}
 	if c.Type == phonefleet.CommandRelease {
-		if _, err := tx.ExecContext(ctx, `
+		var tenantID string
+		err := tx.QueryRowContext(ctx, `
 			UPDATE instances SET state = 'released', assign_user = '', updated_at = ?
 			WHERE id = ? AND state = 'deleting'
-		`, now, c.InstanceID); err != nil {
+			RETURNING tenant_id
+		`, now, c.InstanceID).Scan(&tenantID)
+		if errNoRows(err) {
+			return nil
+		} else if err != nil {
 			return fmt.Errorf("release instance: %w", err)
 		}
+		return releaseHeld(ctx, tx, tenantID)
 	}
 	return nil
 }

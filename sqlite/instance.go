@@ -36,11 +36,16 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 // purchase is one attempt of Purchase, one write operation.
 func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (o *phonefleet.Order, ins []*phonefleet.Instance, err error) {
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		if o, ins, err = findReplayedPurchase(ctx, tx, req); err != nil || o != nil {
+			return err
+		}
 		sku, err := findSKU(ctx, tx, req.InstanceSKUID)
 		if err != nil {
 			return err
 		}
 		if o, ins, err = phonefleet.PlanPurchase(req, sku, tx.now, db.newInstanceID); err != nil {
+			return err
+		} else if err := holdInstances(ctx, tx, req.TenantID, len(ins)); err != nil {
 			return err
 		} else if err := insertOrder(ctx, tx, o); err != nil {
 			return err

@@ -101,9 +101,9 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 	}
 	for _, t := range s.Tenants {
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO tenants (id, name, created_at)
-			VALUES (?, ?, ?)
-		`, t.ID, t.Name, formatTime(t.CreatedAt)); err != nil {
+			INSERT INTO tenants (id, name, created_at, max_instances)
+			VALUES (?, ?, ?, ?)
+		`, t.ID, t.Name, formatTime(t.CreatedAt), t.MaxInstances); err != nil {
 			return fmt.Errorf("import tenant %s: %w", t.ID, formatError(err))
 		}
 	}
@@ -131,6 +131,9 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 	}
 	if err := insertInstances(ctx, tx, s.Instances); err != nil {
 		return fmt.Errorf("import instances: %w", formatError(err))
+	}
+	if _, err := tx.ExecContext(ctx, countHeldInstances); err != nil {
+		return fmt.Errorf("count held instances: %w", err)
 	}
 	if err := importRefunds(ctx, tx, s.Refunds); err != nil {
 		return err

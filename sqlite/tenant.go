@@ -47,12 +47,35 @@ func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
 	return findTenants(ctx, tx, "")
 }
 
+// UpdateTenantQuota sets the instance quota of the tenant called name.
+// ENotFound if there is no such tenant, EInvalid for a bad quota.
+func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error) {
+	if err := phonefleet.ValidateMaxInstances(maxInstances); err != nil {
+		return nil, err
+	}
+	var t *phonefleet.Tenant
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET max_instances = ? WHERE name = ?`, maxInstances, name); err != nil {
+			return fmt.Errorf("update tenant quota: %w", err)
+		}
+		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
+		if err != nil {
+			return err
+		} else if len(ts) == 0 {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+		}
+		t = ts[0]
+		return nil
+	})
+	return t, err
+}
+
 func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 	t.ID, t.CreatedAt = "tn"+phonefleet.NewID(10), tx.now
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO tenants (id, name, created_at)
-		VALUES (?, ?, ?)
-	`, t.ID, t.Name, formatTime(t.CreatedAt)); err != nil {
+		INSERT INTO tenants (id, name, created_at, max_instances)
+		VALUES (?, ?, ?, ?)
+	`, t.ID, t.Name, formatTime(t.CreatedAt), t.MaxInstances); err != nil {
 		if err = formatError(err); isConflict(err) {
 			return phonefleet.Errorf(phonefleet.EConflict, "tenant %q already exists", t.Name)
 		}
@@ -64,7 +87,7 @@ func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 // findTenants returns the tenants matching where (with its args) by name.
 func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.Tenant, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, name, created_at
+		SELECT id, name, created_at, max_instances, held_instances
 		FROM tenants
 		`+where+`
 		ORDER BY name
@@ -78,7 +101,7 @@ func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*pho
 	for rows.Next() {
 		var t phonefleet.Tenant
 		var createdAt string
-		if err := rows.Scan(&t.ID, &t.Name, &createdAt); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &createdAt, &t.MaxInstances, &t.HeldInstances); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		if t.CreatedAt, err = parseTime(createdAt); err != nil {

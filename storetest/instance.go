@@ -111,14 +111,15 @@ func testPurchase(t *testing.T, open Opener) {
 	t.Run("Audit", func(t *testing.T) {
 		s, clk := mustOpen(t, open)
 		tn := mustCreateTenant(t, s, "acme")
-		ins := mustPurchase(t, s, monthlyRequest(tn.ID, 3))
+		req := monthlyRequest(tn.ID, 3)
+		ins := mustPurchase(t, s, req)
 		es := mustFindAudit(t, s)
 		if len(es) != 1 {
 			t.Fatalf("audit events=%d, want 1", len(es))
 		}
 		e := es[0]
 		if e.Action != phonefleet.ActionInstanceCreate || e.ErrorCode != phonefleet.ECodeOK || e.TenantID != tn.ID ||
-			e.TenantName != "acme" || e.TokenID != "tk-test" || e.RequestID != "req-purchase" || !e.At.Equal(clk.Now()) {
+			e.TenantName != "acme" || e.TokenID != "tk-test" || e.RequestID != req.RequestID || !e.At.Equal(clk.Now()) {
 			t.Fatalf("audit event=%+v", e)
 		}
 		wantIDs(t, "audit InstanceIDs", e.InstanceIDs, ids(ins))
@@ -178,7 +179,7 @@ func testPurchase(t *testing.T, open Opener) {
 			es := mustFindAudit(t, s)
 			if len(es) != 1 {
 				t.Fatalf("audit events=%d, want 1", len(es))
-			} else if e := es[0]; e.ErrorCode != tc.code || e.Action != phonefleet.ActionInstanceCreate || e.TenantID != tn.ID || e.RequestID != "req-purchase" {
+			} else if e := es[0]; e.ErrorCode != tc.code || e.Action != phonefleet.ActionInstanceCreate || e.TenantID != tn.ID || e.RequestID != req.RequestID {
 				t.Fatalf("audit event=%+v, want %s for the tenant's create", e, tc.code)
 			} else if e.Detail != phonefleet.ErrorMessage(err) {
 				t.Fatalf("audit Detail=%q, want %q", e.Detail, phonefleet.ErrorMessage(err))

@@ -45,6 +45,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ReleaseJob", func(t *testing.T) { testReleaseJob(t, open) })
 	t.Run("Refund", func(t *testing.T) { testRefund(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
+	t.Run("PurchaseReplay", func(t *testing.T) { testPurchaseReplay(t, open) })
+	t.Run("FindInstancesExtensions", func(t *testing.T) { testFindInstancesExtensions(t, open) })
 }
 
 // clock is the suite's controlled, goroutine-safe clock.
@@ -74,10 +77,11 @@ func mustCreateTenant(t *testing.T, s phonefleet.Store, name string) *phonefleet
 }
 
 // monthlyRequest returns a valid request for count one-month instances of
-// the default professional SKU, prefix "phone".
+// the default professional SKU, prefix "phone", with a request ID of its own
+// (a purchase with a request ID already used is answered from the first).
 func monthlyRequest(tenantID string, count int) *phonefleet.PurchaseRequest {
 	return &phonefleet.PurchaseRequest{
-		TenantID: tenantID, TokenID: "tk-test", RequestID: "req-purchase",
+		TenantID: tenantID, TokenID: "tk-test", RequestID: "req-purchase-" + phonefleet.NewID(8),
 		OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4",
 		NamePrefix: "phone", BandSize: 4, Count: count,
 		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,

@@ -33,12 +33,12 @@ func (c *CopyCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--from and --to must differ")
 	}
 
-	src, err := openSnapshotStore(from)
+	src, err := openSnapshotStore(from, false)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := openSnapshotStore(to)
+	dst, err := openSnapshotStore(to, true)
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,10 @@ type snapshotStore interface {
 	phonefleet.SnapshotService
 }
 
-func openSnapshotStore(dsn string) (snapshotStore, error) {
-	store, err := openStore(dsn, StoreOptions{})
+// openSnapshotStore opens the store dsn names; create says it may create a
+// missing SQLite file (the copy's target).
+func openSnapshotStore(dsn string, create bool) (snapshotStore, error) {
+	store, err := openStore(dsn, StoreOptions{Create: create})
 	if err != nil {
 		return nil, err
 	}

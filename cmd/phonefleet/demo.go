@@ -14,7 +14,7 @@ import (
 func runDemo(ctx context.Context, store phonefleet.Store, baseURL string, out io.Writer) error {
 	t, err := store.FindTenantByName(ctx, "demo")
 	if phonefleet.ErrorCode(err) == phonefleet.ENotFound {
-		t = &phonefleet.Tenant{Name: "demo"}
+		t = &phonefleet.Tenant{Name: "demo", MaxInstances: phonefleet.DefaultMaxInstances}
 		if err := store.CreateTenant(ctx, t); err != nil {
 			return err
 		}

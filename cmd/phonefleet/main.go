@@ -125,6 +125,7 @@ func (m *Main) storeOptions() StoreOptions {
 		PGMaxConns:         int32(m.Config.PGMaxConns),
 		PGStatementTimeout: m.Config.PGStatementTimeout,
 		PGConnectTimeout:   m.Config.PGConnectTimeout,
+		Create:             true, // serve creates a missing database
 	}
 }
 

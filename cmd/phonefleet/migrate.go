@@ -12,7 +12,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	store, err := openStore(dsn, StoreOptions{Create: true})
 	if err != nil {
 		return err
 	}

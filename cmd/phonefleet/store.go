@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +21,12 @@ type StoreOptions struct {
 	PGMaxConns         int32
 	PGStatementTimeout time.Duration
 	PGConnectTimeout   time.Duration
+
+	// Create lets a missing SQLite file be created. Only migrate, serve,
+	// tenant create and copy (its target) create a database; every other
+	// command fails on a missing one, so a mistyped path never reads as an
+	// empty database.
+	Create bool
 }
 
 // isPostgresURL reports whether dsn names a PostgreSQL database.
@@ -48,6 +57,11 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		return db, nil
+	}
+	if !opts.Create {
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist (phonefleet migrate creates it)", dsn)
+		}
 	}
 	db := sqlite.NewDB(dsn)
 	if opts.Logger != nil {
