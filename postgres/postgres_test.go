@@ -184,7 +184,7 @@ func MustCreateTenant(tb testing.TB, db phonefleet.Store, name string) *phonefle
 func MustPurchase(tb testing.TB, db phonefleet.Store, tenantID string, count int, monthly bool) []*phonefleet.Instance {
 	tb.Helper()
 	req := &phonefleet.PurchaseRequest{
-		TenantID: tenantID, RequestID: "req-buy", OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g",
+		TenantID: tenantID, RequestID: "req-buy-" + phonefleet.NewID(8), OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g",
 		BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4", NamePrefix: "phone", BandSize: 2, Count: count,
 		ChargingMode: phonefleet.ChargingModePayPerUse,
 	}

@@ -251,9 +251,13 @@ func mustSQLiteSchema(t *testing.T, file string) []string {
 		}
 
 		// Column CHECKs, read from the table's definition: one column per line.
+		// ALTER TABLE ADD COLUMN appends ", name TYPE ..." to the definition,
+		// so a line may hold several columns.
 		for line := range strings.SplitSeq(tb.sql, "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, "CHECK") {
-				facts = append(facts, "check "+tb.name+"."+f[0])
+			for col := range strings.SplitSeq(line, ", ") {
+				if f := strings.Fields(col); len(f) > 1 && strings.Contains(col, "CHECK") {
+					facts = append(facts, "check "+tb.name+"."+f[0])
+				}
 			}
 		}
 

@@ -280,6 +280,9 @@ func TestLeafFlags(t *testing.T) {
 		}
 	}
 	// A leading --db still works in front of the leaf.
+	if _, errOut, code := runCLI(t, "migrate", "--db", db); code != 0 {
+		t.Fatalf("migrate: code %d err %q", code, errOut)
+	}
 	if _, errOut, code := runCLI(t, "tenant", "--db", db, "list"); code != 0 || errOut != "" {
 		t.Fatalf("tenant --db X list: code %d err %q", code, errOut)
 	}

@@ -1,8 +1,7 @@
 -- Instance quotas per tenant, the count of instances each tenant holds
 -- (kept by purchase and release, so neither the quota check nor a listing's
 -- total scans the tenant), and the index a purchase retry looks its first
--- order up by (tenant and X-Request-Id; it also serves the tenant's orders,
--- so the old index on tenant_id alone goes).
+-- order up by (tenant and X-Request-Id).
 --
 -- Tenants that exist now keep 0, unlimited: an upgrade refuses nothing that
 -- worked before. New tenants get the quota the operator gives them.
@@ -11,5 +10,4 @@ ALTER TABLE tenants ADD COLUMN held_instances integer NOT NULL DEFAULT 0 CHECK (
 UPDATE tenants SET held_instances = (
 	SELECT COUNT(*) FROM instances WHERE instances.tenant_id = tenants.id AND instances.state <> 'released'
 );
-DROP INDEX orders_tenant_id_idx;
 CREATE INDEX orders_tenant_id_request_id_idx ON orders (tenant_id, request_id, created_at);
