@@ -141,7 +141,7 @@ func testPurchase(t *testing.T, open Opener) {
 		if got := mustFindInstances(t, s, "tnnosuchtenant"); len(got) != 0 {
 			t.Fatalf("instances=%d after failed purchase, want 0", len(got))
 		}
-		if es := mustFindAudit(t, s); len(es) != 1 || es[0].ErrorCode != phonefleet.ENotFound || es[0].RequestID != "req-purchase" {
+		if es := mustFindAudit(t, s); len(es) != 1 || es[0].ErrorCode != phonefleet.ENotFound || es[0].RequestID != req.RequestID {
 			t.Fatalf("audit events=%+v, want one ENotFound failure", es)
 		}
 	})

@@ -103,7 +103,13 @@ func TestConfigValidate(t *testing.T) {
 // alone (go test -run TestCLI/Token).
 func TestCLI(t *testing.T) {
 	t.Setenv("PHONEFLEET_DB", "")
-	newDB := func(t *testing.T) string { return filepath.Join(t.TempDir(), "cli.db") }
+	// newDB returns a migrated database: only migrate, serve, tenant create
+	// and copy create a missing one.
+	newDB := func(t *testing.T) string {
+		db := filepath.Join(t.TempDir(), "cli.db")
+		mustCLI(t, "migrate", "--db", db)
+		return db
+	}
 
 	t.Run("Usage", func(t *testing.T) {
 		db := newDB(t)
