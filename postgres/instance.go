@@ -260,7 +260,7 @@ func findReplayedPurchase(ctx context.Context, tx pgx.Tx, req *phonefleet.Purcha
 	// index finds them without a scan.
 	rows, err := tx.Query(ctx, `
 		SELECT `+instanceColumns+`
-		FROM instances i LEFT JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 		WHERE i.tenant_id = $1 AND i.created_at = $2 AND i.order_id = $3
 		ORDER BY i.name, i.id`, req.TenantID, o.CreatedAt, o.ID)
 	if err != nil {

@@ -54,8 +54,7 @@ func findReplayedPurchase(ctx context.Context, tx *Tx, req *phonefleet.PurchaseR
 	// index finds them without a scan.
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
-		FROM instances i
-		JOIN skus s ON s.id = i.sku_id
+		FROM `+instanceTables+`
 		WHERE i.tenant_id = ? AND i.created_at = ? AND i.order_id = ?
 		ORDER BY i.name, i.id
 	`, req.TenantID, createdAt, o.ID)
