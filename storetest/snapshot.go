@@ -52,8 +52,8 @@ func RunSnapshot(t *testing.T, from, to Opener) {
 			t.Fatalf("source claimed %v, want none (leased or not due)", got)
 		}
 		leased := mustClaim(t, dst, "w2", 100, time.Minute)
-		if len(leased) != 2 {
-			t.Fatalf("copy claimed %v, want the 2 jobs leased in the source", leased)
+		if len(leased) != 4 {
+			t.Fatalf("copy claimed %v, want the 4 jobs leased in the source", leased)
 		}
 	})
 
@@ -205,6 +205,19 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	}
 	mustFail(t, s, monthly[1].ID, "w1", "receiver said 500", clk.Now().Add(time.Hour), true)
 	mustFail(t, s, monthly[2].ID, "w1", "timeout", clk.Now().Add(10*time.Minute), false)
+
+	// Bindings and commands of every other type, one of them accepted.
+	mustAssign(t, s, acme.ID, "alice@example.com", yearly[1].ID)
+	mustAssign(t, s, acme.ID, "bob", monthly[3].ID)
+	mustUnassign(t, s, acme.ID, "bob", monthly[3].ID)
+	mustStart(t, s, acme.ID, phonefleet.CommandReset, yearly[1].ID)
+	reboot := mustStart(t, s, globex.ID, phonefleet.CommandReboot, ppu[1].ID)
+	if got := mustClaim(t, s, "w2", 100, time.Hour); len(got) != 3 {
+		t.Fatalf("claimed %v, want the wipe, the reset and the reboot", got)
+	}
+	if err := s.AcceptCommand(ctx, reboot.Commands[0].ID, "w2", clk.Now().Add(30*time.Minute)); err != nil {
+		t.Fatalf("AcceptCommand: %v", err)
+	}
 }
 
 // wantSnapshotRows fails unless snap holds what fillStore wrote.
@@ -222,8 +235,9 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		{"orders", len(snap.Orders), 4},
 		{"instances", len(snap.Instances), 9},
 		{"refunds", len(snap.Refunds), 5},
-		{"release jobs", len(snap.Commands), 5},
-		{"audit events", len(snap.AuditEvents), 12}, // 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous
+		{"commands", len(snap.Commands), 8},
+		// 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 2 assigns, 1 unassign, 1 reset, 1 reboot
+		{"audit events", len(snap.AuditEvents), 17},
 	} {
 		if c.got != c.want {
 			t.Fatalf("snapshot %s=%d, want %d:\n%s", c.what, c.got, c.want, fmtSnapshot(snap, true))
@@ -244,8 +258,18 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 	for _, j := range snap.Commands {
 		states[j.State]++
 	}
-	if states[phonefleet.JobStateDone] != 1 || states[phonefleet.JobStateFailed] != 1 || states[phonefleet.JobStatePending] != 3 {
-		t.Fatalf("job states=%v, want 1 done, 1 failed, 3 pending", states)
+	if states[phonefleet.JobStateDone] != 1 || states[phonefleet.JobStateFailed] != 1 || states[phonefleet.JobStatePending] != 5 ||
+		states[phonefleet.JobStateAccepted] != 1 {
+		t.Fatalf("job states=%v, want 1 done, 1 failed, 5 pending, 1 accepted", states)
+	}
+	users := 0
+	for _, in := range snap.Instances {
+		if in.AssignUser != "" {
+			users++
+		}
+	}
+	if users != 1 {
+		t.Fatalf("assigned instances=%d, want 1", users)
 	}
 	for i := 1; i < len(snap.AuditEvents); i++ {
 		if snap.AuditEvents[i].ID <= snap.AuditEvents[i-1].ID {
@@ -355,7 +379,8 @@ func dumpStore(t *testing.T, s phonefleet.Store) string {
 	for _, r := range mustFindRefunds(t, s) {
 		fmt.Fprintln(&b, "FindRefunds", fmtRefund(r))
 	}
-	for _, st := range []*phonefleet.JobState{nil, ptr(phonefleet.JobStatePending), ptr(phonefleet.JobStateDone), ptr(phonefleet.JobStateFailed)} {
+	for _, st := range []*phonefleet.JobState{nil, ptr(phonefleet.JobStatePending), ptr(phonefleet.JobStateAccepted),
+		ptr(phonefleet.JobStateDone), ptr(phonefleet.JobStateFailed)} {
 		jobs, err := s.FindCommands(ctx, phonefleet.CommandFilter{State: st})
 		check(err)
 		for _, j := range jobs {

@@ -43,6 +43,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FindInstanceStatuses", func(t *testing.T) { testFindInstanceStatuses(t, open) })
 	t.Run("Unsubscribe", func(t *testing.T) { testUnsubscribe(t, open) })
 	t.Run("ReleaseJob", func(t *testing.T) { testReleaseJob(t, open) })
+	t.Run("Assign", func(t *testing.T) { testAssign(t, open) })
+	t.Run("Command", func(t *testing.T) { testCommand(t, open) })
+	t.Run("CommandConcurrent", func(t *testing.T) { testCommandConcurrent(t, open) })
 	t.Run("Refund", func(t *testing.T) { testRefund(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
@@ -215,10 +218,10 @@ func fmtTime(t *time.Time) string {
 
 // fmtInstance renders every stored field of an instance.
 func fmtInstance(in *phonefleet.Instance) string {
-	return fmt.Sprintf("%s tenant=%s order=%s name=%s region=%s sku=%s spec=%q os=%s band=%d mode=%s period=%d paid=%d %s starts=%s expires=%s state=%s created=%s updated=%s",
+	return fmt.Sprintf("%s tenant=%s order=%s name=%s region=%s sku=%s spec=%q os=%s band=%d mode=%s period=%d paid=%d %s starts=%s expires=%s state=%s created=%s updated=%s user=%q command=%s/%s",
 		in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.SKUSpec, in.OS, in.BandSize,
 		in.BillingMode, in.PeriodNum, in.PaidAmount, in.Currency, fmtTime(&in.StartsAt), fmtTime(in.ExpiresAt),
-		in.State, fmtTime(&in.CreatedAt), fmtTime(&in.UpdatedAt))
+		in.State, fmtTime(&in.CreatedAt), fmtTime(&in.UpdatedAt), in.AssignUser, in.Command, in.CommandID)
 }
 
 // fmtRefund renders every field of a refund.
@@ -227,10 +230,10 @@ func fmtRefund(r *phonefleet.Refund) string {
 		r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed, r.Fee, r.Amount, r.Currency, r.RequestID, fmtTime(&r.CreatedAt))
 }
 
-// fmtJob renders every field of a release job.
+// fmtJob renders every field of a command.
 func fmtJob(j *phonefleet.Command) string {
-	return fmt.Sprintf("%s tenant=%s/%s event=%s request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
-		j.InstanceID, j.TenantID, j.TenantName, j.EventID, j.RequestID, j.State, j.Attempts,
+	return fmt.Sprintf("%s %s job=%s tenant=%s/%s user=%q task=%q event=%s request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
+		j.InstanceID, j.Type, j.ID, j.TenantID, j.TenantName, j.UserID, j.TaskID, j.EventID, j.RequestID, j.State, j.Attempts,
 		fmtTime(&j.NextAttemptAt), j.LastError, fmtTime(&j.CreatedAt), fmtTime(j.DoneAt))
 }
 
@@ -269,7 +272,8 @@ func wantIDs(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// jobOf returns the ID of the latest command of an instance.
+// jobOf returns the ID of the command in flight of an instance, else of
+// its latest command.
 func jobOf(t *testing.T, s phonefleet.Store, instanceID string) string {
 	t.Helper()
 	cs, err := s.FindCommands(t.Context(), phonefleet.CommandFilter{InstanceID: &instanceID})
@@ -277,6 +281,11 @@ func jobOf(t *testing.T, s phonefleet.Store, instanceID string) string {
 		t.Fatalf("FindCommands(%s): %v", instanceID, err)
 	} else if len(cs) == 0 {
 		t.Fatalf("instance %s has no command", instanceID)
+	}
+	for _, c := range cs {
+		if c.State.InFlight() {
+			return c.ID
+		}
 	}
 	return cs[len(cs)-1].ID
 }
