@@ -77,12 +77,14 @@ func (s *Server) findToken(ctx context.Context, hash []byte) (*phonefleet.Token,
 	key := string(hash)
 	if s.TokenCacheTTL > 0 {
 		if tok, ok := s.tokens.get(key, now); ok {
+			tokenCacheTotal.WithLabelValues("hit").Inc()
 			if tok == nil {
 				return nil, phonefleet.Errorf(phonefleet.EUnauthorized, msgTokenInvalid)
 			}
 			return tok, nil
 		}
 	}
+	tokenCacheTotal.WithLabelValues("miss").Inc()
 	tok, err := s.Store.FindTokenByHash(ctx, hash)
 	if phonefleet.ErrorCode(err) == phonefleet.ENotFound {
 		tok, err = nil, nil
@@ -147,6 +149,7 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		if s.RateLimit > 0 {
 			p := phonefleet.PrincipalFromContext(r.Context())
 			if wait, ok := s.limiter.allow(p.TenantID, s.RateLimit, s.RateBurst, s.Now()); !ok {
+				rateLimitedTotal.Inc()
 				secs := int(math.Ceil(wait.Seconds()))
 				w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 				Error(w, r, phonefleet.Errorf(phonefleet.ERateLimited,

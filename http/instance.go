@@ -78,6 +78,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 		writeData(w, r, resp)
 		return
 	}
+	countUnsubscribe(plan)
 	s.commandsWritten()
 	writeData(w, r, nil)
 }
@@ -113,6 +114,8 @@ func (s *Server) handleInstanceCreate(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	purchasesTotal.WithLabelValues(order.BillingMode.KooPhone()).Inc()
+	purchasedInstancesTotal.WithLabelValues(order.BillingMode.KooPhone()).Add(float64(len(instances)))
 	resp := createResponse{OrderID: order.ID, InstanceInfos: make([]instanceInfo, len(instances))}
 	for i, in := range instances {
 		resp.InstanceInfos[i] = instanceInfo{InstanceID: in.ID, InstanceName: in.Name}

@@ -41,17 +41,16 @@ type pageResponse[T any] struct {
 	TotalCount int `json:"total_count"`
 }
 
-// parsePage checks page_no and page_size, the only parameters of the
-// phonefleet list endpoints; any other name is KOOPHONE.API.1000.
+// pageParams are the only query parameters of the phonefleet list
+// endpoints.
+var pageParams = []string{"page_no", "page_size"}
+
+// parsePage checks page_no and page_size (checkNames has refused any other
+// name).
 func parsePage(r *http.Request) (pageNo, pageSize int, err error) {
 	var q url.Values
 	if q, err = strictQuery(r); err != nil {
 		return 0, 0, err
-	}
-	for name := range q {
-		if name != "page_no" && name != "page_size" {
-			return 0, 0, phonefleet.Errorf(phonefleet.EInvalid, "unknown query parameter %s", name)
-		}
 	}
 	_, pageNo, pageSize, err = parseBatchQuery(url.Values{"page_no": {q.Get("page_no")}, "page_size": {q.Get("page_size")}})
 	return pageNo, pageSize, err

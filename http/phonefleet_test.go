@@ -21,7 +21,7 @@ func TestRefundsAudit_Params(t *testing.T) {
 			t.Errorf("%s without a token: %d %+v", path, status, env)
 		}
 		for query, msg := range map[string]string{
-			"page_no=1&page_size=10&tenant=other": "unknown query parameter tenant",
+			"page_no=1&page_size=10&tenant=other": `query parameter "tenant" is not known`,
 			"page_no=1&page_size=10&page_no=2":    "page_no must be given at most once",
 			"page_no=0&page_size=10":              "page_no must be an integer of at least 1",
 			"page_no=1&page_size=1001":            "page_size must be an integer from 1 to 1000",

@@ -11,6 +11,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -73,6 +74,13 @@ type Server struct {
 	// cores, at most 8.
 	PasswordSlots int
 
+	// NoMetrics takes GET /metrics off the API listener, for serving
+	// MetricsHandler on a listener of its own.
+	NoMetrics bool
+
+	metricsOnce sync.Once
+	metrics     http.Handler
+
 	log     *slog.Logger // Logger with system=http, set by Open
 	ln      net.Listener
 	server  *http.Server
@@ -118,6 +126,7 @@ func NewServer() *Server {
 func (s *Server) routes() {
 	s.mux.Handle("GET /healthz", s.checkNames(names{}, s.handleHealth))
 	s.mux.Handle("GET /readyz", s.checkNames(names{}, s.handleReady))
+	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 
 	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
@@ -150,8 +159,10 @@ func (s *Server) routes() {
 	// phonefleet's own read-only lists, for the console and the tenant CLI:
 	// any token that may list instances may list its tenant's refunds and
 	// audit trail.
-	s.mux.Handle("GET /v1/phonefleet/refunds", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleRefunds))
-	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleAudit))
+	s.mux.Handle("GET /v1/phonefleet/refunds", s.authenticated(phonefleet.ActionQueryInstanceBatch,
+		s.checkNames(names{Query: pageParams}, s.handleRefunds)))
+	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch,
+		s.checkNames(names{Query: pageParams}, s.handleAudit)))
 }
 
 // handleJobReportRoute serves data-plane reports when a webhook secret is

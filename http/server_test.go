@@ -395,3 +395,26 @@ func TestServer_Metrics(t *testing.T) {
 		t.Fatalf("errors_total=%v, want %v", got, errBefore+1)
 	}
 }
+
+// TestServer_MetricsEndpoint checks that GET /metrics answers the
+// Prometheus text format without a token, and that NoMetrics takes it off
+// the API listener.
+func TestServer_MetricsEndpoint(t *testing.T) {
+	s := MustOpenServer(t)
+	resp, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+		!strings.Contains(string(body), "# TYPE phonefleet_http_requests_total counter") ||
+		!strings.Contains(string(body), "# TYPE phonefleet_commands_scrape_errors gauge") {
+		t.Fatalf("GET /metrics: %d %s\n%.500s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	s.NoMetrics = true
+	assertError(t, s.Do(t, "GET", "/metrics", nil, ""), 404, phonefleet.ENoSuchAPI, "No API found for GET /metrics")
+}

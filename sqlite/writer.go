@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // DefaultMaxBatch is how many write operations one group commit takes at
@@ -29,6 +33,20 @@ type writeOp struct {
 	taken    bool // the writer took it into a batch; it can no longer be withdrawn
 	canceled bool // the caller gave up before that; the writer skips it
 }
+
+// Metrics of group commit, registered with the default registry.
+var (
+	batchSize = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "phonefleet_sqlite_write_batch_size",
+		Help:    "Write operations committed together in one SQLite transaction (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512
+	})
+	commitDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "phonefleet_sqlite_commit_duration_seconds",
+		Help:    "Time of the COMMIT of one SQLite write transaction (the fsync of its batch).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12), // 100µs … ~6s
+	})
+)
 
 // writer is the queue of the goroutine that runs every write operation of
 // a DB in group commits.
@@ -153,9 +171,12 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) error {
 	if err := fn(ctx, tx); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := tx.Tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	commitDuration.Observe(time.Since(start).Seconds())
+	batchSize.Observe(1)
 	return nil
 }
 
@@ -232,9 +253,12 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 			return err
 		}
 	}
+	start := time.Now()
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	commitDuration.Observe(time.Since(start).Seconds())
+	batchSize.Observe(float64(len(batch)))
 	return nil
 }
 

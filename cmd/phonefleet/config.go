@@ -20,6 +20,10 @@ type Config struct {
 	Addr string
 	Demo bool
 
+	// MetricsAddr, if set, serves /metrics on a listener of its own
+	// instead of the API's.
+	MetricsAddr string
+
 	LogFormat string
 	LogLevel  string
 

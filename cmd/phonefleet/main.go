@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 	pfhttp "github.com/phonefleet/phonefleet/http"
@@ -35,6 +38,34 @@ type Main struct {
 	Store      phonefleet.Store
 	HTTPServer *pfhttp.Server
 	Worker     *release.Worker
+
+	// MetricsServer serves /metrics when Config.MetricsAddr is set.
+	MetricsServer *http.Server
+	metricsLn     net.Listener
+}
+
+// MetricsURL returns the base URL of the metrics listener, "" without
+// one.
+func (m *Main) MetricsURL() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return "http://" + m.metricsLn.Addr().String()
+}
+
+// openMetrics serves the HTTP server's /metrics on cfg.MetricsAddr.
+func (m *Main) openMetrics() error {
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on --metrics-addr %s: %w", m.Config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.HTTPServer.MetricsHandler())
+	m.metricsLn = ln
+	m.MetricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go m.MetricsServer.Serve(ln)
+	m.Logger.Info("serving metrics", "metrics_addr", ln.Addr().String())
+	return nil
 }
 
 // NewMain returns a Main with the default configuration.
@@ -85,6 +116,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		// webhook's secret.
 		m.HTTPServer.WebhookSecret = cfg.WebhookSecret
 	}
+	if cfg.MetricsAddr != "" {
+		m.HTTPServer.NoMetrics = true
+		if err := m.openMetrics(); err != nil {
+			return err
+		}
+	}
 	if err := m.HTTPServer.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -102,6 +139,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // release worker, then closes the store. It is safe after a failed Run.
 func (m *Main) Close() error {
 	var errs []error
+	if m.MetricsServer != nil {
+		m.MetricsServer.Close()
+	}
 	if m.HTTPServer != nil {
 		if err := m.HTTPServer.Close(); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)

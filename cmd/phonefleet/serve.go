@@ -44,6 +44,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs := m.newFlagSet("serve", serveUsage, &cfg.DB)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics on this address instead of --addr (e.g. 127.0.0.1:9090)")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "create a demo tenant and print a token and a curl")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
