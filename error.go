@@ -34,6 +34,13 @@ const (
 	EConflict      = "CONFLICT"            // operator-side uniqueness (tenant name, SKU ID); never sent by the API
 )
 
+// ErrOutcomeUnknown is wrapped by the internal error of a write whose commit
+// was sent to the database but whose answer was lost, when reading back
+// could not tell whether it committed either. The API answers it as
+// KOOPHONE.API.9999 with a message starting "outcome unknown:" and the
+// header X-Phonefleet-Outcome: unknown. Retrying is safe.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // Error is an application error with a KooPhone error code and a message that
 // is safe to show to the caller. Any other error is internal.
 type Error struct {

@@ -30,6 +30,9 @@
 //	PHONEFLEET.JOB.0003     401 (data-plane report without a valid signature)
 //	PHONEFLEET.QUOTA.0001   400
 //	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log
+//	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log;
+//	                        "outcome unknown: ..." with X-Phonefleet-Outcome: unknown
+//	                        when the store cannot tell whether a commit landed
 //	APIGW.0301              401; the body also has "request_id"
 //	APIGW.0308              429 with Retry-After
 //	APIGW.0101              404 (405 with Allow for a wrong method)
@@ -129,6 +132,10 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	status, ok := statusByCode[code]
 	if !ok || code == phonefleet.EInternal {
 		code, msg, status = phonefleet.EInternal, internalMessage, http.StatusInternalServerError
+		if errors.Is(err, phonefleet.ErrOutcomeUnknown) {
+			msg = outcomeUnknownMessage
+			w.Header().Set("X-Phonefleet-Outcome", "unknown")
+		}
 		loggerFrom(r.Context()).Error("internal error",
 			"request_id", phonefleet.RequestIDFromContext(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "error", err.Error())
@@ -166,7 +173,11 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	w.Write(buf)
 }
 
-// internalMessage is the only message an internal error is answered with.
+// outcomeUnknownMessage answers an internal error after which the store
+// cannot tell whether the change was applied.
+const outcomeUnknownMessage = "outcome unknown: the database may or may not have applied this request; retrying is safe"
+
+// internalMessage is the message of every other internal error.
 var internalMessage = phonefleet.ErrorMessage(errors.New("internal"))
 
 // internalErrorBody is the body of an internal error, encoded once.

@@ -380,8 +380,13 @@ func (s *Server) auditFailure(r *http.Request, action string, ids []string, err 
 		Action: action, RequestID: phonefleet.RequestIDFromContext(r.Context()), InstanceIDs: auditIDs(ids),
 		ErrorCode: phonefleet.ErrorCode(err), Detail: phonefleet.ErrorMessage(err),
 	}
+	// The request's own deadline still holds when its client has gone.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
 	defer cancel()
+	if d, ok := r.Context().Deadline(); ok {
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
 	if err := s.Store.CreateAuditEvent(ctx, e); err != nil {
 		loggerFrom(r.Context()).Error("write audit event",
 			"request_id", e.RequestID, "tenant_id", e.TenantID, "action", action, "error", err.Error())

@@ -38,6 +38,9 @@ const (
 	DefaultRateLimit = 100
 	DefaultRateBurst = 200
 
+	// DefaultRequestTimeout is the RequestTimeout of NewServer.
+	DefaultRequestTimeout = 10 * time.Second
+
 	readyTimeout = 2 * time.Second
 )
 
@@ -81,6 +84,13 @@ type Server struct {
 	metricsOnce sync.Once
 	metrics     http.Handler
 
+	// RequestTimeout is each request's one deadline: waiting for a database
+	// connection, the operation with its retries, reading back a commit
+	// whose answer was lost and the failure audit event all fit in it, and
+	// a request that runs out of it answers KOOPHONE.API.9999. Default
+	// DefaultRequestTimeout; serve's --request-timeout.
+	RequestTimeout time.Duration
+
 	log     *slog.Logger // Logger with system=http, set by Open
 	ln      net.Listener
 	server  *http.Server
@@ -101,13 +111,14 @@ type Server struct {
 // set; the caller fills in Store and any other field before Open.
 func NewServer() *Server {
 	s := &Server{
-		Addr:          DefaultAddr,
-		Logger:        slog.Default(),
-		Now:           time.Now,
-		TokenCacheTTL: DefaultTokenCacheTTL,
-		mux:           http.NewServeMux(),
-		tokens:        newTokenCache(),
-		limiter:       newRateLimiter(),
+		Addr:           DefaultAddr,
+		Logger:         slog.Default(),
+		Now:            time.Now,
+		TokenCacheTTL:  DefaultTokenCacheTTL,
+		RequestTimeout: DefaultRequestTimeout,
+		mux:            http.NewServeMux(),
+		tokens:         newTokenCache(),
+		limiter:        newRateLimiter(),
 
 		loginFailures:   newFailureLimiter(maxFailures),
 		addressFailures: newFailureLimiter(maxAddressFailures),
@@ -285,6 +296,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", id)
 	ctx := phonefleet.NewContextWithRequestID(r.Context(), id)
 	ctx = context.WithValue(ctx, loggerContextKey{}, s.logger())
+	timeout := s.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	r = r.WithContext(ctx)
 	// Cap the body here, on the server's own ResponseWriter, so that an
 	// oversized body also closes the connection.

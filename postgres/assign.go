@@ -19,8 +19,12 @@ func inFlightGuard(err error) bool { return isUniqueViolation(err, "commands_in_
 // nothing changes and the failure is audited in its own transaction.
 // Errors: EForbidden, ECannotAssign, EInternal.
 func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
+	// One deadline for the operation and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var plan *phonefleet.AssignPlan
-	err := db.withTx(ctx, "assign", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	var event *phonefleet.AuditEvent
+	err := db.withTxCheck(ctx, "assign", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
 		if err != nil {
 			return err
@@ -34,15 +38,16 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 		for _, c := range changes {
 			queueSetAssignUser(b, req.TenantID, c.InstanceID, "", c.UserID, now)
 		}
-		queueAuditEvent(b, phonefleet.AssignAuditEvent(req, p, nil, now))
+		event = phonefleet.AssignAuditEvent(req, p, nil, now)
+		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, len(changes)); err != nil {
 			return err
 		}
 		plan = p
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.AssignAuditEvent(req, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.AssignAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -54,8 +59,12 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 // records the request. On error nothing changes and the failure is audited.
 // Errors: EForbidden, ENotAllRunning, ENoBinding, EInternal.
 func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
+	// One deadline for the operation and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var plan *phonefleet.CommandPlan
-	err := db.withTx(ctx, "unassign", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	var event *phonefleet.AuditEvent
+	err := db.withTxCheck(ctx, "unassign", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
 		if err != nil {
 			return err
@@ -69,15 +78,16 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 			queueSetAssignUser(b, req.TenantID, pair.InstanceID, pair.UserID, "", now)
 		}
 		queueInsertCommands(b, p.Commands)
-		queueAuditEvent(b, phonefleet.UnassignAuditEvent(req, p, nil, now))
+		event = phonefleet.UnassignAuditEvent(req, p, nil, now)
+		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, len(req.Pairs), "insert commands"); err != nil {
 			return err
 		}
 		plan = p
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnassignAuditEvent(req, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.UnassignAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -88,8 +98,12 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 // instance, due now, and one audit event. On error nothing changes and the
 // failure is audited. Errors: EForbidden, ENotAllRunning, EInternal.
 func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
+	// One deadline for the operation and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var plan *phonefleet.CommandPlan
-	err := db.withTx(ctx, "start_commands", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	var event *phonefleet.AuditEvent
+	err := db.withTxCheck(ctx, "start_commands", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, true)
 		if err != nil {
 			return err
@@ -100,15 +114,16 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		}
 		b := &pgx.Batch{}
 		queueInsertCommands(b, p.Commands)
-		queueAuditEvent(b, phonefleet.CommandAuditEvent(req, p, nil, now))
+		event = phonefleet.CommandAuditEvent(req, p, nil, now)
+		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, 0, "insert commands"); err != nil {
 			return err
 		}
 		plan = p
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.CommandAuditEvent(req, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.CommandAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -118,8 +133,12 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 // committed; only its audit event is written. Errors: ENoInstance,
 // EInternal.
 func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error) {
+	// One deadline for the operation and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var out []phonefleet.PrepareStatus
-	err := db.withTx(ctx, "prepare", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	var event *phonefleet.AuditEvent
+	err := db.withTxCheck(ctx, "prepare", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, false)
 		if err != nil {
 			return err
@@ -128,14 +147,15 @@ func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]ph
 		if err != nil {
 			return err
 		}
-		if err := insertAuditEvent(ctx, tx, phonefleet.PrepareAuditEvent(req, st, nil, now)); err != nil {
+		event = phonefleet.PrepareAuditEvent(req, st, nil, now)
+		if err := insertAuditEvent(ctx, tx, event); err != nil {
 			return err
 		}
 		out = st
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.PrepareAuditEvent(req, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.PrepareAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return out, nil

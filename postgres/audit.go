@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,8 +23,6 @@ func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) er
 // FindAuditEvents returns events newest first (by ID), with TenantName filled
 // in for tenants that exist. A Limit of 0 means no limit.
 func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
 	var conds []string
 	var args []any
 	if filter.TenantID != nil {
@@ -35,15 +34,18 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 		args = append(args, filter.Limit)
 		limit = fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT `+auditColumns+`
-		FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
-		`+whereClause(conds)+`
-		ORDER BY e.id DESC`+limit, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find audit events: %w", err)
-	}
-	events, err := pgx.CollectRows(rows, scanAuditEvent)
+	var events []*phonefleet.AuditEvent
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `
+			SELECT `+auditColumns+`
+			FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id
+			`+whereClause(conds)+`
+			ORDER BY e.id DESC`+limit, args...)
+		if err == nil {
+			events, err = pgx.CollectRows(rows, scanAuditEvent)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}
@@ -86,15 +88,31 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 
-// auditFailure records the audit event of an operation that failed and
-// rolled back, in its own transaction. It runs even if the caller's context
-// is done (the client went away), within the operation timeout. A failure
-// to write it is only logged: the caller returns the operation's error.
-func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.opTimeout())
+// auditFailure records the audit event of an operation that failed (err),
+// in its own transaction, within what is left of the operation's deadline
+// (the caller's context may be done: the client went away, but its deadline
+// still holds). An event that cannot be written in time is logged (the log
+// line is then the record), counted and written later by a background
+// writer. When the operation's outcome is unknown, the event is only
+// written later, once reading back shows that its transaction did not
+// commit, so the trail never holds two outcomes for one request.
+func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent, err error) {
+	var unknown *unknownOutcomeError
+	if errors.As(err, &unknown) {
+		db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, err)
+		return
+	}
+	wctx, cancel := db.opContext(context.WithoutCancel(ctx))
 	defer cancel()
-	if err := db.CreateAuditEvent(ctx, e); err != nil {
-		db.log.Error("write failure audit event", "action", e.Action, "request_id", e.RequestID,
-			"tenant_id", e.TenantID, "error_code", e.ErrorCode, "error", err)
+	if d, ok := ctx.Deadline(); ok {
+		wctx, cancel = context.WithDeadline(wctx, d)
+		defer cancel()
+	}
+	if wctx.Err() != nil {
+		db.deferAudit(lateAudit{event: e}, wctx.Err())
+		return
+	}
+	if werr := db.CreateAuditEvent(wctx, e); werr != nil {
+		db.deferAudit(lateAudit{event: e}, werr)
 	}
 }

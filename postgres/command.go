@@ -267,8 +267,6 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 // FindCommands lists commands ordered by created_at, instance ID, job ID. A Limit
 // of 0 means no limit.
 func (db *DB) FindCommands(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
 	var conds []string
 	var args []any
 	add := func(cond string, v any) {
@@ -292,15 +290,18 @@ func (db *DB) FindCommands(ctx context.Context, filter phonefleet.CommandFilter)
 		args = append(args, filter.Limit)
 		limit = fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT `+commandColumns+`
-		FROM commands c JOIN tenants t ON t.id = c.tenant_id
-		`+whereClause(conds)+`
-		ORDER BY c.created_at, c.instance_id, c.id`+limit, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find commands: %w", err)
-	}
-	cmds, err := pgx.CollectRows(rows, scanCommand)
+	var cmds []*phonefleet.Command
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `
+			SELECT `+commandColumns+`
+			FROM commands c JOIN tenants t ON t.id = c.tenant_id
+			`+whereClause(conds)+`
+			ORDER BY c.created_at, c.instance_id, c.id`+limit, args...)
+		if err == nil {
+			cmds, err = pgx.CollectRows(rows, scanCommand)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find commands: %w", err)
 	}

@@ -27,9 +27,13 @@ const instanceTables = `instances i
 // own transaction. Errors: ESKUNotFound, EInvalid (band size), ENotFound (no
 // such tenant), EInternal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	// One deadline for the operation and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var order *phonefleet.Order
+	var event *phonefleet.AuditEvent
 	var instances []*phonefleet.Instance
-	err := db.withTx(ctx, "purchase", isIDCollision, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	err := db.withTxCheck(ctx, "purchase", isIDCollision, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		// Locking the tenant's row first serialises the tenant's purchases:
 		// the quota check sees every earlier purchase, and a retry with the
 		// same request ID sees the first one once it committed.
@@ -67,17 +71,18 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 		if err := insertInstances(ctx, tx, ins); err != nil {
 			return err
 		}
-		if err := insertAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, now)); err != nil {
+		event = phonefleet.PurchaseAuditEvent(req, o, ins, nil, now)
+		if err := insertAuditEvent(ctx, tx, event); err != nil {
 			return err
 		}
 		order, instances = o, ins
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
 		if isNotFound(formatError(err)) {
 			err = phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", req.TenantID)
 		}
-		db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, time.Time{}), err)
 		return nil, nil, err
 	}
 	return order, instances, nil
@@ -120,9 +125,6 @@ func instanceCopyRow(in *phonefleet.Instance) []any {
 // FindInstances returns a page of the tenant's instances, ordered by
 // created_at then ID, and the total matching the filter.
 func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-
 	args := []any{filter.TenantID}
 	conds := []string{"i.tenant_id = $1"}
 	if filter.ID != nil {
@@ -177,28 +179,33 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 		page += fmt.Sprintf(" OFFSET $%d", len(args))
 	}
 
-	rows, err := db.pool.Query(ctx, `
-		SELECT `+instanceColumns+`, COUNT(*) OVER ()
-		FROM `+instanceTables+`
-		`+where+`
-		ORDER BY `+order+page, args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find instances: %w", err)
-	}
 	total := 0
-	instances, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
-		var in phonefleet.Instance
-		dest := append(instanceDest(&in), &total)
-		return &in, row.Scan(dest...)
+	var instances []*phonefleet.Instance
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `
+			SELECT `+instanceColumns+`, COUNT(*) OVER ()
+			FROM `+instanceTables+`
+			`+where+`
+			ORDER BY `+order+page, args...)
+		if err != nil {
+			return err
+		}
+		instances, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
+			var in phonefleet.Instance
+			dest := append(instanceDest(&in), &total)
+			return &in, row.Scan(dest...)
+		})
+		if err != nil {
+			return err
+		}
+		// A page past the end has no row to carry the window count.
+		if len(instances) == 0 && filter.Offset > 0 {
+			return db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM instances i `+where, args[:whereArgs]...).Scan(&total)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("find instances: %w", err)
-	}
-	// A page past the end has no row to carry the window count.
-	if len(instances) == 0 && filter.Offset > 0 {
-		if err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM instances i `+where, args[:whereArgs]...).Scan(&total); err != nil {
-			return nil, 0, fmt.Errorf("count instances: %w", err)
-		}
 	}
 	return instances, total, nil
 }
@@ -206,26 +213,28 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 // FindInstanceStatuses returns the statuses of those of ids that belong to
 // the tenant; others are absent from the map.
 func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-	rows, err := db.pool.Query(ctx, `
-		SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
-		FROM instances i
-		LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
-		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
-	if err != nil {
-		return nil, fmt.Errorf("find instance states: %w", err)
-	}
-	defer rows.Close()
-	states := make(map[string]phonefleet.InstanceStatus, len(ids))
-	for rows.Next() {
-		var id, state, user, command string
-		if err := rows.Scan(&id, &state, &user, &command); err != nil {
-			return nil, fmt.Errorf("find instance states: %w", err)
+	var states map[string]phonefleet.InstanceStatus
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `
+			SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
+			FROM instances i
+			LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
+			WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
+		if err != nil {
+			return err
 		}
-		states[id] = phonefleet.InstanceStatus{State: phonefleet.InstanceState(state), Command: phonefleet.CommandType(command), AssignUser: user}
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		states = make(map[string]phonefleet.InstanceStatus, len(ids))
+		for rows.Next() {
+			var id, state, user, command string
+			if err := rows.Scan(&id, &state, &user, &command); err != nil {
+				return err
+			}
+			states[id] = phonefleet.InstanceStatus{State: phonefleet.InstanceState(state), Command: phonefleet.CommandType(command), AssignUser: user}
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find instance states: %w", err)
 	}
 	return states, nil

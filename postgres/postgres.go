@@ -12,8 +12,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +33,7 @@ const (
 	DefaultMaxConns         = 16
 	DefaultStatementTimeout = 5 * time.Second
 	DefaultConnectTimeout   = 3 * time.Second
+	DefaultMaxConnIdleTime  = 30 * time.Second
 )
 
 // MaxAttempts is how many times an operation runs when PostgreSQL aborts it
@@ -56,12 +59,24 @@ var _ phonefleet.Store = (*DB)(nil)
 // DB is the PostgreSQL store: a bounded connection pool plus the settings
 // that bound how long any request can wait on the database.
 type DB struct {
-	pool *pgxpool.Pool
+	pool       *pgxpool.Pool
+	connConfig *pgx.ConnConfig // of every connection, for those outside the pool
+
+	health     chan struct{} // one slot: holds healthConn
+	healthConn *pgx.Conn     // reserved for Ping
+
+	tooManyLogged atomic.Int64 // unix nanoseconds of the last "too many clients" log
+
+	late       chan lateAudit // failure audit events to write later
+	lateCancel context.CancelFunc
+	lateDone   chan struct{}
 
 	// URL is the postgres:// connection string.
 	URL string
 
-	// Now returns the current time; tests replace it. Default time.Now.
+	// Now, when set, replaces the database's clock for business time
+	// (tests). By default (nil) every transaction's time is PostgreSQL's
+	// transaction time, so all nodes agree whatever their own clocks say.
 	Now func() time.Time
 
 	// Logger receives the store's own logs (migrations, retries, failed
@@ -78,17 +93,25 @@ type DB struct {
 
 	// ConnectTimeout bounds establishing one connection. Default 3s.
 	ConnectTimeout time.Duration
+
+	// MaxConnIdleTime closes pooled connections idle for longer, so a
+	// burst's connections do not keep the server's slots. Default 30s.
+	MaxConnIdleTime time.Duration
+
+	// StartupTimeout is how long Open keeps retrying, with backoff, a server
+	// that cannot be reached yet. Default 0: one attempt.
+	StartupTimeout time.Duration
 }
 
 // NewDB returns a DB for url with default settings. Call Open before use.
 func NewDB(url string) *DB {
 	return &DB{
 		URL:              url,
-		Now:              time.Now,
 		Logger:           slog.Default(),
 		MaxConns:         DefaultMaxConns,
 		StatementTimeout: DefaultStatementTimeout,
 		ConnectTimeout:   DefaultConnectTimeout,
+		MaxConnIdleTime:  DefaultMaxConnIdleTime,
 	}
 }
 
@@ -97,9 +120,6 @@ func NewDB(url string) *DB {
 func (db *DB) Open() error {
 	if db.URL == "" {
 		return fmt.Errorf("postgres url required")
-	}
-	if db.Now == nil {
-		db.Now = time.Now
 	}
 	if db.Logger == nil {
 		db.Logger = slog.Default()
@@ -114,6 +134,10 @@ func (db *DB) Open() error {
 	if db.ConnectTimeout <= 0 {
 		db.ConnectTimeout = DefaultConnectTimeout
 	}
+	if db.MaxConnIdleTime <= 0 {
+		db.MaxConnIdleTime = DefaultMaxConnIdleTime
+	}
+	db.health = make(chan struct{}, 1)
 
 	config, err := pgxpool.ParseConfig(db.URL)
 	if err != nil {
@@ -121,9 +145,10 @@ func (db *DB) Open() error {
 	}
 	config.MaxConns = db.MaxConns
 	config.MinConns = 0
-	config.HealthCheckPeriod = 10 * time.Second
-	config.MaxConnIdleTime = 5 * time.Minute
+	config.HealthCheckPeriod = min(10*time.Second, db.MaxConnIdleTime/2)
+	config.MaxConnIdleTime = db.MaxConnIdleTime
 	config.PingTimeout = db.ConnectTimeout
+	config.ShouldPing = shouldPing
 	config.ConnConfig.ConnectTimeout = db.ConnectTimeout
 	params := config.ConnConfig.RuntimeParams
 	params["statement_timeout"] = fmt.Sprint(db.StatementTimeout.Milliseconds())
@@ -138,6 +163,10 @@ func (db *DB) Open() error {
 		registerUTC(conn.TypeMap())
 		return nil
 	}
+	// Dials, a cancel request's included, give up after the connect timeout.
+	dialer := &net.Dialer{Timeout: db.ConnectTimeout, KeepAlive: 5 * time.Minute}
+	config.ConnConfig.DialFunc = dialer.DialContext
+	db.connConfig = config.ConnConfig.Copy()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -147,32 +176,28 @@ func (db *DB) Open() error {
 	if db.pool, err = pgxpool.NewWithConfig(context.Background(), config); err != nil {
 		return fmt.Errorf("create pool: %w", err)
 	}
+	db.late, db.lateDone = make(chan lateAudit, lateQueueSize), make(chan struct{})
+	var lateCtx context.Context
+	lateCtx, db.lateCancel = context.WithCancel(context.Background())
+	go db.writeLate(lateCtx)
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close stops the writer of deferred failure audit events, closes the
+// pool, waiting for connections in use to be returned, and closes the
+// health connection.
 func (db *DB) Close() error {
 	if db.pool != nil {
+		db.lateCancel()
+		<-db.lateDone
 		db.pool.Close()
+		db.closeHealth()
 	}
 	return nil
 }
 
 // errNotOpen is returned by operations on a DB that Open has not opened.
 var errNotOpen = errors.New("postgres: database not open")
-
-// Ping reports whether PostgreSQL answers, within the connect timeout.
-func (db *DB) Ping(ctx context.Context) error {
-	if db.pool == nil {
-		return errNotOpen
-	}
-	ctx, cancel := context.WithTimeout(ctx, db.ConnectTimeout+time.Second)
-	defer cancel()
-	if err := db.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping: %w", err)
-	}
-	return nil
-}
 
 // Stat returns the pool's statistics, for metrics; nil before Open.
 func (db *DB) Stat() *pgxpool.Stat {
@@ -198,12 +223,13 @@ func (db *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	// Waiting for another node's migration and building indexes may take
 	// longer than a request's statement timeout.
 	cc.RuntimeParams["statement_timeout"] = "0"
-	conn, err := pgx.ConnectConfig(ctx, cc)
+	conn, err := db.connectWithRetry(cc)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer conn.Close(context.Background())
 	registerUTC(conn.TypeMap())
+	db.checkServerLimits(ctx, conn)
 
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
 		return fmt.Errorf("migration lock: %w", err)
@@ -266,38 +292,97 @@ func (db *DB) migrateFile(ctx context.Context, conn *pgx.Conn, name string) erro
 	return nil
 }
 
-// now returns the store's current time in UTC at the microsecond precision
-// PostgreSQL keeps, so values written and read back compare equal.
-func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
+// txNow is the one place the store reads business time, in UTC at the
+// microsecond precision PostgreSQL keeps: Now when a test set it, else the
+// transaction's time on the database server, which every node shares.
+func (db *DB) txNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
+	if db.Now != nil {
+		return db.Now().UTC().Truncate(time.Microsecond), nil
+	}
+	var now time.Time
+	if err := tx.QueryRow(ctx, `SELECT transaction_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, fmt.Errorf("transaction time: %w", err)
+	}
+	return now.UTC(), nil
+}
 
-// opTimeout bounds a whole operation, retries included, so a request fails
-// in bounded time even when the server stops answering without closing the
+// opTimeout bounds a whole operation, retries included, so it fails in
+// bounded time even when the server stops answering without closing the
 // connection (statement_timeout only helps while the server is alive).
 func (db *DB) opTimeout() time.Duration { return db.ConnectTimeout + 2*db.StatementTimeout }
 
-// withTx runs fn in a READ COMMITTED transaction with a fixed now and
-// commits. fn's error rolls back. When PostgreSQL aborts the transaction with
-// a serialization failure or deadlock, or retry(err) says so, the whole
-// operation runs again, up to MaxAttempts times with a small jittered
-// backoff. Application errors (*phonefleet.Error) are never retried.
-func (db *DB) withTx(ctx context.Context, op string, retry func(error) bool, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error) error {
-	ctx, cancel := context.WithTimeout(ctx, db.opTimeout())
-	defer cancel()
+// readCtx bounds a read by the operation deadline; see read for reads that
+// run again on a fresh connection.
+func (db *DB) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return db.opContext(ctx)
+}
 
+// opContext returns ctx bounded by opTimeout: an operation ends by the
+// request's deadline or by then, whichever comes first.
+func (db *DB) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, db.opTimeout())
+}
+
+// withTx runs fn in a READ COMMITTED transaction with a fixed now and
+// commits; see withTxCheck. Its commit answer lost, it reports the outcome
+// as unknown.
+func (db *DB) withTx(ctx context.Context, op string, retry func(error) bool, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error) error {
+	return db.withTxCheck(ctx, op, retry, fn, nil)
+}
+
+// withTxCheck runs fn in a READ COMMITTED transaction with a fixed now and
+// commits, all within the operation's deadline (the context's, else
+// opTimeout). fn's error rolls back.
+//
+// When PostgreSQL aborts the transaction with a serialization failure or
+// deadlock, or retry(err) says so, the whole operation runs again, up to
+// MaxAttempts times with a small jittered backoff. A transaction that loses
+// its connection before its commit was sent committed nothing, so it runs
+// once more on a fresh connection. Application errors (*phonefleet.Error)
+// are never retried.
+//
+// When the commit was sent but its answer was lost, check reads back on a
+// fresh connection whether it committed: nil if it did, the error if it did
+// not, an error wrapping phonefleet.ErrOutcomeUnknown if that cannot be
+// known. The last quarter of the deadline is kept for this (and for the
+// caller's failure audit event).
+func (db *DB) withTxCheck(ctx context.Context, op string, retry func(error) bool, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error, check commitCheck) error {
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	opCtx, opCancel := context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/4))
+	defer opCancel()
+
+	txCtx, reconnected := opCtx, false
 	var err error
 	for attempt := 1; ; attempt++ {
-		if err = db.runTx(ctx, fn); err == nil {
+		if err = db.runTx(txCtx, fn); err == nil {
 			return nil
 		}
+		db.noteError(err)
+		var amb *ambiguousCommitError
+		if errors.As(err, &amb) {
+			return db.resolveCommit(ctx, op, check, amb)
+		}
 		var e *phonefleet.Error
-		if errors.As(err, &e) || attempt == MaxAttempts || !(isRetryable(err) || (retry != nil && retry(err))) {
+		if errors.As(err, &e) {
+			return err
+		}
+		if connectionLost(err) && !reconnected && opCtx.Err() == nil {
+			reconnected = true
+			connRetriesTotal.WithLabelValues("write").Inc()
+			db.log.Warn("transaction lost its connection before its commit; retrying on a fresh one", "op", op, "error", err)
+			txCtx = context.WithValue(opCtx, forcePingKey{}, true)
+			continue
+		}
+		if attempt >= MaxAttempts || !(isRetryable(err) || (retry != nil && retry(err))) {
 			return err
 		}
 		db.log.Debug("retrying transaction", "op", op, "attempt", attempt, "error", err)
 		backoff := time.Duration(attempt) * (2*time.Millisecond + rand.N(10*time.Millisecond))
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (after %d attempts: %w)", ctx.Err(), attempt, err)
+		case <-opCtx.Done():
+			return fmt.Errorf("%w (after %d attempts: %w)", opCtx.Err(), attempt, err)
 		case <-time.After(backoff):
 		}
 	}
@@ -309,18 +394,34 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx,
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	if err := fn(ctx, tx, db.now()); err != nil {
+	now, err := db.txNow(ctx, tx)
+	if err == nil {
+		err = fn(ctx, tx, now)
+	}
+	if err != nil {
+		if connectionLost(err) {
+			dropConn(tx.Conn())
+		}
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if connectionLost(err) && !pgconn.SafeToRetry(err) {
+			dropConn(tx.Conn())
+			return &ambiguousCommitError{pid: tx.Conn().PgConn().PID(), err: err}
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
-// query runs a read on the pool within the operation timeout.
-func (db *DB) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, db.opTimeout())
+// dropConn closes the socket of a connection that failed or timed out. pgx
+// would otherwise drain it for up to 15 s (a dead network path never
+// closes) while the pool counts it, so a few dead connections would starve
+// the pool for every request.
+func dropConn(c *pgx.Conn) {
+	if nc := c.PgConn().Conn(); nc != nil {
+		nc.Close()
+	}
 }
 
 // isRetryable reports whether PostgreSQL aborted the transaction in a way

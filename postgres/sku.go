@@ -15,13 +15,14 @@ const skuColumns = `s.id, s.type, s.name, s.calc_spec, s.storage_spec, s.spec_de
 
 // FindSKUs returns the whole catalogue ordered by ID.
 func (db *DB) FindSKUs(ctx context.Context) ([]*phonefleet.SKU, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT `+skuColumns+` FROM skus s ORDER BY s.id`)
-	if err != nil {
-		return nil, fmt.Errorf("find skus: %w", err)
-	}
-	skus, err := pgx.CollectRows(rows, scanSKU)
+	var skus []*phonefleet.SKU
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `SELECT `+skuColumns+` FROM skus s ORDER BY s.id`)
+		if err == nil {
+			skus, err = pgx.CollectRows(rows, scanSKU)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find skus: %w", err)
 	}

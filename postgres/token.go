@@ -38,13 +38,14 @@ func (db *DB) CreateToken(ctx context.Context, t *phonefleet.Token) error {
 // FindTokenByHash returns the token with that hash, revoked or expired ones
 // included, with TenantName filled in; ENotFound if none.
 func (db *DB) FindTokenByHash(ctx context.Context, hash []byte) (*phonefleet.Token, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id WHERE k.hash = $1`, hash)
-	if err != nil {
-		return nil, fmt.Errorf("find token: %w", err)
-	}
-	tok, err := pgx.CollectExactlyOneRow(rows, scanToken)
+	var tok *phonefleet.Token
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id WHERE k.hash = $1`, hash)
+		if err == nil {
+			tok, err = pgx.CollectExactlyOneRow(rows, scanToken)
+		}
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, phonefleet.Errorf(phonefleet.ENotFound, "token not found")
 	} else if err != nil {

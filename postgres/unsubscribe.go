@@ -18,13 +18,17 @@ import (
 // no-ops. On error nothing changes and the failure audit event is written in
 // its own transaction. Errors: ENotOwned, EPayPerUse, EInternal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	// One deadline for the unsubscribe and its failure audit event.
+	ctx, cancel := db.opContext(ctx)
+	defer cancel()
 	var plan *phonefleet.UnsubscribePlan
+	var event *phonefleet.AuditEvent
 	// The refund and release-job keys are the last guard: should they ever
 	// fire, the retry sees the instances as unsubscribed and plans no-ops.
 	guard := func(err error) bool {
 		return isUniqueViolation(err, "refunds_pkey", "commands_pkey", "commands_release_idx", "commands_in_flight_idx")
 	}
-	err := db.withTx(ctx, "unsubscribe", guard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	err := db.withTxCheck(ctx, "unsubscribe", guard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, !req.DryRun)
 		if err != nil {
 			return err
@@ -37,14 +41,15 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 		if !req.DryRun {
 			changes = p.Changes()
 		}
-		if err := applyUnsubscribe(ctx, tx, req, changes, phonefleet.UnsubscribeAuditEvent(req, p, nil, now), now); err != nil {
+		event = phonefleet.UnsubscribeAuditEvent(req, p, nil, now)
+		if err := applyUnsubscribe(ctx, tx, req, changes, event, now); err != nil {
 			return err
 		}
 		plan = p
 		return nil
-	})
+	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, db.now()))
+		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil

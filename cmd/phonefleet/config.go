@@ -27,9 +27,10 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
-	RateLimit     float64
-	RateBurst     int
-	TokenCacheTTL time.Duration
+	RateLimit      float64
+	RateBurst      int
+	TokenCacheTTL  time.Duration
+	RequestTimeout time.Duration
 
 	ReleaseDriver      string
 	WebhookURL         string
@@ -42,6 +43,7 @@ type Config struct {
 	PGMaxConns         int
 	PGStatementTimeout time.Duration
 	PGConnectTimeout   time.Duration
+	PGStartupTimeout   time.Duration
 }
 
 // Settings that belong to serve itself.
@@ -50,6 +52,10 @@ const (
 	DefaultLogFormat     = "text"
 	DefaultLogLevel      = "info"
 	DefaultReleaseDriver = "noop"
+
+	// DefaultPGStartupTimeout is how long a starting node retries a
+	// PostgreSQL server it cannot reach yet.
+	DefaultPGStartupTimeout = time.Minute
 
 	// maxReleaseWorkers and maxPGConns bound what an operator may ask for.
 	maxReleaseWorkers = 256
@@ -66,6 +72,7 @@ func DefaultConfig() Config {
 		RateLimit:          pfhttp.DefaultRateLimit,
 		RateBurst:          pfhttp.DefaultRateBurst,
 		TokenCacheTTL:      pfhttp.DefaultTokenCacheTTL,
+		RequestTimeout:     pfhttp.DefaultRequestTimeout,
 		ReleaseDriver:      DefaultReleaseDriver,
 		ReleaseBackoff:     release.DefaultBackoff,
 		ReleaseMaxAttempts: release.DefaultMaxAttempts,
@@ -74,6 +81,7 @@ func DefaultConfig() Config {
 		PGMaxConns:         postgres.DefaultMaxConns,
 		PGStatementTimeout: postgres.DefaultStatementTimeout,
 		PGConnectTimeout:   postgres.DefaultConnectTimeout,
+		PGStartupTimeout:   DefaultPGStartupTimeout,
 	}
 }
 
@@ -125,6 +133,9 @@ func (c *Config) Validate() error {
 	if c.TokenCacheTTL < 0 {
 		bad("--token-cache-ttl", "must be 0 or more")
 	}
+	if c.RequestTimeout < time.Second {
+		bad("--request-timeout", "must be at least 1s")
+	}
 	switch c.ReleaseDriver {
 	case "noop":
 	case "webhook":
@@ -158,6 +169,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PGConnectTimeout <= 0 {
 		bad("--pg-connect-timeout", "must be positive")
+	}
+	if c.PGStartupTimeout < 0 {
+		bad("--pg-startup-timeout", "must be 0 or more")
 	}
 	if len(errs) > 0 {
 		return errs

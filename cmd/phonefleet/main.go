@@ -122,6 +122,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+
+	m.HTTPServer.RequestTimeout = cfg.RequestTimeout
 	if err := m.HTTPServer.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -166,6 +168,7 @@ func (m *Main) storeOptions() StoreOptions {
 		PGStatementTimeout: m.Config.PGStatementTimeout,
 		PGConnectTimeout:   m.Config.PGConnectTimeout,
 		Create:             true, // serve creates a missing database
+		PGStartupTimeout:   m.Config.PGStartupTimeout,
 	}
 }
 

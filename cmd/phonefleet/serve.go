@@ -48,8 +48,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "create a demo tenant and print a token and a curl")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per tenant (0: unlimited)")
-	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per tenant, on each node (0: unlimited)")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant, on each node")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "each request's one deadline: pool wait, database work and failure audit; past it the answer is 9999")
 	fs.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", cfg.TokenCacheTTL, "how long a node caches a token lookup; bounds how late a revocation is seen (0: no cache)")
 	fs.StringVar(&cfg.ReleaseDriver, "release-driver", cfg.ReleaseDriver, "noop (release at once) or webhook")
 	fs.StringVar(&cfg.WebhookURL, "webhook-url", cfg.WebhookURL, "where the webhook driver POSTs data-plane commands")
@@ -61,5 +62,6 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&cfg.PGMaxConns, "pg-max-conns", cfg.PGMaxConns, "PostgreSQL: connection pool size")
 	fs.DurationVar(&cfg.PGStatementTimeout, "pg-statement-timeout", cfg.PGStatementTimeout, "PostgreSQL: statement timeout")
 	fs.DurationVar(&cfg.PGConnectTimeout, "pg-connect-timeout", cfg.PGConnectTimeout, "PostgreSQL: connect timeout")
+	fs.DurationVar(&cfg.PGStartupTimeout, "pg-startup-timeout", cfg.PGStartupTimeout, "PostgreSQL: how long a starting node retries an unreachable server, with backoff (0: once)")
 	return parseNoArgs(fs, args)
 }

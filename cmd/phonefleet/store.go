@@ -26,7 +26,8 @@ type StoreOptions struct {
 	// tenant create and copy (its target) create a database; every other
 	// command fails on a missing one, so a mistyped path never reads as an
 	// empty database.
-	Create bool
+	Create           bool
+	PGStartupTimeout time.Duration // 0: one attempt
 }
 
 // isPostgresURL reports whether dsn names a PostgreSQL database.
@@ -53,6 +54,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 		if opts.PGConnectTimeout > 0 {
 			db.ConnectTimeout = opts.PGConnectTimeout
 		}
+		db.StartupTimeout = opts.PGStartupTimeout
 		if err := db.Open(); err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
