@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,22 +59,7 @@ func Login(ctx context.Context, hc *http.Client, endpoint, domain, user, passwor
 		return nil, fmt.Errorf("POST /v3/auth/tokens: read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated {
-		var iamErr struct {
-			Error struct {
-				Code    int    `json:"code"`
-				Title   string `json:"title"`
-				Message string `json:"message"`
-			} `json:"error"`
-			envelope
-		}
-		if json.Unmarshal(raw, &iamErr) == nil {
-			if iamErr.Error.Message != "" {
-				return nil, &phonefleet.Error{Code: phonefleet.EUnauthorized, Message: iamErr.Error.Message}
-			} else if iamErr.Code != "" {
-				return nil, &phonefleet.Error{Code: iamErr.Code, Message: iamErr.envelope.Message}
-			}
-		}
-		return nil, fmt.Errorf("POST /v3/auth/tokens: HTTP %d: %.200q", resp.StatusCode, raw)
+		return nil, answerError("POST /v3/auth/tokens", resp.StatusCode, raw)
 	}
 	var ok struct {
 		Token struct {
@@ -98,4 +84,118 @@ func Login(ctx context.Context, hc *http.Client, endpoint, domain, user, passwor
 		t.Roles = append(t.Roles, r.Name)
 	}
 	return t, nil
+}
+
+// Project is the caller's tenant as IAM's project list shows it.
+type Project struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	DomainID string `json:"domain_id"`
+	Enabled  bool   `json:"enabled"`
+}
+
+// Domain is the caller's tenant as IAM's domain list shows it.
+type Domain struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"`
+}
+
+// Projects answers GET /v3/projects?name=<name>, as Huawei's SDKs ask to
+// learn a project ID.
+func (cl *Client) Projects(ctx context.Context, name string) ([]Project, error) {
+	var out struct {
+		Projects []Project `json:"projects"`
+	}
+	q := url.Values{}
+	if name != "" {
+		q.Set("name", name)
+	}
+	err := cl.iamGet(ctx, "/v3/projects", q, &out)
+	return out.Projects, err
+}
+
+// Domains answers GET /v3/auth/domains.
+func (cl *Client) Domains(ctx context.Context) ([]Domain, error) {
+	var out struct {
+		Domains []Domain `json:"domains"`
+	}
+	err := cl.iamGet(ctx, "/v3/auth/domains", nil, &out)
+	return out.Domains, err
+}
+
+// iamGet sends a GET whose answer is in IAM's shape, not the envelope.
+func (cl *Client) iamGet(ctx context.Context, path string, q url.Values, out any) error {
+	u := strings.TrimRight(cl.Endpoint, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Auth-Token", cl.Token)
+	hc := cl.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: read answer: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return answerError(path, resp.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// answerError returns the error an answer of either shape carries.
+func answerError(path string, status int, raw []byte) error {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+		Code    string `json:"error_code"`
+		Message string `json:"error_msg"`
+	}
+	if json.Unmarshal(raw, &e) == nil {
+		if e.Code != "" {
+			return &phonefleet.Error{Code: e.Code, Message: e.Message}
+		} else if e.Error.Message != "" {
+			code := phonefleet.EUnauthorized
+			if status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge {
+				code = phonefleet.EInvalid
+			} else if status == http.StatusTooManyRequests {
+				code = phonefleet.ERateLimited
+			}
+			return &phonefleet.Error{Code: code, Message: e.Error.Message}
+		}
+	}
+	return fmt.Errorf("%s: HTTP %d: %.200q", path, status, raw)
+}
+
+// JobReport is the data plane's report on a command it accepted.
+type JobReport struct {
+	State string `json:"state"` // done or failed
+	Error string `json:"error,omitempty"`
+}
+
+// ReportJob sends the data plane's report on job jobID (POST
+// /v1/phonefleet/dataplane/jobs/{job_id}), signed with the webhook secret.
+// Retried when safe: a repeated report of the same outcome is a no-op.
+func ReportJob(ctx context.Context, hc *http.Client, endpoint, secret, jobID string, rep JobReport) error {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	cl := &Client{Endpoint: endpoint, HTTPClient: hc}
+	_, err = cl.do(ctx, call{method: http.MethodPost, path: "/v1/phonefleet/dataplane/jobs/" + url.PathEscape(jobID),
+		body: json.RawMessage(body), retry: true, noToken: true,
+		header: map[string]string{"X-Phonefleet-Signature": phonefleet.Sign([]byte(secret), body)}}, nil)
+	return err
 }

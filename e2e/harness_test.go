@@ -5,15 +5,32 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
 
-func TestMain(m *testing.M) { testingutil.Main(m) }
+// TestMain runs the suite with every answer validated against the OpenAPI
+// document (see openAPICheck): an answer that does not match fails the run.
+func TestMain(m *testing.M) {
+	check, err := newOpenAPICheck()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	http.DefaultClient.Transport = check
+	code := m.Run()
+	if check.report(os.Stderr) > 0 && code == 0 {
+		code = 1
+	}
+	testingutil.Cleanup()
+	os.Exit(code)
+}
 
 // MustCLI runs the CLI with PHONEFLEET_DB=db and fails the test unless it
 // exits 0; it returns stdout.

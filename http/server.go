@@ -138,6 +138,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /healthz", s.checkNames(names{}, s.handleHealth))
 	s.mux.Handle("GET /readyz", s.checkNames(names{}, s.handleReady))
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	s.mux.Handle("GET /openapi.json", s.checkNames(names{}, s.handleOpenAPI))
 
 	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)

@@ -114,12 +114,19 @@ type CLIResult struct {
 // when the binary cannot be run or does not exit within a minute.
 func RunCLI(tb testing.TB, bin string, env []string, args ...string) CLIResult {
 	tb.Helper()
+	return RunCLIInput(tb, bin, env, "", args...)
+}
+
+// RunCLIInput is RunCLI with stdin as the command's standard input.
+func RunCLIInput(tb testing.TB, bin string, env []string, stdin string, args ...string) CLIResult {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(append(os.Environ(), "PHONEFLEET_DB="), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		tb.Fatalf("phonefleet %s: no exit within %s\nstderr: %s", strings.Join(args, " "), cliTimeout, stderr.String())
