@@ -32,6 +32,7 @@ Commands:
 	refunds    print refunds
 	jobs       list data-plane commands (jobs) and retry failed ones
 	copy       copy an installation to another store (SQLite to PostgreSQL)
+	bench      measure the server against a static handler on this machine
 
 Every command takes --db (a file path or a postgres:// URL; default
 phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
@@ -106,6 +107,7 @@ func commands(env *Env) map[string]command {
 		"audit":     &AuditCommand{Env: env},
 		"refunds":   &RefundsCommand{Env: env},
 		"jobs":      newJobsCommand(env),
+		"bench":     &BenchCommand{Env: env},
 		"copy":      &CopyCommand{Env: env},
 	}
 }
