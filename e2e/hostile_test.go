@@ -175,3 +175,30 @@ func TestHostile_CLIMissingDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestHostile_DatabaseFileDeleted: deleting the database file under a
+// running server makes it refuse writes (9999, nothing acknowledged into
+// the unlinked file), /readyz answer 503, and the log say why.
+func TestHostile_DatabaseFileDeleted(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pf.db")
+	acme := MustTenant(t, db, "acme")
+	n := MustServe(t, db, heldReleaseFlags(t)...)
+	ids := MustBuy(t, n.URL, acme.Admin, buyBody(2, 1, 2, 1))
+	if r := call(t, "GET", n.URL+"/readyz", "", "", nil); r.Status != 200 {
+		t.Fatalf("/readyz before: %d", r.Status)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	r := postJSON(t, n.URL+"/v1/instances/delete", acme.Admin, map[string]any{"instanceIdList": ids[:1]})
+	wantErr(t, r, 500, "KOOPHONE.API.9999")
+	wantErr(t, postJSON(t, n.URL+"/v1/instances/create", acme.Admin, buyBody(1, 1, 2, 1)), 500, "KOOPHONE.API.9999")
+	if r := call(t, "GET", n.URL+"/readyz", "", "", nil); r.Status != 503 {
+		t.Fatalf("/readyz after the file was deleted: %d %s", r.Status, r.Raw)
+	}
+	if logs := n.Stderr.String(); !strings.Contains(logs, "database file lost") {
+		t.Fatalf("no error log about the lost file:\n%s", logs)
+	}
+}

@@ -88,7 +88,14 @@ type DB struct {
 	// DefaultMaxBatch.
 	MaxBatch int
 
+	// MinFreeBytes is the free disk space next to the file below which
+	// Ping reports the store not ready; 0 means DefaultMinFreeBytes, a
+	// negative value disables the check.
+	MinFreeBytes int64
+
 	w *writer // the group commit writer; nil without group commit
+
+	health health // see health.go
 
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string
@@ -174,6 +181,9 @@ func (db *DB) Open() (err error) {
 	}
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := db.recordOpen(); err != nil {
+		return err
 	}
 
 	if db.rdb, err = sql.Open("sqlite", db.dsn(false)); err != nil {
@@ -271,10 +281,16 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping reports whether both pools reach the database.
+// Ping reports whether the store can serve writes: both pools reach the
+// database, the file at Path is still the one opened, no write failed for
+// lack of disk in the last minute, and the disk has MinFreeBytes free.
+// /readyz answers with it.
 func (db *DB) Ping(ctx context.Context) error {
 	if db.wdb == nil || db.rdb == nil {
 		return errNotOpen
+	}
+	if err := db.checkHealth(); err != nil {
+		return err
 	}
 	if err := db.wdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping write pool: %w", err)

@@ -162,7 +162,11 @@ func (db *DB) write(ctx context.Context, fn opFunc) error {
 }
 
 // writeAlone runs fn in a transaction of its own.
-func (db *DB) writeAlone(ctx context.Context, fn opFunc) error {
+func (db *DB) writeAlone(ctx context.Context, fn opFunc) (err error) {
+	if err := db.checkFile(); err != nil {
+		return err
+	}
+	defer func() { db.recordWrite(err) }()
 	tx, err := db.beginTx(ctx, true)
 	if err != nil {
 		return err
@@ -174,6 +178,10 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) error {
 	start := time.Now()
 	if err := tx.Tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	// A commit into a file deleted meanwhile is lost: do not acknowledge it.
+	if err := db.checkFile(); err != nil {
+		return err
 	}
 	commitDuration.Observe(time.Since(start).Seconds())
 	batchSize.Observe(1)
@@ -211,7 +219,19 @@ func (db *DB) runWriter(w *writer, maxBatch int) {
 // transaction could not be committed, else with nil.
 func (db *DB) runBatch(batch []*writeOp) {
 	errs := make([]error, len(batch))
-	batchErr := db.commitBatch(batch, errs)
+	batchErr := db.checkFile()
+	if batchErr == nil {
+		batchErr = db.commitBatch(batch, errs)
+	}
+	if batchErr == nil {
+		// A commit into a file deleted meanwhile is lost: do not
+		// acknowledge it.
+		batchErr = db.checkFile()
+	}
+	db.recordWrite(batchErr)
+	for _, err := range errs {
+		db.recordWrite(err)
+	}
 	for i, op := range batch {
 		if errs[i] == nil {
 			errs[i] = batchErr
