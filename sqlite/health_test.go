@@ -111,4 +111,3 @@ func TestHealth_FreeSpace(t *testing.T) {
 		t.Fatalf("Ping with the check off: %v", err)
 	}
 }
-
