@@ -78,10 +78,14 @@ func (s *SKU) Validate() error {
 			return Errorf(EInvalid, "sku band size %d must be 1-10000 Mbit/s", b)
 		}
 	}
+	seen := make(map[string]bool, len(s.Regions))
 	for _, r := range s.Regions {
 		if !regionRE.MatchString(r) {
 			return Errorf(EInvalid, "sku region %q must be 1-64 characters of [a-z0-9-]", r)
+		} else if seen[r] {
+			return Errorf(EInvalid, "sku region %q listed twice", r)
 		}
+		seen[r] = true
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ func TestSKU_Validate(t *testing.T) {
 		{"ErrRegionUnderscore", func(s *phonefleet.SKU) { s.Regions = []string{"cn_north_4"} }, "region"},
 		{"ErrRegionEmpty", func(s *phonefleet.SKU) { s.Regions = []string{""} }, "region"},
 		{"ErrRegion65", func(s *phonefleet.SKU) { s.Regions = []string{strings.Repeat("r", 65)} }, "region"},
+		{"ErrRegionTwice", func(s *phonefleet.SKU) { s.Regions = []string{"r-1", "r-2", "r-1"} }, "listed twice"},
 		{"ErrMonthPriceZero", func(s *phonefleet.SKU) { s.MonthPrice = 0 }, "prices"},
 		{"ErrYearPriceNegative", func(s *phonefleet.SKU) { s.YearPrice = -1 }, "prices"},
 		{"ErrHourPriceZero", func(s *phonefleet.SKU) { s.HourPrice = 0 }, "prices"},

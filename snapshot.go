@@ -1,6 +1,7 @@
 package phonefleet
 
 import (
+	"cmp"
 	"context"
 	"slices"
 )
@@ -57,4 +58,32 @@ func (s *Snapshot) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Sort puts the rows of s in the order every store exports them: by ID
+// compared as bytes, refunds by instance ID. Audit events
+// keep their order (oldest first). Nil lists become empty, so two stores'
+// exports of the same content are equal.
+func (s *Snapshot) Sort() {
+	s.Tenants = sortedByID(s.Tenants, func(t *Tenant) string { return t.ID })
+	s.Users = sortedByID(s.Users, func(u *User) string { return u.ID })
+	s.AccessKeys = sortedByID(s.AccessKeys, func(k *AccessKey) string { return k.ID })
+	s.Tokens = sortedByID(s.Tokens, func(t *Token) string { return t.ID })
+	s.SKUs = sortedByID(s.SKUs, func(k *SKU) string { return k.ID })
+	s.Orders = sortedByID(s.Orders, func(o *Order) string { return o.ID })
+	s.Instances = sortedByID(s.Instances, func(in *Instance) string { return in.ID })
+	s.Refunds = sortedByID(s.Refunds, func(r *Refund) string { return r.InstanceID })
+	s.Commands = sortedByID(s.Commands, func(c *Command) string { return c.ID })
+	if s.AuditEvents == nil {
+		s.AuditEvents = []*AuditEvent{}
+	}
+}
+
+// sortedByID sorts rows by the byte order of id and returns them, never nil.
+func sortedByID[T any](rows []T, id func(T) string) []T {
+	if rows == nil {
+		return []T{}
+	}
+	slices.SortFunc(rows, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	return rows
 }

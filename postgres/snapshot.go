@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/phonefleet/phonefleet"
@@ -72,15 +70,7 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		return nil, fmt.Errorf("export audit events: %w", err)
 	}
 
-	sortByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
-	sortByID(s.Users, func(u *phonefleet.User) string { return u.ID })
-	sortByID(s.AccessKeys, func(k *phonefleet.AccessKey) string { return k.ID })
-	sortByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
-	sortByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
-	sortByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
-	sortByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
-	sortByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
-	sortByID(s.Commands, func(c *phonefleet.Command) string { return c.ID })
+	s.Sort()
 	return s, nil
 }
 
@@ -220,11 +210,6 @@ func collect[T any](ctx context.Context, tx pgx.Tx, sql string, fn pgx.RowToFunc
 		return nil, err
 	}
 	return pgx.CollectRows(rows, fn)
-}
-
-// sortByID sorts s by the byte order of id.
-func sortByID[T any](s []T, id func(T) string) {
-	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
 }
 
 func scanOrder(row pgx.CollectableRow) (*phonefleet.Order, error) {

@@ -17,18 +17,11 @@ func (db *DB) FindSKUs(ctx context.Context) ([]*phonefleet.SKU, error) {
 	return findSKUs(ctx, tx, "")
 }
 
-// CreateSKU adds s to the catalogue; EInvalid if it does not validate or
-// names a region twice, EConflict if the ID is taken.
+// CreateSKU adds s to the catalogue; EInvalid if it does not validate (a
+// region named twice included), EConflict if the ID is taken.
 func (db *DB) CreateSKU(ctx context.Context, s *phonefleet.SKU) error {
 	if err := s.Validate(); err != nil {
 		return err
-	}
-	seen := make(map[string]bool, len(s.Regions))
-	for _, r := range s.Regions {
-		if seen[r] {
-			return phonefleet.Errorf(phonefleet.EInvalid, "sku region %q listed twice", r)
-		}
-		seen[r] = true
 	}
 
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {

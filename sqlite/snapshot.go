@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -45,25 +43,8 @@ func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
 		return nil, err
 	}
 
-	s.Tenants = sortedByID(s.Tenants, func(t *phonefleet.Tenant) string { return t.ID })
-	s.Users = sortedByID(s.Users, func(u *phonefleet.User) string { return u.ID })
-	s.AccessKeys = sortedByID(s.AccessKeys, func(k *phonefleet.AccessKey) string { return k.ID })
-	s.Tokens = sortedByID(s.Tokens, func(t *phonefleet.Token) string { return t.ID })
-	s.SKUs = sortedByID(s.SKUs, func(k *phonefleet.SKU) string { return k.ID })
-	s.Orders = sortedByID(s.Orders, func(o *phonefleet.Order) string { return o.ID })
-	s.Instances = sortedByID(s.Instances, func(in *phonefleet.Instance) string { return in.ID })
-	s.Refunds = sortedByID(s.Refunds, func(r *phonefleet.Refund) string { return r.InstanceID })
-	s.Commands = sortedByID(s.Commands, func(c *phonefleet.Command) string { return c.ID })
+	s.Sort()
 	return s, nil
-}
-
-// sortedByID sorts s by the byte order of id and returns it, never nil.
-func sortedByID[T any](s []T, id func(T) string) []T {
-	if s == nil {
-		return []T{}
-	}
-	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
-	return s
 }
 
 // Import writes s in one transaction into a store without tenants

@@ -66,6 +66,17 @@ func testSKU(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("ErrRegionTwice", func(t *testing.T) {
+		s, _ := mustOpen(t, open)
+		sku := newSKU("kp.test.twice")
+		sku.Regions = []string{"eu-west-1", "us-east-1", "eu-west-1"}
+		err := s.CreateSKU(t.Context(), sku)
+		wantCode(t, err, phonefleet.EInvalid)
+		if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, "eu-west-1") {
+			t.Fatalf("message %q does not name the region", msg)
+		}
+	})
+
 	t.Run("ErrInvalid", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
 		sku := newSKU("kp.test.free")
