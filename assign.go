@@ -313,9 +313,10 @@ func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStat
 	return out, nil
 }
 
-// RequestAuditEvent returns the audit event of an assign, unassign, reboot,
-// reset or prepare request that ended with detail or err.
-func RequestAuditEvent(action, tenantID, tokenID, userName, requestID string, ids []string, detail string, err error, now time.Time) *AuditEvent {
+// requestAuditEvent returns the audit event of an assign, unassign,
+// reboot, reset or prepare request that succeeded with detail. Failures are
+// audited by the caller with FailureAuditEvent.
+func requestAuditEvent(action, tenantID, tokenID, userName, requestID string, ids []string, detail string, now time.Time) *AuditEvent {
 	e := &AuditEvent{
 		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, Action: action,
 		RequestID: requestID, InstanceIDs: ids, ErrorCode: ECodeOK, Detail: detail,
@@ -323,55 +324,44 @@ func RequestAuditEvent(action, tenantID, tokenID, userName, requestID string, id
 	if e.InstanceIDs == nil {
 		e.InstanceIDs = []string{}
 	}
-	if err != nil {
-		e.ErrorCode, e.Detail = ErrorCode(err), ErrorMessage(err)
-	}
 	return e
 }
 
-// AssignAuditEvent returns the audit event of an assign request.
-func AssignAuditEvent(req *AssignRequest, plan *AssignPlan, err error, now time.Time) *AuditEvent {
-	detail := ""
-	if plan != nil {
-		changed := len(plan.Changes())
-		detail = fmt.Sprintf("assigned %d, no-op %d: %s", changed, len(plan.Items)-changed, pairList(req.Pairs))
-	}
-	return RequestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, err, now)
+// AssignAuditEvent returns the audit event of an assign request that
+// succeeded with plan.
+func AssignAuditEvent(req *AssignRequest, plan *AssignPlan, now time.Time) *AuditEvent {
+	changed := len(plan.Changes())
+	detail := fmt.Sprintf("assigned %d, no-op %d: %s", changed, len(plan.Items)-changed, pairList(req.Pairs))
+	return requestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
-// UnassignAuditEvent returns the audit event of an unassign request.
-func UnassignAuditEvent(req *AssignRequest, plan *CommandPlan, err error, now time.Time) *AuditEvent {
-	detail := ""
-	if plan != nil {
-		detail = fmt.Sprintf("task %s: unassigned %s; wipe_user_data jobs %s", plan.TaskID, pairList(req.Pairs), jobList(plan))
-	}
-	return RequestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, err, now)
+// UnassignAuditEvent returns the audit event of an unassign request that
+// succeeded with plan.
+func UnassignAuditEvent(req *AssignRequest, plan *CommandPlan, now time.Time) *AuditEvent {
+	detail := fmt.Sprintf("task %s: unassigned %s; wipe_user_data jobs %s", plan.TaskID, pairList(req.Pairs), jobList(plan))
+	return requestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
-// CommandAuditEvent returns the audit event of a reboot or reset request.
-func CommandAuditEvent(req *CommandRequest, plan *CommandPlan, err error, now time.Time) *AuditEvent {
+// CommandAuditEvent returns the audit event of a reboot or reset request
+// that succeeded with plan.
+func CommandAuditEvent(req *CommandRequest, plan *CommandPlan, now time.Time) *AuditEvent {
 	action := ActionInstanceReboot
 	if req.Type == CommandReset {
 		action = ActionInstanceReset
 	}
-	detail := ""
-	if plan != nil {
-		detail = fmt.Sprintf("task %s: %s jobs %s", plan.TaskID, req.Type, jobList(plan))
-	}
-	return RequestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, err, now)
+	detail := fmt.Sprintf("task %s: %s jobs %s", plan.TaskID, req.Type, jobList(plan))
+	return requestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, now)
 }
 
-// PrepareAuditEvent returns the audit event of a prepare request.
-func PrepareAuditEvent(req *PrepareRequest, statuses []PrepareStatus, err error, now time.Time) *AuditEvent {
-	detail := ""
-	if statuses != nil {
-		parts := make([]string, len(statuses))
-		for i, s := range statuses {
-			parts[i] = fmt.Sprintf("%s=%d", s.InstanceID, s.Status)
-		}
-		detail = fmt.Sprintf("prepare for user %s: %s", req.UserID, strings.Join(parts, ", "))
+// PrepareAuditEvent returns the audit event of a prepare request that
+// answered statuses.
+func PrepareAuditEvent(req *PrepareRequest, statuses []PrepareStatus, now time.Time) *AuditEvent {
+	parts := make([]string, len(statuses))
+	for i, s := range statuses {
+		parts[i] = fmt.Sprintf("%s=%d", s.InstanceID, s.Status)
 	}
-	return RequestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, err, now)
+	detail := fmt.Sprintf("prepare for user %s: %s", req.UserID, strings.Join(parts, ", "))
+	return requestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, now)
 }
 
 func pairList(pairs []UserInstance) string {

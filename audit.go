@@ -3,6 +3,7 @@ package phonefleet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,48 +30,78 @@ type AuditFilter struct {
 
 // AuditService keeps the audit trail.
 type AuditService interface {
-	// CreateAuditEvent stores e on its own (for attempts that fail before a
-	// store operation runs). At defaults to now.
+	// CreateAuditEvent stores e in a transaction of its own. At defaults
+	// to now.
 	CreateAuditEvent(ctx context.Context, e *AuditEvent) error
+	// AuditFailure records e, the FailureAuditEvent of a mutating call that
+	// failed with cause, in a transaction of its own within ctx's deadline
+	// even if ctx is canceled (the client may have gone). It is the one way
+	// failures are audited: the stores' own operations write only their
+	// successes, and the HTTP layer calls AuditFailure for every failure,
+	// wherever it happened. A store may write the event later instead (it
+	// then logs it now): PostgreSQL does when cause says the operation's
+	// outcome is unknown, until reading back shows that it did not commit.
+	// An error means the event was neither written nor kept for later.
+	AuditFailure(ctx context.Context, e *AuditEvent, cause error) error
 	// FindAuditEvents returns events newest first.
 	FindAuditEvents(ctx context.Context, filter AuditFilter) ([]*AuditEvent, error)
 }
 
 // UnsubscribeAuditEvent returns the audit event of an unsubscribe request
-// that ended with plan or err (the stores write it, in the same transaction
-// on success).
-func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, err error, now time.Time) *AuditEvent {
+// that succeeded with plan; the stores write it in the same transaction.
+func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, now time.Time) *AuditEvent {
+	changed := len(plan.Changes())
 	e := &AuditEvent{
 		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceDelete,
 		RequestID: req.RequestID, InstanceIDs: req.InstanceIDs, ErrorCode: ECodeOK,
+		Detail: fmt.Sprintf("unsubscribed %d, no-op %d, refund %s", changed, len(plan.Items)-changed, FormatMoney(plan.TotalRefund, plan.Currency)),
 	}
-	if err != nil {
-		e.ErrorCode, e.Detail = ErrorCode(err), ErrorMessage(err)
-		return e
-	}
-	changed := len(plan.Changes())
-	e.Detail = fmt.Sprintf("unsubscribed %d, no-op %d, refund %s", changed, len(plan.Items)-changed, FormatMoney(plan.TotalRefund, plan.Currency))
 	if req.DryRun {
 		e.Detail = "dry run: would have " + e.Detail
 	}
 	return e
 }
 
-// PurchaseAuditEvent returns the audit event of a purchase that ended with
-// order and instances, or err.
-func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instance, err error, now time.Time) *AuditEvent {
+// PurchaseAuditEvent returns the audit event of a purchase that succeeded
+// with order and instances; the stores write it in the same transaction.
+func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instance, now time.Time) *AuditEvent {
 	e := &AuditEvent{
 		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceCreate,
-		RequestID: req.RequestID, InstanceIDs: []string{}, ErrorCode: ECodeOK,
-	}
-	if err != nil {
-		e.ErrorCode, e.Detail = ErrorCode(err), ErrorMessage(err)
-		return e
+		RequestID: req.RequestID, InstanceIDs: make([]string, 0, len(instances)), ErrorCode: ECodeOK,
+		Detail: fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %s",
+			order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, FormatMoney(order.Total, order.Currency)),
 	}
 	for _, in := range instances {
 		e.InstanceIDs = append(e.InstanceIDs, in.ID)
 	}
-	e.Detail = fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %s",
-		order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, FormatMoney(order.Total, order.Currency))
+	return e
+}
+
+// Bounds on what a failed call can put in the audit trail.
+const (
+	maxAuditIDs     = MaxUnsubscribeIDs
+	maxAuditIDBytes = 64
+)
+
+// FailureAuditEvent returns the audit event of a mutating call (action) that
+// failed with err, whether it was refused before reaching a store or failed
+// in one: who made it (p; nil before authentication), its request ID, and
+// the instance IDs it named, at most 100 of at most 64 bytes each since a
+// refused request may carry anything. It is the one builder of failure
+// events; the HTTP layer writes them.
+func FailureAuditEvent(action string, p *Principal, requestID string, instanceIDs []string, err error, now time.Time) *AuditEvent {
+	e := &AuditEvent{
+		At: now.UTC(), Action: action, RequestID: requestID, InstanceIDs: make([]string, 0, min(len(instanceIDs), maxAuditIDs)),
+		ErrorCode: ErrorCode(err), Detail: ErrorMessage(err),
+	}
+	if p != nil {
+		e.TenantID, e.TenantName, e.TokenID, e.UserName = p.TenantID, p.TenantName, p.TokenID, p.UserName
+	}
+	for _, id := range instanceIDs[:min(len(instanceIDs), maxAuditIDs)] {
+		if len(id) > maxAuditIDBytes {
+			id = strings.ToValidUTF8(id[:maxAuditIDBytes], "")
+		}
+		e.InstanceIDs = append(e.InstanceIDs, id)
+	}
 	return e
 }

@@ -13,7 +13,7 @@ import (
 func TestUnsubscribeAuditEvent(t *testing.T) {
 	now := time.Date(2024, 3, 3, 20, 0, 0, 0, time.FixedZone("CST", 8*3600)) // 12:00 UTC
 	ids := []string{"m1", "del", "late", "rel", "y1"}
-	plan, err := phonefleet.PlanUnsubscribe("t1", ids, unsubscribeFixture(t), now)
+	plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: ids}, unsubscribeFixture(t), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,19 +22,15 @@ func TestUnsubscribeAuditEvent(t *testing.T) {
 		name         string
 		dryRun       bool
 		plan         *phonefleet.UnsubscribePlan
-		err          error
 		code, detail string
 	}{
 		// 3 changed, 2 no-ops, 1990 + 1407 + 19900 = 23297 (see TestPlanUnsubscribe_OK).
-		{"OK", false, plan, nil, "0", "unsubscribed 3, no-op 2, refund 232.97 USD"},
-		{"DryRun", true, plan, nil, "0", "dry run: would have unsubscribed 3, no-op 2, refund 232.97 USD"},
-		{"ErrNotOwned", false, nil, phonefleet.Errorf(phonefleet.ENotOwned, "instances do not belong to the tenant: zz"),
-			"KOOPHONE.API.1012", "instances do not belong to the tenant: zz"},
-		{"ErrInternal", false, nil, errors.New("database is locked"), "KOOPHONE.API.9999", "Internal service error."},
+		{"OK", false, plan, "0", "unsubscribed 3, no-op 2, refund 232.97 USD"},
+		{"DryRun", true, plan, "0", "dry run: would have unsubscribed 3, no-op 2, refund 232.97 USD"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := &phonefleet.UnsubscribeRequest{TenantID: "t1", TokenID: "tk1", RequestID: "req-9", InstanceIDs: ids, DryRun: tt.dryRun}
-			e := phonefleet.UnsubscribeAuditEvent(req, tt.plan, tt.err, now)
+			e := phonefleet.UnsubscribeAuditEvent(req, tt.plan, now)
 			if e.ErrorCode != tt.code || e.Detail != tt.detail {
 				t.Fatalf("ErrorCode/Detail=%q/%q, want %q/%q", e.ErrorCode, e.Detail, tt.code, tt.detail)
 			}
@@ -61,7 +57,7 @@ func TestPurchaseAuditEvent(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		e := phonefleet.PurchaseAuditEvent(req, o, ins, nil, now)
+		e := phonefleet.PurchaseAuditEvent(req, o, ins, now)
 		if e.ErrorCode != "0" || e.Action != "instanceCreate" || e.TenantID != "t1" || e.TokenID != "tk1" || e.RequestID != "req-1" {
 			t.Fatalf("event=%+v, want a successful instanceCreate of t1/tk1/req-1", e)
 		}
@@ -75,13 +71,61 @@ func TestPurchaseAuditEvent(t *testing.T) {
 			}
 		}
 	})
-	t.Run("Err", func(t *testing.T) {
-		e := phonefleet.PurchaseAuditEvent(req, nil, nil, phonefleet.Errorf(phonefleet.ESKUNotFound, "regionId \"r-9\" does not offer instanceSkuId \"kp.test\""), now)
-		if e.ErrorCode != "KOOPHONE.API.3002" || !strings.Contains(e.Detail, "r-9") {
-			t.Fatalf("ErrorCode/Detail=%q/%q, want KOOPHONE.API.3002 and the message", e.ErrorCode, e.Detail)
+}
+
+func TestFailureAuditEvent(t *testing.T) {
+	now := time.Date(2024, 3, 3, 20, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	p := &phonefleet.Principal{TenantID: "t1", TenantName: "acme", TokenID: "tk1"}
+	for _, tt := range []struct {
+		name         string
+		err          error
+		code, detail string
+	}{
+		{"ErrNotOwned", phonefleet.Errorf(phonefleet.ENotOwned, "instances do not belong to the tenant: zz"),
+			"KOOPHONE.API.1012", "instances do not belong to the tenant: zz"},
+		{"ErrSKUNotFound", phonefleet.Errorf(phonefleet.ESKUNotFound, "regionId \"r-9\" does not offer instanceSkuId \"kp.test\""),
+			"KOOPHONE.API.3002", "regionId \"r-9\" does not offer instanceSkuId \"kp.test\""},
+		{"ErrInternal", errors.New("database is locked"), "KOOPHONE.API.9999", "Internal service error."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := phonefleet.FailureAuditEvent(phonefleet.ActionInstanceDelete, p, "req-9", []string{"m1", "zz"}, tt.err, now)
+			if e.ErrorCode != tt.code || e.Detail != tt.detail {
+				t.Fatalf("ErrorCode/Detail=%q/%q, want %q/%q", e.ErrorCode, e.Detail, tt.code, tt.detail)
+			}
+			if e.Action != "instanceDelete" || e.TenantID != "t1" || e.TenantName != "acme" || e.TokenID != "tk1" || e.RequestID != "req-9" {
+				t.Fatalf("event=%+v: caller fields not copied", e)
+			}
+			if !slices.Equal(e.InstanceIDs, []string{"m1", "zz"}) {
+				t.Fatalf("InstanceIDs=%v, want [m1 zz]", e.InstanceIDs)
+			}
+			if !e.At.Equal(now) || e.At.Location() != time.UTC {
+				t.Fatalf("At=%v, want %v in UTC", e.At, now)
+			}
+		})
+	}
+
+	t.Run("NoPrincipalNoIDs", func(t *testing.T) {
+		e := phonefleet.FailureAuditEvent(phonefleet.ActionInstanceCreate, nil, "req-1", nil, phonefleet.Errorf(phonefleet.EInvalid, "os is required"), now)
+		if e.TenantID != "" || e.TokenID != "" || e.InstanceIDs == nil || len(e.InstanceIDs) != 0 {
+			t.Fatalf("event=%+v, want no tenant or token and an empty, non-nil ID list", e)
 		}
-		if e.InstanceIDs == nil || len(e.InstanceIDs) != 0 {
-			t.Fatalf("InstanceIDs=%#v, want an empty, non-nil list", e.InstanceIDs)
+	})
+
+	t.Run("BoundedIDs", func(t *testing.T) {
+		ids := make([]string, 150)
+		for i := range ids {
+			ids[i] = strings.Repeat("x", 100)
+		}
+		ids[0] = strings.Repeat("a", 63) + "é" // a rune cut at byte 64
+		e := phonefleet.FailureAuditEvent(phonefleet.ActionInstanceDelete, p, "req-1", ids, phonefleet.Errorf(phonefleet.EInvalid, "bad"), now)
+		if len(e.InstanceIDs) != 100 {
+			t.Fatalf("len(InstanceIDs)=%d, want 100", len(e.InstanceIDs))
+		}
+		if got := e.InstanceIDs[0]; got != strings.Repeat("a", 63) {
+			t.Fatalf("InstanceIDs[0]=%q, want 63 a's (the cut rune dropped)", got)
+		}
+		if got := len(e.InstanceIDs[1]); got != 64 {
+			t.Fatalf("len(InstanceIDs[1])=%d, want 64", got)
 		}
 	})
 }

@@ -2,6 +2,13 @@
 // types, the KooPhone error codes, the service interfaces that the stores
 // implement, and the business rules as pure functions (PlanPurchase,
 // PlanUnsubscribe, ComputeRefund).
+//
+// Every validation rule is here, once: a Validate method or function of
+// the value it checks. Whoever builds a value calls it: the HTTP layer on
+// the requests it decodes, the CLI on what it reads from flags, and the
+// store methods that write a whole value a caller built (CreateTenant,
+// CreateToken, CreateSKU, Import, ClaimReleaseJobs), so that no caller can
+// store an invalid one. Stores never re-implement a rule.
 package phonefleet
 
 import "context"

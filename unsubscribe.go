@@ -18,13 +18,6 @@ type UnsubscribeRequest struct {
 	DryRun      bool
 }
 
-// Validate returns EInvalid naming the field if the list is empty, longer
-// than 100, or holds an ID that is not 1–32 characters of [A-Za-z0-9_-] or
-// that appears twice.
-func (r *UnsubscribeRequest) Validate() error {
-	return ValidateInstanceIDs("instanceIdList", r.InstanceIDs)
-}
-
 // ValidateInstanceIDs checks a request's list of instance IDs: 1–100
 // distinct entries, each 1–32 characters of [A-Za-z0-9_-]. field names the
 // list in the error.
@@ -78,9 +71,9 @@ func (p *UnsubscribePlan) Changes() []UnsubscribeItem {
 	return out
 }
 
-// PlanUnsubscribe decides an unsubscribe request of tenantID for ids (already
-// validated) given the instances found by ID within that tenant (missing
-// and foreign IDs are simply absent), at now. Checks, in order:
+// PlanUnsubscribe decides an unsubscribe request (already validated) given
+// the instances found by ID within its tenant (missing and foreign IDs are
+// simply absent), at now. Checks, in order:
 //
 //   - ENotOwned if any ID is not an instance of the tenant, listing every
 //     such ID in request order (a foreign ID and a missing one look alike);
@@ -89,7 +82,10 @@ func (p *UnsubscribePlan) Changes() []UnsubscribeItem {
 // then instances already unsubscribed are no-ops and each running
 // yearly/monthly instance gets ComputeRefund at now; its command in flight,
 // if any, is to be cancelled (unsubscribing wins) and its binding removed.
-func PlanUnsubscribe(tenantID string, ids []string, found map[string]*Instance, now time.Time) (*UnsubscribePlan, error) {
+// Every refund carries the request's tenant and request IDs and the time
+// now: what a store writes.
+func PlanUnsubscribe(req *UnsubscribeRequest, found map[string]*Instance, now time.Time) (*UnsubscribePlan, error) {
+	tenantID, ids := req.TenantID, req.InstanceIDs
 	var missing, payPerUse []string
 	for _, id := range ids {
 		in := found[id]
@@ -115,7 +111,7 @@ func PlanUnsubscribe(tenantID string, ids []string, found map[string]*Instance, 
 			continue
 		}
 		r := ComputeRefund(in, now)
-		r.CreatedAt = now.UTC()
+		r.TenantID, r.RequestID, r.CreatedAt = tenantID, req.RequestID, now.UTC()
 		p.Items[i] = UnsubscribeItem{InstanceID: id, Refund: r, CancelJobID: in.CommandID}
 		p.TotalRefund += r.Amount
 	}

@@ -66,7 +66,7 @@ func TestPlanUnsubscribe_Errors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			found := unsubscribeFixture(t)
-			plan, err := phonefleet.PlanUnsubscribe("t1", tt.ids, found, now)
+			plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: tt.ids}, found, now)
 			if got := phonefleet.ErrorCode(err); got != tt.code {
 				t.Fatalf("ErrorCode=%q, want %q (err %v)", got, tt.code, err)
 			}
@@ -94,8 +94,8 @@ func TestPlanUnsubscribe_ForeignLooksMissing(t *testing.T) {
 		t.Run(string(foreignMode), func(t *testing.T) {
 			foreign := NewPrepaid(t, foreignMode, 1, 1990, "2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")
 			foreign.ID, foreign.TenantID = "x1", "t2"
-			_, errMissing := phonefleet.PlanUnsubscribe("t1", []string{"x1"}, map[string]*phonefleet.Instance{}, now)
-			_, errForeign := phonefleet.PlanUnsubscribe("t1", []string{"x1"}, map[string]*phonefleet.Instance{"x1": foreign}, now)
+			_, errMissing := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: []string{"x1"}}, map[string]*phonefleet.Instance{}, now)
+			_, errForeign := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: []string{"x1"}}, map[string]*phonefleet.Instance{"x1": foreign}, now)
 			if errMissing == nil || errForeign == nil {
 				t.Fatalf("errors=%v/%v, want both ENotOwned", errMissing, errForeign)
 			}
@@ -109,7 +109,7 @@ func TestPlanUnsubscribe_ForeignLooksMissing(t *testing.T) {
 func TestPlanUnsubscribe_OK(t *testing.T) {
 	now := MustTime(t, "2024-03-03T12:00:00Z")
 	found := unsubscribeFixture(t)
-	plan, err := phonefleet.PlanUnsubscribe("t1", []string{"m1", "del", "late", "rel", "y1"}, found, now)
+	plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: []string{"m1", "del", "late", "rel", "y1"}}, found, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestPlanUnsubscribe_OK(t *testing.T) {
 
 func TestPlanUnsubscribe_AllNoop(t *testing.T) {
 	now := MustTime(t, "2024-03-03T12:00:00Z")
-	plan, err := phonefleet.PlanUnsubscribe("t1", []string{"rel", "del"}, unsubscribeFixture(t), now)
+	plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: []string{"rel", "del"}}, unsubscribeFixture(t), now)
 	if err != nil {
 		t.Fatalf("err=%v, want nil: a batch of already unsubscribed instances succeeds", err)
 	}
@@ -203,7 +203,7 @@ func TestPlanUnsubscribe_TotalRefundSums(t *testing.T) {
 		found[in.ID] = in
 		ids = append(ids, in.ID)
 	}
-	plan, err := phonefleet.PlanUnsubscribe("t1", ids, found, now)
+	plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: ids}, found, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,29 +298,20 @@ func TestValidateInstanceIDs(t *testing.T) {
 	})
 }
 
-func TestUnsubscribeRequest_Validate(t *testing.T) {
-	t.Run("OK", func(t *testing.T) {
-		r := &phonefleet.UnsubscribeRequest{InstanceIDs: []string{"XvH39QVW"}}
-		if err := r.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	})
-	for _, tt := range []struct {
-		name string
-		ids  []string
-	}{
-		{"ErrEmpty", nil},
-		{"ErrBadID", []string{"x y"}},
-		{"ErrDuplicate", []string{"a", "a"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := (&phonefleet.UnsubscribeRequest{InstanceIDs: tt.ids}).Validate()
-			if got := phonefleet.ErrorCode(err); got != phonefleet.EInvalid {
-				t.Fatalf("ErrorCode=%q, want %q", got, phonefleet.EInvalid)
-			}
-			if msg := phonefleet.ErrorMessage(err); !strings.Contains(msg, "instanceIdList") {
-				t.Fatalf("ErrorMessage=%q, want it to name instanceIdList", msg)
-			}
-		})
+// TestPlanUnsubscribe_RefundIDs checks that each refund of a plan carries
+// the request's tenant and request IDs and the plan's time: the stores
+// write the refunds as planned.
+func TestPlanUnsubscribe_RefundIDs(t *testing.T) {
+	now := MustTime(t, "2024-03-02T00:00:00Z")
+	in := NewPrepaid(t, phonefleet.BillingModeMonthly, 1, 1990, "2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")
+	in.ID, in.TenantID = "m1", "t1"
+	req := &phonefleet.UnsubscribeRequest{TenantID: "t1", RequestID: "req-7", InstanceIDs: []string{"m1"}}
+	plan, err := phonefleet.PlanUnsubscribe(req, map[string]*phonefleet.Instance{"m1": in}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := plan.Changes()[0].Refund
+	if r.TenantID != "t1" || r.RequestID != "req-7" || !r.CreatedAt.Equal(now) || r.InstanceID != "m1" {
+		t.Fatalf("refund=%+v, want tenant t1, request req-7, created at %v", r, now)
 	}
 }

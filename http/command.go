@@ -139,6 +139,7 @@ func (s *Server) handleInstanceAssign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.Store.Assign(r.Context(), req); err != nil {
+		s.auditFailure(r, phonefleet.ActionInstanceAssign, ids, err)
 		Error(w, r, err)
 		return
 	}
@@ -156,6 +157,7 @@ func (s *Server) handleInstanceUnassign(w http.ResponseWriter, r *http.Request) 
 	}
 	plan, err := s.Store.Unassign(r.Context(), req)
 	if err != nil {
+		s.auditFailure(r, phonefleet.ActionInstanceUnassign, ids, err)
 		Error(w, r, err)
 		return
 	}
@@ -195,6 +197,7 @@ func (s *Server) startCommands(w http.ResponseWriter, r *http.Request, t phonefl
 		Type: t, InstanceIDs: ids,
 	})
 	if err != nil {
+		s.auditFailure(r, action, ids, err)
 		Error(w, r, err)
 		return
 	}
@@ -226,6 +229,7 @@ func (s *Server) handleInstancePrepare(w http.ResponseWriter, r *http.Request) {
 	req.TenantID, req.TokenID, req.UserName, req.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(r.Context())
 	statuses, err := s.Store.Prepare(r.Context(), req)
 	if err != nil {
+		s.auditFailure(r, phonefleet.ActionInstancePrepare, req.InstanceIDs, err)
 		Error(w, r, err)
 		return
 	}

@@ -1,12 +1,10 @@
 package http
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -14,10 +12,9 @@ import (
 
 // Batch-query limits and formats.
 const (
-	maxPageSize       = 1000
-	maxNameFilterLen  = 64
-	queryTimeLayout   = "2006-01-02 15:04:05"
-	auditWriteTimeout = 5 * time.Second
+	maxPageSize      = 1000
+	maxNameFilterLen = 64
+	queryTimeLayout  = "2006-01-02 15:04:05"
 )
 
 // dryRunResponse is the data of a dry-run unsubscribe.
@@ -64,6 +61,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 		InstanceIDs: ids, DryRun: dryRun,
 	})
 	if err != nil {
+		s.auditFailure(r, phonefleet.ActionInstanceDelete, ids, err)
 		Error(w, r, err)
 		return
 	}
@@ -111,6 +109,7 @@ func (s *Server) handleInstanceCreate(w http.ResponseWriter, r *http.Request) {
 	req.TenantID, req.TokenID, req.UserName, req.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(r.Context())
 	order, instances, err := s.Store.Purchase(r.Context(), req)
 	if err != nil {
+		s.auditFailure(r, phonefleet.ActionInstanceCreate, nil, err)
 		Error(w, r, err)
 		return
 	}
@@ -368,40 +367,4 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 		return false, nil
 	}
 	return false, phonefleet.Errorf(phonefleet.EInvalid, "%s must be true or false", name)
-}
-
-// auditFailure records a write that failed before it reached the store (the
-// store audits the operations it runs). The event is written even if the
-// client has gone; a failure to write it is logged.
-func (s *Server) auditFailure(r *http.Request, action string, ids []string, err error) {
-	p := phonefleet.PrincipalFromContext(r.Context())
-	e := &phonefleet.AuditEvent{
-		At: s.Now().UTC(), TenantID: p.TenantID, TenantName: p.TenantName, TokenID: p.TokenID, UserName: p.UserName,
-		Action: action, RequestID: phonefleet.RequestIDFromContext(r.Context()), InstanceIDs: auditIDs(ids),
-		ErrorCode: phonefleet.ErrorCode(err), Detail: phonefleet.ErrorMessage(err),
-	}
-	// The request's own deadline still holds when its client has gone.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
-	defer cancel()
-	if d, ok := r.Context().Deadline(); ok {
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
-	}
-	if err := s.Store.CreateAuditEvent(ctx, e); err != nil {
-		loggerFrom(r.Context()).Error("write audit event",
-			"request_id", e.RequestID, "tenant_id", e.TenantID, "action", action, "error", err.Error())
-	}
-}
-
-// auditIDs bounds what a rejected request can put in the audit trail: at
-// most 100 IDs of at most 64 bytes each.
-func auditIDs(ids []string) []string {
-	out := make([]string, 0, min(len(ids), phonefleet.MaxUnsubscribeIDs))
-	for _, id := range ids[:min(len(ids), phonefleet.MaxUnsubscribeIDs)] {
-		if len(id) > 64 {
-			id = strings.ToValidUTF8(id[:64], "")
-		}
-		out = append(out, id)
-	}
-	return out
 }

@@ -59,7 +59,10 @@ type Store struct {
 	FindCommandsFn    func(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error)
 
 	CreateAuditEventFn func(ctx context.Context, e *phonefleet.AuditEvent) error
-	FindAuditEventsFn  func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
+	// AuditFailureFn, if set, is called by AuditFailure; else AuditFailure
+	// calls CreateAuditEventFn, as a store writes the event.
+	AuditFailureFn    func(ctx context.Context, e *phonefleet.AuditEvent, cause error) error
+	FindAuditEventsFn func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
 
 	PingFn  func(ctx context.Context) error
 	CloseFn func() error
@@ -237,6 +240,14 @@ func (s *Store) FindCommands(ctx context.Context, filter phonefleet.CommandFilte
 
 // CreateAuditEvent calls CreateAuditEventFn.
 func (s *Store) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
+	return s.CreateAuditEventFn(ctx, e)
+}
+
+// AuditFailure calls AuditFailureFn, or CreateAuditEventFn when it is nil.
+func (s *Store) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause error) error {
+	if s.AuditFailureFn != nil {
+		return s.AuditFailureFn(ctx, e, cause)
+	}
 	return s.CreateAuditEventFn(ctx, e)
 }
 

@@ -16,8 +16,7 @@ func inFlightGuard(err error) bool { return isUniqueViolation(err, "commands_in_
 // Assign applies phonefleet.PlanAssign in one transaction on the tenant's
 // instances locked in ID order: each pair that is not a no-op binds its
 // instance to its user; one audit event records the request. On error
-// nothing changes and the failure is audited in its own transaction.
-// Errors: EForbidden, ECannotAssign, EInternal.
+// nothing changes (the caller audits the failure). Errors: EForbidden, ECannotAssign, EInternal.
 func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
@@ -38,7 +37,7 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 		for _, c := range changes {
 			queueSetAssignUser(b, req.TenantID, c.InstanceID, "", c.UserID, now)
 		}
-		event = phonefleet.AssignAuditEvent(req, p, nil, now)
+		event = phonefleet.AssignAuditEvent(req, p, now)
 		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, len(changes)); err != nil {
 			return err
@@ -47,7 +46,6 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 		return nil
 	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.AssignAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -56,8 +54,8 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 // Unassign applies phonefleet.PlanUnassign in one transaction on the
 // tenant's instances locked in ID order: the bindings are removed and one
 // wipe_user_data command per instance is written, due now; one audit event
-// records the request. On error nothing changes and the failure is audited.
-// Errors: EForbidden, ENotAllRunning, ENoBinding, EInternal.
+// records the request. On error nothing changes (the caller audits the
+// failure). Errors: EForbidden, ENotAllRunning, ENoBinding, EInternal.
 func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
@@ -78,7 +76,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 			queueSetAssignUser(b, req.TenantID, pair.InstanceID, pair.UserID, "", now)
 		}
 		queueInsertCommands(b, p.Commands)
-		event = phonefleet.UnassignAuditEvent(req, p, nil, now)
+		event = phonefleet.UnassignAuditEvent(req, p, now)
 		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, len(req.Pairs), "insert commands"); err != nil {
 			return err
@@ -87,7 +85,6 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 		return nil
 	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnassignAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -95,8 +92,8 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 
 // StartCommands applies phonefleet.PlanCommands (reboot or reset) in one
 // transaction on the tenant's instances locked in ID order: one command per
-// instance, due now, and one audit event. On error nothing changes and the
-// failure is audited. Errors: EForbidden, ENotAllRunning, EInternal.
+// instance, due now, and one audit event. On error nothing changes (the
+// caller audits the failure). Errors: EForbidden, ENotAllRunning, EInternal.
 func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
@@ -114,7 +111,7 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		}
 		b := &pgx.Batch{}
 		queueInsertCommands(b, p.Commands)
-		event = phonefleet.CommandAuditEvent(req, p, nil, now)
+		event = phonefleet.CommandAuditEvent(req, p, now)
 		queueAuditEvent(b, event)
 		if err := sendBindings(ctx, tx, b, 0, "insert commands"); err != nil {
 			return err
@@ -123,7 +120,6 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		return nil
 	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.CommandAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -147,7 +143,7 @@ func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]ph
 		if err != nil {
 			return err
 		}
-		event = phonefleet.PrepareAuditEvent(req, st, nil, now)
+		event = phonefleet.PrepareAuditEvent(req, st, now)
 		if err := insertAuditEvent(ctx, tx, event); err != nil {
 			return err
 		}
@@ -155,7 +151,6 @@ func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]ph
 		return nil
 	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.PrepareAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return out, nil

@@ -88,19 +88,20 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 
-// auditFailure records the audit event of an operation that failed (err),
-// in its own transaction, within what is left of the operation's deadline
-// (the caller's context may be done: the client went away, but its deadline
-// still holds). An event that cannot be written in time is logged (the log
-// line is then the record), counted and written later by a background
-// writer. When the operation's outcome is unknown, the event is only
-// written later, once reading back shows that its transaction did not
-// commit, so the trail never holds two outcomes for one request.
-func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent, err error) {
+// AuditFailure records e, the audit event of an operation that failed with
+// cause, in its own transaction, within what is left of ctx's deadline (ctx
+// may be done: the client went away, but its deadline still holds). An
+// event that cannot be written in time is logged (the log line is then the
+// record), counted and written later by a background writer. When the
+// operation's outcome is unknown, the event is only written later, once
+// reading back shows that its transaction did not commit, so the trail
+// never holds two outcomes for one request. It never returns an error: what
+// it cannot write now it keeps for later.
+func (db *DB) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause error) error {
 	var unknown *unknownOutcomeError
-	if errors.As(err, &unknown) {
-		db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, err)
-		return
+	if errors.As(cause, &unknown) {
+		db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, cause)
+		return nil
 	}
 	wctx, cancel := db.opContext(context.WithoutCancel(ctx))
 	defer cancel()
@@ -110,9 +111,10 @@ func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent, err er
 	}
 	if wctx.Err() != nil {
 		db.deferAudit(lateAudit{event: e}, wctx.Err())
-		return
+		return nil
 	}
 	if werr := db.CreateAuditEvent(wctx, e); werr != nil {
 		db.deferAudit(lateAudit{event: e}, werr)
 	}
+	return nil
 }

@@ -23,9 +23,8 @@ const instanceTables = `instances i
 // Purchase buys req.Count instances in one transaction with its audit event.
 // A new order or instance ID that collides with an existing one runs the
 // purchase again with new IDs, up to phonefleet.MaxIDCollisionAttempts
-// times. On failure nothing is written but a failure audit event, in its
-// own transaction. Errors: ESKUNotFound, EInvalid (band size), ENotFound (no
-// such tenant), EInternal.
+// times. A failure writes nothing (the caller audits it). Errors:
+// ESKUNotFound, EInvalid (band size), ENotFound (no such tenant), EInternal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
@@ -71,7 +70,7 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 		if err := insertInstances(ctx, tx, ins); err != nil {
 			return err
 		}
-		event = phonefleet.PurchaseAuditEvent(req, o, ins, nil, now)
+		event = phonefleet.PurchaseAuditEvent(req, o, ins, now)
 		if err := insertAuditEvent(ctx, tx, event); err != nil {
 			return err
 		}
@@ -82,7 +81,6 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 		if isNotFound(formatError(err)) {
 			err = phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", req.TenantID)
 		}
-		db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, time.Time{}), err)
 		return nil, nil, err
 	}
 	return order, instances, nil

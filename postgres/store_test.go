@@ -84,11 +84,15 @@ func TestDB_Unsubscribe(t *testing.T) {
 			t.Fatalf("ErrorCode=%q, want %q", got, want)
 		}
 		MustStates(t, db, acme.ID, map[string]phonefleet.InstanceState{ins[0].ID: phonefleet.InstanceStateRunning})
-		events, err := db.FindAuditEvents(ctx, phonefleet.AuditFilter{TenantID: &acme.ID, Limit: 1})
+		// The store writes no event for the failure: the HTTP layer audits it.
+		events, err := db.FindAuditEvents(ctx, phonefleet.AuditFilter{TenantID: &acme.ID})
 		if err != nil {
 			t.Fatal(err)
-		} else if got, want := events[0].ErrorCode, phonefleet.ENotOwned; got != want || events[0].RequestID != "r1" {
-			t.Fatalf("audit=%+v, want error %s of r1", events[0], want)
+		}
+		for _, e := range events {
+			if e.RequestID == "r1" {
+				t.Fatalf("audit event %+v written for the failed r1", e)
+			}
 		}
 	})
 

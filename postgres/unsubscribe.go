@@ -15,8 +15,8 @@ import (
 // the states, refunds, release commands (cancelling any command in flight)
 // and audit event. A batch that waited on
 // another sees the other's committed states and treats those instances as
-// no-ops. On error nothing changes and the failure audit event is written in
-// its own transaction. Errors: ENotOwned, EPayPerUse, EInternal.
+// no-ops. On error nothing changes (the caller audits the failure).
+// Errors: ENotOwned, EPayPerUse, EInternal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
 	// One deadline for the unsubscribe and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
@@ -33,7 +33,7 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 		if err != nil {
 			return err
 		}
-		p, err := phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, now)
+		p, err := phonefleet.PlanUnsubscribe(req, found, now)
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 		if !req.DryRun {
 			changes = p.Changes()
 		}
-		event = phonefleet.UnsubscribeAuditEvent(req, p, nil, now)
+		event = phonefleet.UnsubscribeAuditEvent(req, p, now)
 		if err := applyUnsubscribe(ctx, tx, req, changes, event, now); err != nil {
 			return err
 		}
@@ -49,7 +49,6 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 		return nil
 	}, auditCommitted(&event))
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, time.Time{}), err)
 		return nil, err
 	}
 	return plan, nil
@@ -99,6 +98,7 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 	n := len(changes)
 	if n > 0 {
 		ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
+		tenants, requests := make([]string, n), make([]string, n)
 		paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		createdAt := make([]time.Time, n)
 		cancel := []string{}
@@ -106,6 +106,7 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 		for i, it := range changes {
 			r := it.Refund
 			ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
+			tenants[i], requests[i] = r.TenantID, r.RequestID
 			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
 			createdAt[i] = r.CreatedAt
 			releases[i] = phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, now)
@@ -123,10 +124,10 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 			WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, cancel, now)
 		b.Queue(`
 			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
-			SELECT u.id, $1, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, $2, u.created_at
-			FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::timestamptz[])
-				AS u (id, order_id, paid, consumed, fee, amount, currency, created_at)`,
-			req.TenantID, req.RequestID, ids, orders, paid, consumed, fee, amount, currencies, createdAt)
+			SELECT u.id, u.tenant_id, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, u.request_id, u.created_at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])
+				AS u (id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)`,
+			ids, tenants, orders, paid, consumed, fee, amount, currencies, requests, createdAt)
 		queueInsertCommands(b, releases)
 	}
 	queueAuditEvent(b, event)

@@ -9,9 +9,8 @@ import (
 
 // Assign applies phonefleet.PlanAssign in one write operation: each pair
 // that is not a no-op binds its instance to its user; one audit event
-// records the request. On any error nothing changes and the failure is
-// audited in a write operation of its own. Errors: EForbidden,
-// ECannotAssign, internal.
+// records the request. On any error nothing changes (the caller audits the
+// failure). Errors: EForbidden, ECannotAssign, internal.
 func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
 	var plan *phonefleet.AssignPlan
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -27,10 +26,9 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 				return err
 			}
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.AssignAuditEvent(req, plan, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.AssignAuditEvent(req, plan, tx.now))
 	})
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.AssignAuditEvent(req, nil, err, db.Now()))
 		return nil, err
 	}
 	return plan, nil
@@ -39,7 +37,7 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 // Unassign applies phonefleet.PlanUnassign in one write operation: the
 // bindings are removed and one wipe_user_data command per instance is
 // written, due now; one audit event records the request. On any error
-// nothing changes and the failure is audited. Errors: EForbidden,
+// nothing changes (the caller audits the failure). Errors: EForbidden,
 // ENotAllRunning, ENoBinding, internal.
 func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
 	var plan *phonefleet.CommandPlan
@@ -59,10 +57,9 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 		if err := insertCommands(ctx, tx, plan.Commands); err != nil {
 			return err
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.UnassignAuditEvent(req, plan, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.UnassignAuditEvent(req, plan, tx.now))
 	})
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnassignAuditEvent(req, nil, err, db.Now()))
 		return nil, err
 	}
 	return plan, nil
@@ -70,7 +67,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 
 // StartCommands applies phonefleet.PlanCommands (reboot or reset) in one
 // write operation: one command per instance, due now, and one audit event.
-// On any error nothing changes and the failure is audited. Errors:
+// On any error nothing changes (the caller audits the failure). Errors:
 // EForbidden, ENotAllRunning, internal.
 func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
 	var plan *phonefleet.CommandPlan
@@ -85,10 +82,9 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		if err := insertCommands(ctx, tx, plan.Commands); err != nil {
 			return err
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.CommandAuditEvent(req, plan, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.CommandAuditEvent(req, plan, tx.now))
 	})
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.CommandAuditEvent(req, nil, err, db.Now()))
 		return nil, err
 	}
 	return plan, nil
@@ -107,10 +103,9 @@ func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]ph
 		if out, err = phonefleet.PlanPrepare(req, found); err != nil {
 			return err
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.PrepareAuditEvent(req, out, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.PrepareAuditEvent(req, out, tx.now))
 	})
 	if err != nil {
-		db.auditFailure(ctx, phonefleet.PrepareAuditEvent(req, nil, err, db.Now()))
 		return nil, err
 	}
 	return out, nil

@@ -101,14 +101,15 @@ func insertAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) err
 	return nil
 }
 
-// auditFailure records the audit event of a failed operation in a write
-// operation of its own. It runs even if ctx was canceled (the attempt must still be
-// recorded) and only logs its own failure: the caller returns the
-// operation's error.
-func (db *DB) auditFailure(ctx context.Context, e *phonefleet.AuditEvent) {
-	if err := db.CreateAuditEvent(context.WithoutCancel(ctx), e); err != nil {
-		db.log.Error("write failure audit event",
-			"action", e.Action, "tenant_id", e.TenantID, "request_id", e.RequestID,
-			"error_code", e.ErrorCode, "error", err)
+// AuditFailure records e, the audit event of an operation that failed with
+// cause, in a write operation of its own. It runs even if ctx was canceled
+// (the client went away), within ctx's deadline if it has one.
+func (db *DB) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(wctx, d)
+		defer cancel()
 	}
+	return db.CreateAuditEvent(wctx, e)
 }

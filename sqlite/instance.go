@@ -12,9 +12,9 @@ import (
 // Purchase buys req.Count instances in one write operation with the order
 // and the audit event. A new order or instance ID that collides with an
 // existing one runs the purchase again with new IDs, up to
-// phonefleet.MaxIDCollisionAttempts times. Any failure is audited in a
-// write operation of its own. Errors: ESKUNotFound, EInvalid (band size),
-// ENotFound (no such tenant), internal.
+// phonefleet.MaxIDCollisionAttempts times. A failure writes nothing (the
+// caller audits it). Errors: ESKUNotFound, EInvalid (band size), ENotFound
+// (no such tenant), internal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -29,7 +29,6 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 	if isNotFound(formatError(err)) {
 		err = phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", req.TenantID)
 	}
-	db.auditFailure(ctx, phonefleet.PurchaseAuditEvent(req, nil, nil, err, db.Now()))
 	return nil, nil, err
 }
 
@@ -52,7 +51,7 @@ func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (o 
 		} else if err := insertInstances(ctx, tx, ins); err != nil {
 			return err
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.PurchaseAuditEvent(req, o, ins, tx.now))
 	})
 	if err != nil {
 		return nil, nil, err

@@ -9,27 +9,17 @@ import (
 
 // Unsubscribe applies phonefleet.PlanUnsubscribe in one write operation: each
 // running instance of the plan goes to deleting, loses its binding and its
-// command in flight, and gets one refund and one release command, due now; one audit event records the request. With
-// req.DryRun only the audit event is written. On any error nothing changes,
-// and the failure is audited in a write operation of its own. Errors:
-// ENotOwned, EPayPerUse, internal.
-func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
-	plan, err := db.unsubscribe(ctx, req)
-	if err != nil {
-		db.auditFailure(ctx, phonefleet.UnsubscribeAuditEvent(req, nil, err, db.Now()))
-		return nil, err
-	}
-	return plan, nil
-}
-
-// unsubscribe is Unsubscribe's write operation.
-func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (plan *phonefleet.UnsubscribePlan, err error) {
+// command in flight, and gets one refund and one release command, due now;
+// one audit event records the request. With req.DryRun only the audit event
+// is written. On any error nothing changes (the caller audits the failure).
+// Errors: ENotOwned, EPayPerUse, internal.
+func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (plan *phonefleet.UnsubscribePlan, err error) {
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
 		if err != nil {
 			return err
 		}
-		if plan, err = phonefleet.PlanUnsubscribe(req.TenantID, req.InstanceIDs, found, tx.now); err != nil {
+		if plan, err = phonefleet.PlanUnsubscribe(req, found, tx.now); err != nil {
 			return err
 		}
 		if !req.DryRun {
@@ -37,7 +27,7 @@ func (db *DB) unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 				return err
 			}
 		}
-		return insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, nil, tx.now))
+		return insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, tx.now))
 	})
 	if err != nil {
 		return nil, err
@@ -96,8 +86,8 @@ func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRe
 		}
 
 		r := it.Refund
-		if _, err := refundStmt.ExecContext(ctx, r.InstanceID, req.TenantID, r.OrderID, r.Paid, r.Consumed,
-			r.Fee, r.Amount, r.Currency, req.RequestID, now); err != nil {
+		if _, err := refundStmt.ExecContext(ctx, r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed,
+			r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {
 			// Not a conflict for the caller: the plan said the instance was running.
 			return fmt.Errorf("insert refund %s: %v", it.InstanceID, formatError(err))
 		}

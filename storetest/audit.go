@@ -77,27 +77,46 @@ func testAudit(t *testing.T, open Opener) {
 		wantIDs(t, "tenant b, limit", find(phonefleet.AuditFilter{TenantID: &b.ID, Limit: 2}), []string{"2"})
 	})
 
+	// A store writes no event for an operation that failed; the caller
+	// audits it with phonefleet.FailureAuditEvent and CreateAuditEvent,
+	// and the event reads back whole.
 	t.Run("Failures", func(t *testing.T) {
-		s, _ := mustOpen(t, open)
+		s, clk := mustOpen(t, open)
 		tn := mustCreateTenant(t, s, "acme")
 		req := monthlyRequest(tn.ID, 1)
 		req.RegionID = "mars-1"
-		if _, _, err := s.Purchase(t.Context(), req); err == nil {
+		_, _, errCreate := s.Purchase(t.Context(), req)
+		if errCreate == nil {
 			t.Fatal("purchase in mars-1 succeeded")
 		}
-		if _, err := s.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-u", InstanceIDs: []string{"nosuchid"}}); err == nil {
+		_, errDelete := s.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-u", InstanceIDs: []string{"nosuchid"}})
+		if errDelete == nil {
 			t.Fatal("unsubscribe of nosuchid succeeded")
+		}
+		if es := mustFindAudit(t, s); len(es) != 0 {
+			t.Fatalf("events=%+v after two failed operations, want none", es)
+		}
+
+		p := &phonefleet.Principal{TenantID: tn.ID, TokenID: "tk-test"}
+		for _, e := range []*phonefleet.AuditEvent{
+			phonefleet.FailureAuditEvent(phonefleet.ActionInstanceCreate, p, "req-purchase", nil, errCreate, clk.Now()),
+			phonefleet.FailureAuditEvent(phonefleet.ActionInstanceDelete, p, "req-u", []string{"nosuchid"}, errDelete, clk.Now()),
+		} {
+			if err := s.CreateAuditEvent(t.Context(), e); err != nil {
+				t.Fatalf("CreateAuditEvent: %v", err)
+			}
 		}
 		es := mustFindAudit(t, s)
 		if len(es) != 2 {
 			t.Fatalf("events=%d, want 2", len(es))
 		}
-		if es[0].Action != phonefleet.ActionInstanceDelete || es[0].ErrorCode != phonefleet.ENotOwned || es[0].TenantName != "acme" {
-			t.Fatalf("newest event=%+v, want the failed delete", es[0])
+		if e := es[0]; e.Action != phonefleet.ActionInstanceDelete || e.ErrorCode != phonefleet.ENotOwned || e.TenantName != "acme" ||
+			e.RequestID != "req-u" || e.Detail != phonefleet.ErrorMessage(errDelete) || e.TokenID != "tk-test" {
+			t.Fatalf("newest event=%+v, want the failed delete", e)
 		}
 		wantIDs(t, "failed delete InstanceIDs", es[0].InstanceIDs, []string{"nosuchid"})
-		if es[1].Action != phonefleet.ActionInstanceCreate || es[1].ErrorCode != phonefleet.ESKUNotFound {
-			t.Fatalf("oldest event=%+v, want the failed create", es[1])
+		if e := es[1]; e.Action != phonefleet.ActionInstanceCreate || e.ErrorCode != phonefleet.ESKUNotFound || len(e.InstanceIDs) != 0 {
+			t.Fatalf("oldest event=%+v, want the failed create", e)
 		}
 	})
 }

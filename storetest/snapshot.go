@@ -180,15 +180,25 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 		t.Fatalf("dry-run Unsubscribe: %v", err)
 	}
 
-	// Failures, audited.
+	// Failures, audited as the HTTP layer audits them.
+	auditFailure := func(action string, tenantID, requestID string, ids []string, err error) {
+		t.Helper()
+		p := &phonefleet.Principal{TenantID: tenantID, TokenID: "tk-test"}
+		if err := s.CreateAuditEvent(ctx, phonefleet.FailureAuditEvent(action, p, requestID, ids, err, clk.Now())); err != nil {
+			t.Fatalf("CreateAuditEvent: %v", err)
+		}
+	}
 	_, err := s.Unsubscribe(ctx, &phonefleet.UnsubscribeRequest{TenantID: globex.ID, RequestID: "req-ppu", InstanceIDs: []string{ppu[0].ID}})
 	wantCode(t, err, phonefleet.EPayPerUse)
+	auditFailure(phonefleet.ActionInstanceDelete, globex.ID, "req-ppu", []string{ppu[0].ID}, err)
 	_, err = s.Unsubscribe(ctx, &phonefleet.UnsubscribeRequest{TenantID: acme.ID, RequestID: "req-foreign", InstanceIDs: []string{custom[0].ID}})
 	wantCode(t, err, phonefleet.ENotOwned)
+	auditFailure(phonefleet.ActionInstanceDelete, acme.ID, "req-foreign", []string{custom[0].ID}, err)
 	badReq := monthlyRequest(acme.ID, 1)
 	badReq.InstanceSKUID, badReq.RequestID = "kp.none", "req-badsku"
 	_, _, err = s.Purchase(ctx, badReq)
 	wantCode(t, err, phonefleet.ESKUNotFound)
+	auditFailure(phonefleet.ActionInstanceCreate, acme.ID, "req-badsku", nil, err)
 	if err := s.CreateAuditEvent(ctx, &phonefleet.AuditEvent{
 		Action: phonefleet.ActionInstanceDelete, RequestID: "req-anon", ErrorCode: phonefleet.EUnauthorized, Detail: "unknown token",
 	}); err != nil {
