@@ -279,7 +279,7 @@ func TestPlanUnsubscribe_CancelsCommandInFlight(t *testing.T) {
 	for _, id := range []string{"boot", "wipe", "alice"} {
 		ins[id].BillingMode = phonefleet.BillingModeMonthly
 	}
-	plan, err := phonefleet.PlanUnsubscribe("t1", []string{"boot", "wipe", "alice"}, ins, time.Now())
+	plan, err := phonefleet.PlanUnsubscribe(&phonefleet.UnsubscribeRequest{TenantID: "t1", InstanceIDs: []string{"boot", "wipe", "alice"}}, ins, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
