@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
 )
@@ -200,5 +204,60 @@ func TestHostile_DatabaseFileDeleted(t *testing.T) {
 	}
 	if logs := n.Stderr.String(); !strings.Contains(logs, "database file lost") {
 		t.Fatalf("no error log about the lost file:\n%s", logs)
+	}
+}
+
+// hangingReceiver returns a webhook URL whose requests hang until the test
+// ends, and a channel that gets a value per request received.
+func hangingReceiver(t *testing.T) (string, <-chan struct{}) {
+	got := make(chan struct{}, 16)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- struct{}{}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	return srv.URL, got
+}
+
+// TestHostile_Shutdown: on SIGTERM the release worker stops claiming and
+// abandons a hanging delivery after its shutdown timeout (5 s), so the
+// process exits well before the webhook's own 10 s timeout; a second
+// signal exits at once.
+func TestHostile_Shutdown(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		t.Run(map[bool]string{false: "OneSignal", true: "SecondSignal"}[twice], func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "pf.db")
+			acme := MustTenant(t, db, "acme")
+			url, got := hangingReceiver(t)
+			n := MustServe(t, db, "--release-driver", "webhook", "--webhook-url", url, "--webhook-secret", "s3cret")
+			ids := MustBuy(t, n.URL, acme.Admin, buyBody(1, 1, 2, 1))
+			wantOK(t, postJSON(t, n.URL+"/v1/instances/delete", acme.Admin, map[string]any{"instanceIdList": ids}))
+			<-got // the delivery is in flight and hangs
+
+			start := time.Now()
+			n.Signal(t, syscall.SIGTERM)
+			limit := 8 * time.Second // 5 s of shutdown timeout and room for a busy machine
+			if twice {
+				for !strings.Contains(n.Stderr.String(), "shutting down") {
+					_, changed := n.Stderr.Snapshot()
+					<-changed
+				}
+				n.Signal(t, syscall.SIGTERM)
+				limit = 3 * time.Second
+			}
+			select {
+			case <-n.Exited():
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not exit within 30 s of SIGTERM")
+			}
+			t.Logf("exit took %s", time.Since(start).Round(time.Millisecond))
+			if took := time.Since(start); took > limit {
+				t.Fatalf("serve took %s to exit, want at most %s", took.Round(time.Millisecond), limit)
+			}
+		})
 	}
 }

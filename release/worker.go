@@ -27,6 +27,8 @@ const (
 	// DefaultCommandTimeout is how long the data plane has to report the
 	// outcome of a command it accepted (202) before the command fails.
 	DefaultCommandTimeout = 30 * time.Minute
+	// DefaultShutdownTimeout bounds how long Close waits for deliveries.
+	DefaultShutdownTimeout = 5 * time.Second
 )
 
 const (
@@ -64,7 +66,11 @@ type Worker struct {
 	// CommandTimeout is how long the data plane has to report a command it
 	// accepted (default 30 min); then the command fails.
 	CommandTimeout time.Duration
-	Owner          string // unique per worker; default hostname-pid-random
+	// ShutdownTimeout is how long Close waits for the deliveries in flight
+	// (default 5s); then it abandons them: their leases run out and another
+	// claim delivers them again, as after a crash.
+	ShutdownTimeout time.Duration
+	Owner           string // unique per worker; default hostname-pid-random
 	// Logger gets the worker's logs, each with an owner attribute; default
 	// slog.Default() with system=release.
 	Logger *slog.Logger
@@ -76,10 +82,15 @@ type Worker struct {
 	freed  chan struct{} // a delivery finished: a slot is free
 	sem    chan struct{} // one token per delivery in flight
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errLog rateLimiter
+	mu      sync.Mutex
+	cancel  context.CancelFunc // stops claiming
+	abandon context.CancelFunc // cancels the deliveries in flight
+	// deliveries is the parent of every delivery's context; Close cancels
+	// it once ShutdownTimeout has passed.
+	deliveries context.Context
+	loopDone   chan struct{}
+	wg         sync.WaitGroup
+	errLog     rateLimiter
 }
 
 // NewWorker returns a worker on store and driver with the default settings.
@@ -111,8 +122,10 @@ func (w *Worker) Open() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
+	w.deliveries, w.abandon = context.WithCancel(context.Background())
+	w.loopDone = make(chan struct{})
 	w.wg.Add(1)
-	go func() { defer w.wg.Done(); w.loop(ctx) }()
+	go func() { defer w.wg.Done(); defer close(w.loopDone); w.loop(ctx) }()
 	w.Logger.Info("release worker started", "concurrency", w.Concurrency,
 		"max_attempts", w.MaxAttempts, "backoff", w.Backoff, "lease", w.Lease)
 	return nil
@@ -140,6 +153,9 @@ func (w *Worker) setDefaults() {
 	if w.CommandTimeout <= 0 {
 		w.CommandTimeout = DefaultCommandTimeout
 	}
+	if w.ShutdownTimeout <= 0 {
+		w.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	if w.Owner == "" {
 		host, _ := os.Hostname()
 		w.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), phonefleet.NewID(6))
@@ -162,19 +178,47 @@ func (w *Worker) setDefaults() {
 	w.errLog.interval = errorLogInterval
 }
 
-// Close stops claiming and waits for the deliveries in flight to finish and
-// be recorded (each is bounded by its timeout). Jobs not yet claimed stay
-// pending in the store; nothing is lost. Close is safe to call twice.
+// Stop stops claiming at once and returns without waiting; Close then
+// waits for the deliveries in flight. A stopping server calls Stop first so
+// that no new delivery starts while its HTTP requests drain.
+func (w *Worker) Stop() {
+	w.mu.Lock()
+	cancel, loopDone := w.cancel, w.loopDone
+	w.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-loopDone // the loop is between claims: no claim starts after this
+}
+
+// Close stops claiming and waits up to ShutdownTimeout for the deliveries
+// in flight to finish and be recorded; then it abandons the rest (their
+// leases run out and another claim delivers them again). Jobs not yet
+// claimed stay pending in the store; nothing is lost. Close is safe to call
+// twice.
 func (w *Worker) Close() error {
 	w.mu.Lock()
-	cancel := w.cancel
+	cancel, abandon := w.cancel, w.abandon
 	w.mu.Unlock()
 	if cancel == nil {
 		return nil
 	}
-	cancel()
+	w.Stop()
 	w.Logger.Info("release worker stopping", "in_flight", len(w.sem))
-	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	t := time.NewTimer(w.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.Logger.Warn("abandoning deliveries in flight; their leases will run out and they will be delivered again",
+			"in_flight", len(w.sem), "shutdown_timeout", w.ShutdownTimeout)
+		abandon()
+		<-done
+	}
+	abandon()
 	return nil
 }
 
@@ -245,14 +289,19 @@ func (w *Worker) claim(ctx context.Context) (full bool) {
 }
 
 // deliver runs one command through the driver and records the outcome.
-// Neither is cancelled by Close: the delivery is bounded by the lease
-// instead, so a stopping worker finishes what it started and records it.
+// Stopping does not cancel them: a stopping worker finishes what it started
+// and records it, within the lease and Close's ShutdownTimeout.
 func (w *Worker) deliver(ctx context.Context, job *phonefleet.Command) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Lease*4/5)
+	dctx, cancel := context.WithTimeout(w.deliveries, w.Lease*4/5)
 	accepted, err := w.call(dctx, job)
 	cancel()
+	if w.deliveries.Err() != nil {
+		// Abandoned by Close: the lease runs out and the job is
+		// delivered again.
+		return
+	}
 
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	rctx, cancel := context.WithTimeout(w.deliveries, recordTimeout)
 	defer cancel()
 	log := w.Logger.With("job_id", job.ID, "type", job.Type, "instance_id", job.InstanceID, "event_id", job.EventID)
 

@@ -137,10 +137,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// Close stops the HTTP server (waiting for requests in flight), then the
-// release worker, then closes the store. It is safe after a failed Run.
+// Close stops the release worker's claiming at once, stops the HTTP server
+// (waiting for requests in flight), waits for the worker's deliveries in
+// flight (abandoning them after its ShutdownTimeout), then closes the store.
+// It is safe after a failed Run.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Worker != nil {
+		m.Worker.Stop()
+	}
 	if m.MetricsServer != nil {
 		m.MetricsServer.Close()
 	}

@@ -1,6 +1,12 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
 
 // ServeCommand runs the API server and the data-plane command worker until
 // SIGINT or SIGTERM.
@@ -28,12 +34,27 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	<-ctx.Done()
-	m.Logger.Info("shutting down")
-	if err := m.Close(); err != nil {
-		m.Logger.Error("shutdown", "err", err)
+	// A second signal while shutting down exits at once.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	m.Logger.Info("shutting down; a second signal exits at once")
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			m.Logger.Error("shutdown", "err", err)
+		}
+		return nil
+	case sig := <-again:
+		m.Logger.Warn("second signal: exiting without waiting for requests or deliveries in flight", "signal", sig.String())
+		return errSecondSignal
 	}
-	return nil
 }
+
+// errSecondSignal ends serve when a second signal came during shutdown.
+var errSecondSignal = errors.New("interrupted again during shutdown")
 
 // ParseFlags reads serve's flags into m.Config, over its current values.
 // Checking them is Run's job (Config.Validate).

@@ -159,6 +159,14 @@ func (n *Node) Stop(tb testing.TB) {
 	}
 }
 
+// Signal sends sig to the process without waiting.
+func (n *Node) Signal(tb testing.TB, sig os.Signal) {
+	tb.Helper()
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("signal serve: %v", err)
+	}
+}
+
 // Kill sends SIGKILL, as a crash would, and waits for the process to exit.
 func (n *Node) Kill(tb testing.TB) {
 	tb.Helper()
