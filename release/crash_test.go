@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +21,11 @@ func TestMain(m *testing.M) { testingutil.Main(m) }
 
 // TestCrash_PendingJobSurvivesSIGKILL is the black-box run of issue #3: a
 // real `phonefleet serve --release-driver webhook` against a receiver that
-// fails every delivery at first; instances are bought and unsubscribed over
-// HTTP; serve is killed with SIGKILL while the jobs are pending; once the
-// receiver answers 2xx, a restarted serve delivers each job, with valid
-// signatures and one event ID per instance, and the untouched instance is
-// still running.
+// fails every delivery at first; instances are bought, two unsubscribed and
+// the third rebooted over HTTP; serve is killed with SIGKILL while the
+// commands are pending; once the receiver answers 2xx, a restarted serve
+// delivers each one, with valid signatures and one event ID per command, the
+// unsubscribed instances are released and the rebooted one is running.
 func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the phonefleet binary")
@@ -69,29 +70,31 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	ids := []string{created.InstanceInfos[0].InstanceID, created.InstanceInfos[1].InstanceID}
 	kept := created.InstanceInfos[2].InstanceID
 	srv.MustDo(t, "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": ids}, nil)
+	srv.MustDo(t, "POST", "/v1/instances/reboot", token, map[string]any{"instance_ids": []string{kept}}, nil)
+	all := append(slices.Clone(ids), kept)
 
 	// Kill it once every job has failed at least once and waits, pending,
 	// for its next attempt (about a second away).
 	db := mustOpenDB(t, dbPath)
-	waitJobs(t, db, ids, func(j *phonefleet.Command) bool {
+	waitJobs(t, db, all, func(j *phonefleet.Command) bool {
 		return j.State == phonefleet.JobStatePending && j.Attempts >= 1
 	}, "pending after a failed attempt")
 	srv.Kill(t)
 
 	jobs := findJobs(t, db)
-	for _, id := range ids {
+	for _, id := range all {
 		if j := jobs[id]; j.State != phonefleet.JobStatePending || !strings.Contains(j.LastError, "500") {
 			t.Fatalf("after SIGKILL job %s=%+v, want pending after status 500", id, j)
 		}
 	}
-	if got := okCount(jobs[ids[0]].EventID) + okCount(jobs[ids[1]].EventID); got != 0 {
+	if got := okCount(jobs[ids[0]].EventID) + okCount(jobs[ids[1]].EventID) + okCount(jobs[kept].EventID); got != 0 {
 		t.Fatalf("%d deliveries confirmed before the restart, want 0", got)
 	}
 
 	// The data plane comes up; a restarted serve delivers the pending jobs.
 	up.Store(true)
 	srv = testingutil.MustStartNode(t, bin, serveFlags...)
-	waitJobs(t, db, ids, func(j *phonefleet.Command) bool { return j.State == phonefleet.JobStateDone }, "done")
+	waitJobs(t, db, all, func(j *phonefleet.Command) bool { return j.State == phonefleet.JobStateDone }, "done")
 
 	var status struct {
 		StatusResults []struct {
@@ -111,19 +114,23 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	}
 
 	jobs = findJobs(t, db)
-	if jobs[kept] != nil {
-		t.Fatalf("untouched instance %s has a release job", kept)
+	if j := jobs[kept]; j.Type != phonefleet.CommandReboot {
+		t.Fatalf("rebooted instance %s has job %+v, want its reboot", kept, j)
 	}
-	if jobs[ids[0]].EventID == jobs[ids[1]].EventID {
-		t.Fatalf("two instances share event ID %s", jobs[ids[0]].EventID)
+	if jobs[ids[0]].EventID == jobs[ids[1]].EventID || jobs[ids[0]].EventID == jobs[kept].EventID {
+		t.Fatalf("two commands share event ID %s", jobs[ids[0]].EventID)
 	}
-	for _, id := range ids {
+	for _, id := range all {
+		wantType := EventType
+		if id == kept {
+			wantType = "instance.reboot"
+		}
 		evs := rcv.events(jobs[id].EventID)
 		if len(evs) < 2 {
 			t.Fatalf("event %s delivered %d times, want failures before the crash and one success after", jobs[id].EventID, len(evs))
 		}
 		for _, ev := range evs {
-			if ev.InstanceID != id || ev.Type != EventType {
+			if ev.InstanceID != id || ev.Type != wantType || ev.JobID != jobs[id].ID {
 				t.Fatalf("event %s carries %+v, want instance %s", jobs[id].EventID, ev, id)
 			}
 		}
@@ -136,8 +143,8 @@ func TestCrash_PendingJobSurvivesSIGKILL(t *testing.T) {
 	rcv.mu.Lock()
 	nEvents := len(rcv.byID)
 	rcv.mu.Unlock()
-	if nEvents != 2 {
-		t.Fatalf("receiver saw %d distinct event IDs, want 2", nEvents)
+	if nEvents != 3 {
+		t.Fatalf("receiver saw %d distinct event IDs, want 3", nEvents)
 	}
 	if rcv.badSignatures() != 0 {
 		t.Fatalf("%d deliveries with a bad signature", rcv.badSignatures())

@@ -239,3 +239,43 @@ func deliver(d Driver, ctx context.Context, cmd *phonefleet.Command) error {
 	_, err := d.Deliver(ctx, cmd)
 	return err
 }
+
+// TestWebhookDriver_Accepted: 202 means the data plane took the command
+// and reports later; 200 and 204 confirm it at once.
+func TestWebhookDriver_Accepted(t *testing.T) {
+	for _, tc := range []struct {
+		status   int
+		accepted bool
+	}{{http.StatusAccepted, true}, {http.StatusOK, false}, {http.StatusNoContent, false}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }))
+		accepted, err := NewWebhookDriver(srv.URL, "k").Deliver(context.Background(), testJob())
+		srv.Close()
+		if err != nil || accepted != tc.accepted {
+			t.Fatalf("status %d: accepted=%v err=%v, want %v", tc.status, accepted, err, tc.accepted)
+		}
+	}
+}
+
+// TestNewEvent_Types: every command type has its webhook type, the job ID,
+// and, for a wipe only, the user.
+func TestNewEvent_Types(t *testing.T) {
+	for _, typ := range phonefleet.CommandTypes {
+		job := testJob()
+		job.Type = typ
+		if typ == phonefleet.CommandWipeUserData {
+			job.UserID = "alice"
+		}
+		b, err := json.Marshal(NewEvent(job))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev map[string]any
+		json.Unmarshal(b, &ev)
+		if ev["type"] != "instance."+string(typ) || ev["job_id"] != "job_1" {
+			t.Fatalf("%s event=%s", typ, b)
+		}
+		if _, has := ev["user_id"]; has != (typ == phonefleet.CommandWipeUserData) {
+			t.Fatalf("%s event=%s: user_id only with a wipe", typ, b)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -688,5 +689,45 @@ func (h *logCapture) waitFor(tb testing.TB, msg string) {
 		case <-deadline:
 			tb.Fatalf("timed out waiting for log %q", msg)
 		}
+	}
+}
+
+// acceptDriver takes every command with 202: the data plane reports later.
+type acceptDriver struct{ n atomic.Int32 }
+
+func (d *acceptDriver) Deliver(ctx context.Context, job *phonefleet.Command) (bool, error) {
+	d.n.Add(1)
+	return true, nil
+}
+
+// TestWorker_Accepted: a command the data plane accepts stays in flight,
+// accepted, with its report due CommandTimeout later; it is neither
+// completed nor delivered again.
+func TestWorker_Accepted(t *testing.T) {
+	clock := newFakeClock()
+	store := newFakeStore(clock)
+	store.add("i1", clock.Now())
+	drv := &acceptDriver{}
+	w := newTestWorker(store, drv, clock)
+	w.CommandTimeout = 7 * time.Minute
+	before := deliveriesCount(t, OutcomeAccepted)
+	mustOpen(t, w)
+
+	store.waitFor(t, "acceptance", func() bool { return store.jobs["i1"].job.State == phonefleet.JobStateAccepted })
+	job := store.job("i1")
+	if !job.NextAttemptAt.Equal(clock.Now().Add(7*time.Minute)) || job.Attempts != 1 {
+		t.Fatalf("job=%+v, want accepted with its report due in 7m", job)
+	}
+	store.waitClaims(t, 3)
+	clock.Add(time.Hour)
+	store.waitClaims(t, 3)
+	if n := drv.n.Load(); n != 1 {
+		t.Fatalf("deliveries=%d, want 1", n)
+	}
+	if store.completed["i1"] != 0 {
+		t.Fatal("an accepted command was completed")
+	}
+	if got := deliveriesCount(t, OutcomeAccepted) - before; got != 1 {
+		t.Fatalf("accepted deliveries counted=%v, want 1", got)
 	}
 }

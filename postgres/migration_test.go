@@ -1,0 +1,105 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
+)
+
+// TestMigration_CommandsCarryReleaseJobs builds a database as it was before
+// the commands migration, with release jobs in every state (one leased)
+// and an admin token of the old preset, then opens it: every job is a
+// release command with a stable job ID and its state, attempts, event ID
+// and times; the lease is gone; the admin token gained the new actions.
+func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
+	url := MustCreateSchema(t, MustTestURL(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	names, err := filepath.Glob("migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= "migration/0006" {
+			break
+		}
+		buf, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
+	}
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', $1)`, ts)
+	exec(`INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at)
+		VALUES ('tkadmin', 'tn1', '', '\x01', ARRAY['instanceCreate','instanceDelete','queryInstanceSku','queryInstanceBatch','queryBatchShowInstance'], $1, $1),
+		       ('tkview', 'tn1', '', '\x02', ARRAY['queryInstanceSku','queryInstanceBatch','queryBatchShowInstance'], $1, $1)`, ts)
+	exec(`INSERT INTO skus (id, type, name, band_sizes, month_price, year_price, hour_price, currency, created_at)
+		VALUES ('kp.x', 'PROFESSIONAL', 'x', '{2}', 1, 1, 1, 'USD', $1)`, ts)
+	exec(`INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num, count, unit_price, total,
+		currency, auto_pay, auto_renew, created_at) VALUES ('o1', 'tn1', 'kp.x', 'r', 'AOSP11', 2, 'monthly', 1, 3, 1, 3, 'USD', false, false, $1)`, ts)
+	for _, id := range []string{"i1", "i2", "i3"} {
+		exec(`INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size, billing_mode, period_num,
+			paid_amount, currency, starts_at, state, created_at, updated_at)
+			VALUES ($1, 'tn1', 'o1', $2, 'r', 'kp.x', 'AOSP11', 2, 'monthly', 1, 1, 'USD', $3, 'deleting', $3, $3)`, id, "n-"+id, ts)
+	}
+	exec(`INSERT INTO release_jobs (instance_id, tenant_id, event_id, request_id, state, attempts, next_attempt_at, last_error,
+		lease_owner, lease_expires_at, created_at, done_at) VALUES
+		('i1', 'tn1', 'evt_1', 'req-1', 'pending', 2, $1, 'status 500', 'old-worker', '2999-01-01', $1, NULL),
+		('i2', 'tn1', 'evt_2', 'req-1', 'failed', 20, $1, 'gave up', NULL, NULL, $1, $1),
+		('i3', 'tn1', 'evt_3', 'req-2', 'done', 1, $1, '', NULL, NULL, $1, $1)`, ts)
+	conn.Close(ctx)
+
+	db := MustOpenDBAt(t, url, nil)
+	cs, err := db.FindCommands(ctx, phonefleet.CommandFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		state    phonefleet.JobState
+		attempts int
+		event    string
+	}{"i1": {phonefleet.JobStatePending, 2, "evt_1"}, "i2": {phonefleet.JobStateFailed, 20, "evt_2"}, "i3": {phonefleet.JobStateDone, 1, "evt_3"}}
+	if len(cs) != len(want) {
+		t.Fatalf("commands=%d, want %d", len(cs), len(want))
+	}
+	for _, c := range cs {
+		w := want[c.InstanceID]
+		if c.ID != "job_"+c.InstanceID || c.Type != phonefleet.CommandRelease || c.State != w.state || c.Attempts != w.attempts ||
+			c.EventID != w.event || !c.CreatedAt.Equal(ts) || c.TenantName != "acme" {
+			t.Fatalf("command=%+v, want %+v", c, w)
+		}
+	}
+	claimed, err := db.ClaimCommands(ctx, "new-worker", 10, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != "job_i1" {
+		t.Fatalf("claim=%v, %v; want job_i1", claimed, err)
+	}
+	for hash, n := range map[string]int{"\x01": 10, "\x02": 3} {
+		tok, err := db.FindTokenByHash(ctx, []byte(hash))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tok.Actions) != n || (n == 10 && !slices.Contains(tok.Actions, phonefleet.ActionInstanceAssign)) {
+			t.Fatalf("token %s actions=%v, want %d", tok.ID, tok.Actions, n)
+		}
+	}
+}
