@@ -43,14 +43,14 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 		if err != nil || len(cmds) == 0 {
 			return err
 		}
-		ids := make([]any, len(cmds))
+		ids := make([]string, len(cmds))
 		for i, c := range cmds {
 			ids[i] = c.ID
 		}
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands SET lease_owner = ?, lease_expires_at = ?
-			WHERE id IN (`+placeholders(len(ids))+`)
-		`, append([]any{owner, formatTime(tx.now.Add(lease))}, ids...)...); err != nil {
+			WHERE id IN (SELECT value FROM json_each(?))
+		`, owner, formatTime(tx.now.Add(lease)), jsonArray(ids)); err != nil {
 			return fmt.Errorf("lease commands: %w", err)
 		}
 		return nil

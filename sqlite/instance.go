@@ -85,13 +85,12 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 	}
 	defer tx.Rollback()
 
-	args := append([]any{tenantID}, stringArgs(ids)...)
 	rows, err := tx.QueryContext(ctx, `
 		SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
 		FROM instances i
 		LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
-		WHERE i.tenant_id = ? AND i.id IN (`+placeholders(len(ids))+`)
-	`, args...)
+		WHERE i.tenant_id = ? AND i.id IN (SELECT value FROM json_each(?))
+	`, tenantID, jsonArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("query instance states: %w", err)
 	}
@@ -243,7 +242,8 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 }
 
 // findInstancesByID returns those of ids that are instances of the tenant,
-// by ID. It costs one primary-key lookup per ID.
+// by ID. It costs one primary-key lookup per ID; the IDs go in as one JSON
+// array, so every call runs the same prepared statement.
 func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []string) (map[string]*phonefleet.Instance, error) {
 	out := make(map[string]*phonefleet.Instance, len(ids))
 	if len(ids) == 0 {
@@ -252,8 +252,8 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
 		FROM `+instanceTables+`
-		WHERE i.tenant_id = ? AND i.id IN (`+placeholders(len(ids))+`)
-	`, append([]any{tenantID}, stringArgs(ids)...)...)
+		WHERE i.tenant_id = ? AND i.id IN (SELECT value FROM json_each(?))
+	`, tenantID, jsonArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("query instances by id: %w", err)
 	}
@@ -298,13 +298,4 @@ func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
 		return nil, err
 	}
 	return &in, nil
-}
-
-// stringArgs converts strings to query arguments.
-func stringArgs(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -102,16 +102,16 @@ func findSKUs(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonef
 		return out, nil
 	}
 
-	ids := make([]any, len(out))
+	ids := make([]string, len(out))
 	for i, s := range out {
 		ids[i] = s.ID
 	}
 	rrows, err := tx.QueryContext(ctx, `
 		SELECT sku_id, region_id
 		FROM sku_regions
-		WHERE sku_id IN (`+placeholders(len(ids))+`)
+		WHERE sku_id IN (SELECT value FROM json_each(?))
 		ORDER BY sku_id, position
-	`, ids...)
+	`, jsonArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("query sku regions: %w", err)
 	}

@@ -38,6 +38,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -95,6 +96,9 @@ type DB struct {
 
 	w *writer // the group commit writer; nil without group commit
 
+	// Statements prepared once per connection of each pool (stmt.go).
+	wstmts, rstmts *stmtCache
+
 	health health // see health.go
 
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
@@ -105,6 +109,7 @@ type DB struct {
 	// batch, and testHookCommit gets the batch size before the commit; its
 	// error fails the batch as a failed commit would.
 	testHookQueued      func(n int)
+	testNoStmtCache     bool // parse every statement anew, as a benchmark's baseline
 	testHookBeforeBatch func()
 	testHookCommit      func(n int) error
 }
@@ -195,6 +200,10 @@ func (db *DB) Open() (err error) {
 	if err := db.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("open %s for reading: %w", db.Path, err)
 	}
+	// After the migrations: they run as text, several statements each.
+	if !db.testNoStmtCache {
+		db.wstmts, db.rstmts = newStmtCache(db.wdb), newStmtCache(db.rdb)
+	}
 
 	if db.GroupCommit {
 		if db.MaxBatch <= 0 {
@@ -271,6 +280,11 @@ func (db *DB) Close() error {
 		db.w.close()
 		<-db.w.exited
 	}
+	for _, c := range []*stmtCache{db.wstmts, db.rstmts} {
+		if c != nil {
+			c.close()
+		}
+	}
 	var errs []error
 	if db.rdb != nil {
 		errs = append(errs, db.rdb.Close())
@@ -309,8 +323,9 @@ var errNotOpen = errors.New("sqlite: database not open")
 // own Tx.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db    *DB
+	now   time.Time
+	stmts *stmtCache // nil: every statement is parsed anew (migrations)
 }
 
 // Commit refuses: write operations never commit themselves, the writer
@@ -333,7 +348,11 @@ func (db *DB) beginTx(ctx context.Context, write bool) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC()}, nil
+	stmts := db.rstmts
+	if write {
+		stmts = db.wstmts
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC(), stmts: stmts}, nil
 }
 
 // timeFormat writes UTC times with fixed-width nanoseconds so that comparing
@@ -380,12 +399,15 @@ func nullString(s string) any {
 	return s
 }
 
-// placeholders returns "?, ?, ?" for n arguments.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
+// jsonArray returns ss as a JSON array, the one argument of a list of
+// values in SQL: "x IN (SELECT value FROM json_each(?))" is one statement
+// text whatever the list's length, prepared once.
+func jsonArray(ss []string) string {
+	if ss == nil {
+		ss = []string{}
 	}
-	return strings.Repeat("?, ", n-1) + "?"
+	buf, _ := json.Marshal(ss)
+	return string(buf)
 }
 
 // formatError turns a constraint violation into the application error both

@@ -251,20 +251,21 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback() // after a commit: a no-op
+	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts} // runs the savepoints, prepared too
 
 	for i, op := range batch {
-		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+		if _, err := btx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		if errs[i] = db.runOp(op, &Tx{Tx: sqlTx, db: db, now: db.Now().UTC()}); errs[i] != nil {
+		if errs[i] = db.runOp(op, &Tx{Tx: sqlTx, db: db, now: db.Now().UTC(), stmts: db.wstmts}); errs[i] != nil {
 			// If SQLite already rolled the whole transaction back (a
 			// full disk, RAISE(ROLLBACK)), the savepoint is gone too
 			// and the batch fails here.
-			if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+			if _, err := btx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
 				return fmt.Errorf("roll back operation: %w", err)
 			}
 		}
-		if _, err := sqlTx.ExecContext(ctx, `RELEASE op`); err != nil {
+		if _, err := btx.ExecContext(ctx, `RELEASE op`); err != nil {
 			return fmt.Errorf("release savepoint: %w", err)
 		}
 	}
