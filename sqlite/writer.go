@@ -250,7 +250,7 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqlTx.Rollback() // after a commit: a no-op
+	defer sqlTx.Rollback()                          // after a commit: a no-op
 	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts} // runs the savepoints, prepared too
 
 	for i, op := range batch {
