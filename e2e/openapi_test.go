@@ -48,11 +48,13 @@ func newOpenAPICheck() (*openAPICheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The console's page; its body is not JSON.
-	openapi3filter.RegisterBodyDecoder("text/html", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-		b, err := io.ReadAll(r)
-		return string(b), err
-	})
+	// The console's page and assets; their bodies are text.
+	for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
+		openapi3filter.RegisterBodyDecoder(ct, func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+			b, err := io.ReadAll(r)
+			return string(b), err
+		})
+	}
 	return &openAPICheck{next: http.DefaultTransport, router: router, undocumented: map[string]int{}}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /readyz", s.checkNames(names{}, s.handleReady))
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	s.mux.Handle("GET /openapi.json", s.checkNames(names{}, s.handleOpenAPI))
+	s.mux.HandleFunc("GET /console/", s.handleConsole)
 
 	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
@@ -342,7 +344,7 @@ func validRequestID(id string) bool {
 // and redirect bodies never reach the client.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
-	if pattern != "" && r.URL.EscapedPath() == path.Clean(r.URL.EscapedPath()) {
+	if pattern != "" && cleanPath(r.URL.EscapedPath()) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -362,6 +364,16 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	Error(w, r, phonefleet.Errorf(phonefleet.ENoSuchAPI, "No API found for %s %s", r.Method, r.URL.Path))
+}
+
+// cleanPath reports whether p is already clean: no "..", ".", "//", and
+// a trailing slash only on a directory route such as /console/.
+func cleanPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return p == c
 }
 
 // headerRecorder is a ResponseWriter that keeps the status and headers and

@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/client"
+	"github.com/phonefleet/phonefleet/internal/testingutil"
+)
+
+// chromium returns the path of a Chromium or Chrome binary. Without one the
+// test is skipped, unless PHONEFLEET_REQUIRE_BROWSER is set (CI sets it,
+// after installing Chromium), when it fails.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("PHONEFLEET_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium on PATH and PHONEFLEET_REQUIRE_BROWSER is set")
+	}
+	t.Skip("no Chromium on PATH (apt-get install chromium): the console's browser test needs it")
+	return ""
+}
+
+// usd formats minor units as en-US currency, as the console shows them.
+func usd(minor int64) string {
+	s := strconv.FormatInt(minor/100, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return fmt.Sprintf("$%s.%02d", s, minor%100)
+}
+
+// TestConsole drives the web console in headless Chromium as an operator
+// would: a wrong token and a wrong password show the API's messages; the
+// user signs in, sees that pay-per-use rows cannot be unsubscribed, filters
+// the fleet, selects instances, sees a refund preview whose total is the
+// dry run's, confirms, and sees the rows go offline; then buys with the
+// price shown before confirming, and reads refunds and the audit trail.
+// Screenshots of each page go to the test's artifact directory (kept with
+// go test -artifacts).
+func TestConsole(t *testing.T) {
+	browser := chromium(t)
+	db := filepath.Join(t.TempDir(), "pf.db")
+	te := MustTenant(t, db, "acme")
+	bin := testingutil.MustBuildBinary(t)
+	if r := testingutil.RunCLIInput(t, bin, []string{"PHONEFLEET_DB=" + db}, "correct horse battery\n",
+		"user", "create", "--tenant", "acme", "--name", "alice", "--password-stdin"); r.Code != 0 {
+		t.Fatalf("user create: %d %s", r.Code, r.Stderr)
+	}
+	node := MustServe(t, db, heldReleaseFlags(t)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := client.New(node.URL, te.Admin)
+	buy := func(prefix, region string, mode, n int) []string {
+		req := client.CreateRequest{OS: "AOSP14", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID, RegionID: region,
+			InstanceNamePrefix: prefix, BandSize: 2, Count: n, ChargeParam: client.ChargeParam{ChargingMode: mode}}
+		if mode == 1 {
+			req.ChargeParam.PeriodType, req.ChargeParam.PeriodNum = 2, 3
+		}
+		res, err := cl.Create(ctx, req, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, in := range res.InstanceInfos {
+			ids = append(ids, in.InstanceID)
+		}
+		return ids
+	}
+	web := buy("web", "ap-southeast-1", 1, 3)
+	buy("db", "cn-north-4", 1, 2)
+	buy("ppu", "ap-southeast-1", 0, 1)
+
+	dir := t.ArtifactDir()
+	t.Logf("screenshots in %s", dir)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1280, 800),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// The first call starts the browser, which lives as long as that call's
+	// context: bctx, not a step's.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+
+	fail := func(what string, err error) {
+		t.Helper()
+		msg, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("#error").hidden ? "" : document.querySelector("#error").textContent`))
+		if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(filepath.Join(dir, "failed.png"), png, 0o644)
+		}
+		t.Fatalf("%s: %v (error shown: %q)", what, err, msg)
+	}
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		// Each step has its own deadline; the browser lives on bctx.
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			fail(what, err)
+		}
+	}
+	eval := func(what, expr string, v any) {
+		t.Helper()
+		res, err := chromedp.Run(bctx, chromedp.Evaluate[json.RawMessage](expr))
+		if err == nil {
+			err = json.Unmarshal(res, v)
+		}
+		if err != nil {
+			fail(what, err)
+		}
+	}
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			png, err := chromedp.FullScreenshot(100)(ctx, target)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		}
+	}
+	// setField sets a form field's value as a user's edit does, firing
+	// input and change.
+	setField := func(sel, value string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			ok, err := chromedp.Evaluate[bool](`(e => { if (!e) return false; e.value = ` + strconv.Quote(value) +
+				`; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })(document.querySelector(` +
+				strconv.Quote(sel) + `))`)(ctx, target)
+			if err == nil && !ok {
+				err = fmt.Errorf("no %s", sel)
+			}
+			return chromedp.Void{}, err
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			fail("read "+sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	attr := func(sel, name string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+		if err != nil {
+			fail("read "+sel+"@"+name, err)
+		}
+		return v.Value
+	}
+
+	// Errors show the API's own message.
+	run("paste a wrong token",
+		chromedp.Navigate(node.URL+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS(`#signin-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#token-form input[name=token]`), "not-a-token"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := text("#error"); got != "Incorrect IAM authentication information: token is invalid (APIGW.0301)" {
+		t.Errorf("wrong token: error %q", got)
+	}
+	run("sign in with a wrong password",
+		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=user]`), "alice"),
+		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=domain]`), "acme"),
+		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=password]`), "wrong"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)),
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](`document.querySelector("#error").textContent.includes("password")`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
+			return chromedp.Void{}, err
+		})
+	if got := text("#error"); !strings.Contains(got, "The username or password is wrong.") {
+		t.Errorf("wrong password: error %q", got)
+	}
+
+	// Sign in with the keyboard alone.
+	run("sign in",
+		setField(`#signin-form input[name=password]`, ""),
+		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=password]`), "correct horse battery"),
+		shot("01-signin"),
+		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=password]`), kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total="6"]`)))
+	if got := text("#who"); got != "alice @ acme" {
+		t.Errorf("signed in as %q", got)
+	}
+	if got := text(`#fleet tr[data-billing="postPaid"] .reason`); got != "cannot be unsubscribed" {
+		t.Errorf("pay-per-use row's reason: %q", got)
+	}
+	// A pay-per-use row in the selection is left out of unsubscribe, and
+	// the note says why.
+	run("select the pay-per-use row",
+		chromedp.Click(chromedp.CSS(`#fleet tr[data-billing="postPaid"] input[type=checkbox]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#selection-note`)),
+		shot("02-fleet"))
+	if note := text("#selection-note"); !strings.Contains(note, "pay-per-use instances cannot be unsubscribed") {
+		t.Errorf("selection note: %q", note)
+	}
+	var disabled bool
+	eval("unsubscribe button", `document.querySelector("#act-unsubscribe").disabled`, &disabled)
+	if !disabled {
+		t.Error("unsubscribe is enabled with only a pay-per-use instance selected")
+	}
+	run("deselect", chromedp.Click(chromedp.CSS(`#fleet tr[data-billing="postPaid"] input[type=checkbox]`)))
+
+	// Search by exact name, then filter by region and billing mode, select
+	// the page, preview.
+	run("search",
+		chromedp.SendKeys(chromedp.CSS(`#filters input[name=q]`), "db-0002"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total="1"]`)))
+	if got := text(`#fleet tbody tr td:nth-child(3)`); got != "db-0002" {
+		t.Errorf("search for db-0002 found %q", got)
+	}
+	run("filter",
+		setField(`#filters input[name=q]`, ""),
+		setField(`#filters input[name=region]`, "ap-southeast-1"),
+		setField(`#filters select[name=billing_mode]`, "prePaid"),
+		chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total="3"]`)),
+		chromedp.Click(chromedp.CSS(`#select-all`)),
+		shot("03-fleet-filtered-selected"))
+	if got := text("#selection-count"); got != "3 selected" {
+		t.Fatalf("selection: %q", got)
+	}
+	var names []string
+	eval("rows", `Array.from(document.querySelectorAll("#fleet tbody tr td:nth-child(3)"), td => td.textContent)`, &names)
+	slices.Sort(names) // bought in one order: the same creation time
+	if strings.Join(names, ",") != "web-0001,web-0002,web-0003" {
+		t.Errorf("filtered rows: %v", names)
+	}
+	run("preview",
+		chromedp.Click(chromedp.CSS(`#act-unsubscribe`)),
+		chromedp.WaitVisible(chromedp.CSS(`#preview-total`)),
+		shot("04-unsubscribe-preview"))
+	dry, err := cl.UnsubscribeDryRun(ctx, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attr("#preview-total", "data-minor"); got != strconv.FormatInt(dry.TotalRefund, 10) || dry.TotalRefund <= 0 {
+		t.Errorf("preview total %s minor units, dry run %d", got, dry.TotalRefund)
+	}
+	if got := text("#preview-total"); got != usd(dry.TotalRefund) {
+		t.Errorf("preview total shown as %q, want %q", got, usd(dry.TotalRefund))
+	}
+	var previewRows int
+	eval("preview rows", `document.querySelectorAll("#preview tbody tr").length`, &previewRows)
+	if previewRows != 3 {
+		t.Errorf("preview lists %d instances, want 3", previewRows)
+	}
+	if got, want := text("#dialog-ok"), "Unsubscribe 3 instances, refund "+usd(dry.TotalRefund); got != want {
+		t.Errorf("confirmation button %q, want %q", got, want)
+	}
+
+	// Confirm: the rows go offline.
+	run("confirm",
+		chromedp.Click(chromedp.CSS(`#dialog-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#notice`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet tbody .badge[data-status="deleting"]`)))
+	var offline []string
+	eval("badges", `Array.from(document.querySelectorAll("#fleet tbody .badge"), b => b.textContent)`, &offline)
+	if strings.Join(offline, ",") != "going offline,going offline,going offline" {
+		t.Errorf("badges after unsubscribing: %v", offline)
+	}
+	if got := text("#notice"); !strings.Contains(got, "Unsubscribed 3 instances; "+usd(dry.TotalRefund)) {
+		t.Errorf("result: %q", got)
+	}
+	run("screenshot", shot("05-fleet-going-offline"))
+	st, err := cl.BatchQueryStatus(ctx, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Status != 3 {
+			t.Errorf("%s has status %d after the console unsubscribed it, want 3", s.InstanceID, s.Status)
+		}
+	}
+
+	// Buy: the price is computed before confirming.
+	cat, err := cl.SKUs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var month int64
+	for _, r := range cat.SKUSpecResponseList {
+		for _, s := range r.SKUResponses {
+			if r.RegionID == "cn-north-4" && s.CBCSKUID == "kp.pro.2u4g" {
+				month = s.MonthPrice
+			}
+		}
+	}
+	run("buy page",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="buy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#buy-price[data-minor]`)),
+		setField(`#buy-form select[name=regionId]`, "cn-north-4"),
+		setField(`#buy-form select[name=instanceSkuId]`, "kp.pro.2u4g"),
+		setField(`#buy-form input[name=count]`, ""),
+		chromedp.SendKeys(chromedp.CSS(`#buy-form input[name=count]`), "2"),
+		setField(`#buy-form input[name=periodNum]`, ""),
+		chromedp.SendKeys(chromedp.CSS(`#buy-form input[name=periodNum]`), "3"),
+		setField(`#buy-form input[name=instanceNamePrefix]`, "new"),
+		shot("06-buy"))
+	if got := attr("#buy-price", "data-minor"); got != strconv.FormatInt(month*3*2, 10) {
+		t.Errorf("price of 2 for 3 months: %s, want %d", got, month*3*2)
+	}
+	run("buy",
+		chromedp.Click(chromedp.CSS(`#buy-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dialog-ok`)))
+	if got := text("#dialog-ok"); got != "Buy for "+usd(month*3*2) {
+		t.Errorf("purchase confirmation %q", got)
+	}
+	run("confirm purchase",
+		chromedp.Click(chromedp.CSS(`#dialog-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#buy-result`)))
+	if page, err := cl.BatchQuery(ctx, client.Query{InstanceName: "new-0002"}); err != nil || page.TotalCount != 1 || page.Result[0].Region != "cn-north-4" {
+		t.Errorf("after buying 2 in the console: %+v %v", page, err)
+	}
+
+	run("refunds",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="refunds"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#refunds[data-total="3"]`)),
+		shot("07-refunds"))
+	run("audit",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="audit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit[data-total]`)),
+		shot("08-audit"))
+	var actions []string
+	eval("audit rows", `Array.from(document.querySelectorAll("#audit tbody tr td:nth-child(2)"), td => td.textContent)`, &actions)
+	if len(actions) < 2 || actions[0] != "instanceCreate" || actions[1] != "instanceDelete" {
+		t.Errorf("audit, newest first: %v", actions)
+	}
+
+	// A phone-width screen.
+	run("phone width",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="fleet"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total]`)),
+		shot("09-fleet-phone"))
+	var overflow bool
+	eval("no page-wide horizontal scroll", `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
+	if overflow {
+		t.Error("at 390 px the page scrolls sideways (only the table may)")
+	}
+}
