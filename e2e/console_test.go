@@ -140,9 +140,9 @@ func TestConsole(t *testing.T) {
 	// input and change.
 	setField := func(sel, value string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			ok, err := chromedp.Evaluate[bool](`(e => { if (!e) return false; e.value = ` + strconv.Quote(value) +
-				`; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })(document.querySelector(` +
-				strconv.Quote(sel) + `))`)(ctx, target)
+			ok, err := chromedp.Evaluate[bool](`(e => { if (!e) return false; e.value = `+strconv.Quote(value)+
+				`; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })(document.querySelector(`+
+				strconv.Quote(sel)+`))`)(ctx, target)
 			if err == nil && !ok {
 				err = fmt.Errorf("no %s", sel)
 			}
