@@ -67,8 +67,8 @@ func TestNewEventID(t *testing.T) {
 	if id := phonefleet.NewEventID(); !regexp.MustCompile(`^evt_[a-z0-9]{20}$`).MatchString(id) {
 		t.Fatalf("NewEventID=%q, want evt_ + 20 of [a-z0-9]", id)
 	}
-	if phonefleet.NewEventID() == phonefleet.NewEventID() {
-		t.Fatal("NewEventID repeated")
+	if a, b := phonefleet.NewEventID(), phonefleet.NewEventID(); a == b {
+		t.Fatalf("NewEventID repeated %q", a)
 	}
 }
 
