@@ -99,11 +99,13 @@ func (c commandCollector) find(ctx context.Context, state phonefleet.JobState) (
 	return c.store.FindCommands(ctx, phonefleet.CommandFilter{State: &state})
 }
 
-// metricsHandler serves the default registry plus this server's command
-// gauge in the Prometheus text format.
+// metricsHandler serves the default registry (with the Go runtime and
+// process collectors), this server's command gauge and its Collectors in
+// the Prometheus text format.
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(commandCollector{store: s.Store})
+	reg.MustRegister(s.Collectors...)
 	return promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Limits of the HTTP server.
@@ -77,6 +78,10 @@ type Server struct {
 	// (each takes phonefleet.PasswordHashMemory); default the number of
 	// cores, at most 8.
 	PasswordSlots int
+
+	// Collectors are served on /metrics besides the API's own metrics,
+	// such as the PostgreSQL pool's (postgres.DB.PoolCollector).
+	Collectors []prometheus.Collector
 
 	// NoMetrics takes GET /metrics off the API listener, for serving
 	// MetricsHandler on a listener of its own.

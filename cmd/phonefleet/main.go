@@ -17,6 +17,7 @@ import (
 
 	"github.com/phonefleet/phonefleet"
 	pfhttp "github.com/phonefleet/phonefleet/http"
+	"github.com/phonefleet/phonefleet/postgres"
 	"github.com/phonefleet/phonefleet/release"
 )
 
@@ -106,6 +107,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.HTTPServer = pfhttp.NewServer()
 	m.HTTPServer.Addr = cfg.Addr
 	m.HTTPServer.Store = m.Store
+	if pg, ok := m.Store.(*postgres.DB); ok {
+		m.HTTPServer.Collectors = append(m.HTTPServer.Collectors, pg.PoolCollector())
+	}
 	m.HTTPServer.Logger = m.Logger
 	m.HTTPServer.RateLimit = cfg.RateLimit
 	m.HTTPServer.RateBurst = cfg.RateBurst
