@@ -87,3 +87,72 @@ func sortedByID[T any](rows []T, id func(T) string) []T {
 	slices.SortFunc(rows, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
 	return rows
 }
+
+// SnapshotBatchRows is the most rows of one table that a batch of a
+// streamed snapshot holds.
+const SnapshotBatchRows = 1000
+
+// SnapshotStreamer moves a whole store in batches of bounded size, so that
+// copying an installation takes memory that does not grow with it. Both
+// stores implement it.
+type SnapshotStreamer interface {
+	// ExportBatches reads every row in one read transaction and passes
+	// them to fn in batches: a batch holds at most SnapshotBatchRows rows
+	// of one table; tables come parents first (tenants, users, access
+	// keys, tokens, SKUs, orders, instances, refunds, commands, audit
+	// events) and rows in the order Export gives them. An error of fn
+	// stops the export and is returned.
+	ExportBatches(ctx context.Context, fn func(batch *Snapshot) error) error
+	// BeginImport checks first that the store has no tenants (EConflict
+	// otherwise) and starts the one transaction of an import. Nothing it
+	// writes is visible before Commit; Rollback, an error or the process
+	// dying leave the store as it was.
+	BeginImport(ctx context.Context) (SnapshotImport, error)
+}
+
+// SnapshotImport is an import under way; see SnapshotStreamer.
+type SnapshotImport interface {
+	// Write adds the rows of batch, which come in ExportBatches's order:
+	// the SKUs replace the store's default catalogue, audit events get new
+	// IDs in the order they arrive. batch is not modified.
+	Write(ctx context.Context, batch *Snapshot) error
+	// Commit makes the import visible at once.
+	Commit(ctx context.Context) error
+	// Rollback abandons the import; after Commit it does nothing.
+	Rollback() error
+}
+
+// Append adds the rows of b to s.
+func (s *Snapshot) Append(b *Snapshot) {
+	s.Tenants = append(s.Tenants, b.Tenants...)
+	s.Users = append(s.Users, b.Users...)
+	s.AccessKeys = append(s.AccessKeys, b.AccessKeys...)
+	s.Tokens = append(s.Tokens, b.Tokens...)
+	s.SKUs = append(s.SKUs, b.SKUs...)
+	s.Orders = append(s.Orders, b.Orders...)
+	s.Instances = append(s.Instances, b.Instances...)
+	s.Refunds = append(s.Refunds, b.Refunds...)
+	s.Commands = append(s.Commands, b.Commands...)
+	s.AuditEvents = append(s.AuditEvents, b.AuditEvents...)
+}
+
+// Rows returns how many rows s holds.
+func (s *Snapshot) Rows() int {
+	return len(s.Tenants) + len(s.Users) + len(s.AccessKeys) + len(s.Tokens) + len(s.SKUs) + len(s.Orders) +
+		len(s.Instances) + len(s.Refunds) + len(s.Commands) + len(s.AuditEvents)
+}
+
+// EmitBatches passes rows to fn in batches of at most SnapshotBatchRows, each
+// put into a fresh Snapshot by set. Stores use it to stream a table.
+func EmitBatches[T any](rows []T, set func(s *Snapshot, rows []T), fn func(*Snapshot) error) error {
+	for len(rows) > 0 {
+		n := min(len(rows), SnapshotBatchRows)
+		b := &Snapshot{}
+		set(b, rows[:n:n])
+		if err := fn(b); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}

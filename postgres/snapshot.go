@@ -2,76 +2,135 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/phonefleet/phonefleet"
 )
 
-var _ phonefleet.SnapshotService = (*DB)(nil)
+var (
+	_ phonefleet.SnapshotService  = (*DB)(nil)
+	_ phonefleet.SnapshotStreamer = (*DB)(nil)
+)
 
 // Export reads every row in one REPEATABLE READ, read-only transaction (one
 // consistent snapshot while nodes keep writing). Rows are ordered by ID
-// (refunds by instance ID) compared as bytes, the order
-// every backend exports; audit events are oldest first. Command leases
-// are left out.
+// (refunds by instance ID) compared as bytes, the order every backend
+// exports; audit events are oldest first. Command leases are left out. It
+// holds the whole installation in memory: copies use ExportBatches.
 func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
+	s := &phonefleet.Snapshot{Tenants: []*phonefleet.Tenant{}, Users: []*phonefleet.User{}, AccessKeys: []*phonefleet.AccessKey{},
+		Tokens: []*phonefleet.Token{}, SKUs: []*phonefleet.SKU{}, Orders: []*phonefleet.Order{}, Instances: []*phonefleet.Instance{},
+		Refunds: []*phonefleet.Refund{}, Commands: []*phonefleet.Command{}, AuditEvents: []*phonefleet.AuditEvent{}}
+	if err := db.ExportBatches(ctx, func(b *phonefleet.Snapshot) error {
+		s.Append(b)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ExportBatches streams every row, in batches of at most
+// phonefleet.SnapshotBatchRows, from one REPEATABLE READ, read-only
+// transaction; rows come in Export's order, sorted by the server.
+func (db *DB) ExportBatches(ctx context.Context, fn func(*phonefleet.Snapshot) error) error {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
 	if err := unboundTx(ctx, tx); err != nil {
-		return nil, err
+		return err
 	}
-
-	s := &phonefleet.Snapshot{}
-	if s.Tenants, err = collect(ctx, tx, `SELECT `+tenantColumns+` FROM tenants`,
+	if err := streamTable(ctx, tx, `SELECT `+tenantColumns+` FROM tenants ORDER BY id COLLATE "C"`,
 		func(row pgx.CollectableRow) (*phonefleet.Tenant, error) {
 			var t phonefleet.Tenant
 			return &t, row.Scan(tenantDest(&t)...)
-		}); err != nil {
-		return nil, fmt.Errorf("export tenants: %w", err)
+		}, func(s *phonefleet.Snapshot, v []*phonefleet.Tenant) { s.Tenants = v }, fn); err != nil {
+		return fmt.Errorf("export tenants: %w", err)
 	}
-	if s.Tokens, err = collect(ctx, tx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id`, scanToken); err != nil {
-		return nil, fmt.Errorf("export tokens: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+userColumns+` FROM users u JOIN tenants t ON t.id = u.tenant_id ORDER BY u.id COLLATE "C"`,
+		scanUser, func(s *phonefleet.Snapshot, v []*phonefleet.User) { s.Users = v }, fn); err != nil {
+		return fmt.Errorf("export users: %w", err)
 	}
-	if s.Users, err = collect(ctx, tx, `SELECT `+userColumns+` FROM users u JOIN tenants t ON t.id = u.tenant_id`, scanUser); err != nil {
-		return nil, fmt.Errorf("export users: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+accessKeyColumns+accessKeyFrom+` ORDER BY k.id COLLATE "C"`,
+		scanAccessKey, func(s *phonefleet.Snapshot, v []*phonefleet.AccessKey) { s.AccessKeys = v }, fn); err != nil {
+		return fmt.Errorf("export access keys: %w", err)
 	}
-	if s.AccessKeys, err = collect(ctx, tx, `SELECT `+accessKeyColumns+accessKeyFrom, scanAccessKey); err != nil {
-		return nil, fmt.Errorf("export access keys: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+tokenColumns+` FROM tokens k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN users u ON u.id = k.user_id ORDER BY k.id COLLATE "C"`,
+		scanToken, func(s *phonefleet.Snapshot, v []*phonefleet.Token) { s.Tokens = v }, fn); err != nil {
+		return fmt.Errorf("export tokens: %w", err)
 	}
-	if s.SKUs, err = collect(ctx, tx, `SELECT `+skuColumns+` FROM skus s`, scanSKU); err != nil {
-		return nil, fmt.Errorf("export skus: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+skuColumns+` FROM skus s ORDER BY s.id COLLATE "C"`,
+		scanSKU, func(s *phonefleet.Snapshot, v []*phonefleet.SKU) { s.SKUs = v }, fn); err != nil {
+		return fmt.Errorf("export skus: %w", err)
 	}
-	if s.Orders, err = collect(ctx, tx, `
+	if err := streamTable(ctx, tx, `
 		SELECT id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
 			count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at
-		FROM orders`, scanOrder); err != nil {
-		return nil, fmt.Errorf("export orders: %w", err)
+		FROM orders ORDER BY id COLLATE "C"`,
+		scanOrder, func(s *phonefleet.Snapshot, v []*phonefleet.Order) { s.Orders = v }, fn); err != nil {
+		return fmt.Errorf("export orders: %w", err)
 	}
-	if s.Instances, err = collect(ctx, tx, `SELECT `+instanceColumns+` FROM `+instanceTables,
+	if err := streamTable(ctx, tx, `SELECT `+instanceColumns+` FROM `+instanceTables+` ORDER BY i.id COLLATE "C"`,
 		func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
 			var in phonefleet.Instance
 			return &in, row.Scan(instanceDest(&in)...)
-		}); err != nil {
-		return nil, fmt.Errorf("export instances: %w", err)
+		}, func(s *phonefleet.Snapshot, v []*phonefleet.Instance) { s.Instances = v }, fn); err != nil {
+		return fmt.Errorf("export instances: %w", err)
 	}
-	if s.Refunds, err = collect(ctx, tx, `
+	if err := streamTable(ctx, tx, `
 		SELECT instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at
-		FROM refunds`, scanRefund); err != nil {
-		return nil, fmt.Errorf("export refunds: %w", err)
+		FROM refunds ORDER BY instance_id COLLATE "C"`,
+		scanRefund, func(s *phonefleet.Snapshot, v []*phonefleet.Refund) { s.Refunds = v }, fn); err != nil {
+		return fmt.Errorf("export refunds: %w", err)
 	}
-	if s.Commands, err = collect(ctx, tx, `SELECT `+commandColumns+` FROM commands c JOIN tenants t ON t.id = c.tenant_id`, scanCommand); err != nil {
-		return nil, fmt.Errorf("export commands: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+commandColumns+` FROM commands c JOIN tenants t ON t.id = c.tenant_id ORDER BY c.id COLLATE "C"`,
+		scanCommand, func(s *phonefleet.Snapshot, v []*phonefleet.Command) { s.Commands = v }, fn); err != nil {
+		return fmt.Errorf("export commands: %w", err)
 	}
-	if s.AuditEvents, err = collect(ctx, tx, `SELECT `+auditColumns+` FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id`, scanAuditEvent); err != nil {
-		return nil, fmt.Errorf("export audit events: %w", err)
+	if err := streamTable(ctx, tx, `SELECT `+auditColumns+` FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id`,
+		scanAuditEvent, func(s *phonefleet.Snapshot, v []*phonefleet.AuditEvent) { s.AuditEvents = v }, fn); err != nil {
+		return fmt.Errorf("export audit events: %w", err)
 	}
+	return nil
+}
 
-	s.Sort()
-	return s, nil
+// streamTable runs sql in tx and passes its rows to fn in batches of at most
+// phonefleet.SnapshotBatchRows, each put into a fresh Snapshot by set.
+func streamTable[T any](ctx context.Context, tx pgx.Tx, sql string, scan pgx.RowToFunc[T], set func(*phonefleet.Snapshot, []T), fn func(*phonefleet.Snapshot) error) error {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	batch := make([]T, 0, phonefleet.SnapshotBatchRows)
+	flush := func() error {
+		b := &phonefleet.Snapshot{}
+		set(b, batch)
+		batch = make([]T, 0, phonefleet.SnapshotBatchRows)
+		return fn(b)
+	}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if batch = append(batch, v); len(batch) == phonefleet.SnapshotBatchRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return flush()
+	}
+	return nil
 }
 
 // Import writes s in one transaction into a store without tenants
@@ -83,28 +142,44 @@ func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	tx, err := db.pool.Begin(ctx)
+	imp, err := db.BeginImport(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	if err := unboundTx(ctx, tx); err != nil {
 		return err
 	}
-	if err := importSnapshot(ctx, tx, s); err != nil {
+	defer imp.Rollback()
+	if err := imp.Write(ctx, s); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit import: %w", err)
-	}
-	return nil
+	return imp.Commit(ctx)
 }
 
-// importSnapshot is Import inside its transaction. Tables are filled parents
-// first with COPY, so every foreign key holds as rows arrive.
-func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) error {
+// snapshotImport is an import's transaction on PostgreSQL.
+type snapshotImport struct {
+	tx pgx.Tx
+}
+
+// BeginImport starts an import: one transaction, without the request
+// timeouts, that holds the tenants table against concurrent writers,
+// checks it is empty and removes the default catalogue.
+func (db *DB) BeginImport(ctx context.Context) (phonefleet.SnapshotImport, error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if err := unboundTx(ctx, tx); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
+	if err := beginImport(ctx, tx); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
+	return &snapshotImport{tx: tx}, nil
+}
+
+func beginImport(ctx context.Context, tx pgx.Tx) error {
 	// Keep a concurrent import or tenant creation from slipping in between
-	// the check and the copy.
+	// the check and the commit.
 	if _, err := tx.Exec(ctx, `LOCK TABLE tenants IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return fmt.Errorf("lock tenants: %w", err)
 	}
@@ -114,13 +189,21 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 	} else if n > 0 {
 		return phonefleet.Errorf(phonefleet.EConflict, "import needs a store without tenants; this one has %d", n)
 	}
-
 	// No tenant means no order or instance refers to the catalogue.
 	if _, err := tx.Exec(ctx, `DELETE FROM sku_regions`); err != nil {
 		return fmt.Errorf("delete default sku regions: %w", err)
 	} else if _, err := tx.Exec(ctx, `DELETE FROM skus`); err != nil {
 		return fmt.Errorf("delete default skus: %w", err)
 	}
+	return nil
+}
+
+// Write copies the batch's rows in, parents first, with COPY.
+func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	tx := imp.tx
 	for _, k := range s.SKUs {
 		if err := insertSKU(ctx, tx, k); err != nil {
 			return fmt.Errorf("import sku %s: %w", k.ID, err)
@@ -182,15 +265,31 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s *phonefleet.Snapshot) erro
 			return fmt.Errorf("import %s: %w", c.table, err)
 		}
 	}
-	// Count what each tenant holds from its instances rather than trust the
-	// snapshot's counts.
-	if _, err := tx.Exec(ctx, `
+	return nil
+}
+
+// Commit counts what each tenant holds from its instances rather than
+// trust the snapshot's counts, and commits.
+func (imp *snapshotImport) Commit(ctx context.Context) error {
+	if _, err := imp.tx.Exec(ctx, `
 		UPDATE tenants SET held_instances = (
 			SELECT COUNT(*) FROM instances WHERE instances.tenant_id = tenants.id AND instances.state <> 'released'
 		)`); err != nil {
 		return fmt.Errorf("count held instances: %w", err)
 	}
+	if err := imp.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit import: %w", err)
+	}
 	return nil
+}
+
+// Rollback abandons the import.
+func (imp *snapshotImport) Rollback() error {
+	err := imp.tx.Rollback(context.Background())
+	if errors.Is(err, pgx.ErrTxClosed) {
+		return nil
+	}
+	return err
 }
 
 // unboundTx lifts the request timeouts for the rest of tx: a whole
@@ -201,15 +300,6 @@ func unboundTx(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("lift timeouts: %w", err)
 	}
 	return nil
-}
-
-// collect runs a query in tx and collects its rows, never nil.
-func collect[T any](ctx context.Context, tx pgx.Tx, sql string, fn pgx.RowToFunc[T]) ([]T, error) {
-	rows, err := tx.Query(ctx, sql)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, fn)
 }
 
 func scanOrder(row pgx.CollectableRow) (*phonefleet.Order, error) {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -39,8 +40,7 @@ func findAuditEvents(ctx context.Context, tx *Tx, filter phonefleet.AuditFilter,
 		limit = -1
 	}
 	rows, err := tx.QueryContext(ctx, `
-		SELECT e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
-		       e.action, e.request_id, e.instance_ids, e.error_code, e.detail
+		SELECT `+auditColumns+`
 		FROM audit_events e
 		LEFT JOIN tenants t ON t.id = e.tenant_id
 		`+where+`
@@ -54,24 +54,37 @@ func findAuditEvents(ctx context.Context, tx *Tx, filter phonefleet.AuditFilter,
 
 	out := []*phonefleet.AuditEvent{}
 	for rows.Next() {
-		var e phonefleet.AuditEvent
-		var at, ids string
-		if err := rows.Scan(&e.ID, &at, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
-			&e.Action, &e.RequestID, &ids, &e.ErrorCode, &e.Detail); err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		if e.At, err = parseTime(at); err != nil {
+		e, err := scanAuditEvent(rows)
+		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(ids), &e.InstanceIDs); err != nil {
-			return nil, fmt.Errorf("audit event %d instance ids: %w", e.ID, err)
-		}
-		out = append(out, &e)
+		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query audit events: %w", err)
 	}
 	return out, nil
+}
+
+// auditColumns are the columns scanAuditEvent reads (alias e, tenants t).
+const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
+		       e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
+
+func scanAuditEvent(rows *sql.Rows) (*phonefleet.AuditEvent, error) {
+	var e phonefleet.AuditEvent
+	var at, ids string
+	if err := rows.Scan(&e.ID, &at, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
+		&e.Action, &e.RequestID, &ids, &e.ErrorCode, &e.Detail); err != nil {
+		return nil, fmt.Errorf("scan audit event: %w", err)
+	}
+	var err error
+	if e.At, err = parseTime(at); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(ids), &e.InstanceIDs); err != nil {
+		return nil, fmt.Errorf("audit event %d instance ids: %w", e.ID, err)
+	}
+	return &e, nil
 }
 
 // insertAuditEvent inserts e, defaulting At to the transaction's time.

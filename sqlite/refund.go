@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/phonefleet/phonefleet"
@@ -37,19 +38,31 @@ func findRefunds(ctx context.Context, tx *Tx, filter phonefleet.RefundFilter) ([
 
 	out := []*phonefleet.Refund{}
 	for rows.Next() {
-		var r phonefleet.Refund
-		var createdAt string
-		if err := rows.Scan(&r.InstanceID, &r.TenantID, &r.OrderID, &r.Paid, &r.Consumed, &r.Fee,
-			&r.Amount, &r.Currency, &r.RequestID, &createdAt); err != nil {
-			return nil, fmt.Errorf("scan refund: %w", err)
-		}
-		if r.CreatedAt, err = parseTime(createdAt); err != nil {
+		r, err := scanRefund(rows)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, &r)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query refunds: %w", err)
 	}
 	return out, nil
+}
+
+// refundColumns are the columns scanRefund reads.
+const refundColumns = `instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at`
+
+func scanRefund(rows *sql.Rows) (*phonefleet.Refund, error) {
+	var r phonefleet.Refund
+	var createdAt string
+	if err := rows.Scan(&r.InstanceID, &r.TenantID, &r.OrderID, &r.Paid, &r.Consumed, &r.Fee,
+		&r.Amount, &r.Currency, &r.RequestID, &createdAt); err != nil {
+		return nil, fmt.Errorf("scan refund: %w", err)
+	}
+	var err error
+	if r.CreatedAt, err = parseTime(createdAt); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }

@@ -2,49 +2,162 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/phonefleet/phonefleet"
 )
 
-var _ phonefleet.SnapshotService = (*DB)(nil)
+var (
+	_ phonefleet.SnapshotService  = (*DB)(nil)
+	_ phonefleet.SnapshotStreamer = (*DB)(nil)
+)
 
 // Export reads every row in one read transaction (one WAL snapshot). Rows
-// are ordered by ID (refunds by instance ID), compared as
-// bytes so that every backend exports the same order; audit events are
-// oldest first. Command leases are left out.
+// are ordered by ID (refunds by instance ID), compared as bytes so that
+// every backend exports the same order; audit events are oldest first.
+// Command leases are left out. It holds the whole installation in memory:
+// copies use ExportBatches.
 func (db *DB) Export(ctx context.Context) (*phonefleet.Snapshot, error) {
+	s := &phonefleet.Snapshot{Tenants: []*phonefleet.Tenant{}, Users: []*phonefleet.User{}, AccessKeys: []*phonefleet.AccessKey{},
+		Tokens: []*phonefleet.Token{}, SKUs: []*phonefleet.SKU{}, Orders: []*phonefleet.Order{}, Instances: []*phonefleet.Instance{},
+		Refunds: []*phonefleet.Refund{}, Commands: []*phonefleet.Command{}, AuditEvents: []*phonefleet.AuditEvent{}}
+	if err := db.ExportBatches(ctx, func(b *phonefleet.Snapshot) error {
+		s.Append(b)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ExportBatches streams every row, in batches of at most
+// phonefleet.SnapshotBatchRows, from one read transaction, in Export's
+// order. The tables that grow with the installation (orders, instances,
+// refunds, commands, audit events) are read row by row; the others
+// (tenants and their users, keys and tokens, the catalogue) whole.
+func (db *DB) ExportBatches(ctx context.Context, fn func(*phonefleet.Snapshot) error) error {
 	tx, err := db.beginTx(ctx, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer tx.Rollback()
 
-	s := &phonefleet.Snapshot{}
-	if s.Tenants, err = findTenants(ctx, tx, ""); err != nil {
-		return nil, err
-	} else if s.Users, err = findUsers(ctx, tx, ""); err != nil {
-		return nil, err
-	} else if s.AccessKeys, err = findAccessKeys(ctx, tx, ""); err != nil {
-		return nil, err
-	} else if s.Tokens, err = findTokens(ctx, tx, ""); err != nil {
-		return nil, err
-	} else if s.SKUs, err = findSKUs(ctx, tx, ""); err != nil {
-		return nil, err
-	} else if s.Orders, err = findAllOrders(ctx, tx); err != nil {
-		return nil, err
-	} else if s.Instances, err = findAllInstances(ctx, tx); err != nil {
-		return nil, err
-	} else if s.Refunds, err = findRefunds(ctx, tx, phonefleet.RefundFilter{}); err != nil {
-		return nil, err
-	} else if s.Commands, err = findCommands(ctx, tx, nil, nil, "c.id", 0); err != nil {
-		return nil, err
-	} else if s.AuditEvents, err = findAuditEvents(ctx, tx, phonefleet.AuditFilter{}, "ASC"); err != nil {
-		return nil, err
+	tenants, err := findTenants(ctx, tx, "")
+	if err != nil {
+		return err
 	}
+	users, err := findUsers(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	keys, err := findAccessKeys(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	tokens, err := findTokens(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	skus, err := findSKUs(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	small := &phonefleet.Snapshot{Tenants: tenants, Users: users, AccessKeys: keys, Tokens: tokens, SKUs: skus}
+	small.Sort()
+	for _, emit := range []func() error{
+		func() error {
+			return phonefleet.EmitBatches(small.Tenants,
+				func(s *phonefleet.Snapshot, v []*phonefleet.Tenant) { s.Tenants = v }, fn)
+		},
+		func() error {
+			return phonefleet.EmitBatches(small.Users,
+				func(s *phonefleet.Snapshot, v []*phonefleet.User) { s.Users = v }, fn)
+		},
+		func() error {
+			return phonefleet.EmitBatches(small.AccessKeys,
+				func(s *phonefleet.Snapshot, v []*phonefleet.AccessKey) { s.AccessKeys = v }, fn)
+		},
+		func() error {
+			return phonefleet.EmitBatches(small.Tokens,
+				func(s *phonefleet.Snapshot, v []*phonefleet.Token) { s.Tokens = v }, fn)
+		},
+		func() error {
+			return phonefleet.EmitBatches(small.SKUs,
+				func(s *phonefleet.Snapshot, v []*phonefleet.SKU) { s.SKUs = v }, fn)
+		},
+		func() error {
+			return streamRows(ctx, tx, `SELECT `+orderColumns+` FROM orders ORDER BY id`, scanOrder,
+				func(s *phonefleet.Snapshot, v []*phonefleet.Order) { s.Orders = v }, fn)
+		},
+		func() error {
+			return streamRows(ctx, tx, `SELECT `+instanceColumns+` FROM `+instanceTables+` ORDER BY i.id`,
+				func(rows *sql.Rows) (*phonefleet.Instance, error) { return scanInstance(rows) },
+				func(s *phonefleet.Snapshot, v []*phonefleet.Instance) { s.Instances = v }, fn)
+		},
+		func() error {
+			return streamRows(ctx, tx, `SELECT `+refundColumns+` FROM refunds ORDER BY instance_id`, scanRefund,
+				func(s *phonefleet.Snapshot, v []*phonefleet.Refund) { s.Refunds = v }, fn)
+		},
+		func() error {
+			// Pages by ID: the command query has its own scanner.
+			after := ""
+			for {
+				page, err := findCommands(ctx, tx, []string{"c.id > ?"}, []any{after}, "c.id", phonefleet.SnapshotBatchRows)
+				if err != nil || len(page) == 0 {
+					return err
+				}
+				if err := fn(&phonefleet.Snapshot{Commands: page}); err != nil {
+					return err
+				}
+				after = page[len(page)-1].ID
+			}
+		},
+		func() error {
+			return streamRows(ctx, tx, `SELECT `+auditColumns+` FROM audit_events e LEFT JOIN tenants t ON t.id = e.tenant_id ORDER BY e.id`,
+				scanAuditEvent, func(s *phonefleet.Snapshot, v []*phonefleet.AuditEvent) { s.AuditEvents = v }, fn)
+		},
+	} {
+		if err := emit(); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
 
-	s.Sort()
-	return s, nil
+// streamRows runs query in tx and passes its rows to fn in batches of at
+// most phonefleet.SnapshotBatchRows, each put into a fresh Snapshot by set.
+func streamRows[T any](ctx context.Context, tx *Tx, query string, scan func(*sql.Rows) (T, error), set func(*phonefleet.Snapshot, []T), fn func(*phonefleet.Snapshot) error) error {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	batch := make([]T, 0, phonefleet.SnapshotBatchRows)
+	flush := func() error {
+		b := &phonefleet.Snapshot{}
+		set(b, batch)
+		batch = make([]T, 0, phonefleet.SnapshotBatchRows)
+		return fn(b)
+	}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if batch = append(batch, v); len(batch) == phonefleet.SnapshotBatchRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return flush()
+	}
+	return nil
 }
 
 // Import writes s in one transaction into a store without tenants
@@ -56,25 +169,54 @@ func (db *DB) Import(ctx context.Context, s *phonefleet.Snapshot) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return importSnapshot(ctx, tx, s)
-	})
+	imp, err := db.BeginImport(ctx)
+	if err != nil {
+		return err
+	}
+	defer imp.Rollback()
+	if err := imp.Write(ctx, s); err != nil {
+		return err
+	}
+	return imp.Commit(ctx)
 }
 
-// importSnapshot is Import inside its transaction. Rows go in parents
-// first, so every foreign key holds as it is written.
-func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
+// snapshotImport is an import's transaction on the writer connection.
+type snapshotImport struct {
+	tx   *Tx
+	done bool
+}
+
+// BeginImport starts an import: one write transaction on the single writer
+// connection (other writes wait for it), which checks that the store has
+// no tenants and removes the default catalogue.
+func (db *DB) BeginImport(ctx context.Context) (phonefleet.SnapshotImport, error) {
+	tx, err := db.beginTx(ctx, true)
+	if err != nil {
+		return nil, err
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants`).Scan(&n); err != nil {
-		return fmt.Errorf("count tenants: %w", err)
+		tx.Rollback()
+		return nil, fmt.Errorf("count tenants: %w", err)
 	} else if n > 0 {
-		return phonefleet.Errorf(phonefleet.EConflict, "import needs a store without tenants; this one has %d", n)
+		tx.Rollback()
+		return nil, phonefleet.Errorf(phonefleet.EConflict, "import needs a store without tenants; this one has %d", n)
 	}
-
 	// No tenant means no order or instance refers to the catalogue.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM skus`); err != nil {
-		return fmt.Errorf("delete default skus: %w", err)
+		tx.Rollback()
+		return nil, fmt.Errorf("delete default skus: %w", err)
 	}
+	return &snapshotImport{tx: tx}, nil
+}
+
+// Write inserts the batch's rows, parents first, so every foreign key
+// holds as it is written.
+func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	tx := imp.tx
 	for _, k := range s.SKUs {
 		if err := insertSKU(ctx, tx, k); err != nil {
 			return fmt.Errorf("import sku %s: %w", k.ID, err)
@@ -113,9 +255,6 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 	if err := insertInstances(ctx, tx, s.Instances); err != nil {
 		return fmt.Errorf("import instances: %w", formatError(err))
 	}
-	if _, err := tx.ExecContext(ctx, countHeldInstances); err != nil {
-		return fmt.Errorf("count held instances: %w", err)
-	}
 	if err := importRefunds(ctx, tx, s.Refunds); err != nil {
 		return err
 	}
@@ -129,6 +268,27 @@ func importSnapshot(ctx context.Context, tx *Tx, s *phonefleet.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// Commit counts what each tenant holds and commits.
+func (imp *snapshotImport) Commit(ctx context.Context) error {
+	if _, err := imp.tx.ExecContext(ctx, countHeldInstances); err != nil {
+		return fmt.Errorf("count held instances: %w", err)
+	}
+	imp.done = true
+	if err := imp.tx.Tx.Commit(); err != nil {
+		return fmt.Errorf("commit import: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the import.
+func (imp *snapshotImport) Rollback() error {
+	if imp.done {
+		return nil
+	}
+	imp.done = true
+	return imp.tx.Rollback()
 }
 
 // importRefunds inserts refunds as they are.
@@ -150,59 +310,21 @@ func importRefunds(ctx context.Context, tx *Tx, rs []*phonefleet.Refund) error {
 	return nil
 }
 
-// findAllOrders returns every order.
-func findAllOrders(ctx context.Context, tx *Tx) ([]*phonefleet.Order, error) {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-		       count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at
-		FROM orders
-	`)
-	if err != nil {
-		return nil, fmt.Errorf("query orders: %w", err)
-	}
-	defer rows.Close()
+// orderColumns are the columns scanOrder reads.
+const orderColumns = `id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
+		       count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at`
 
-	var out []*phonefleet.Order
-	for rows.Next() {
-		var o phonefleet.Order
-		var mode, createdAt string
-		if err := rows.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &mode, &o.PeriodNum,
-			&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &createdAt); err != nil {
-			return nil, fmt.Errorf("scan order: %w", err)
-		}
-		o.BillingMode = phonefleet.BillingMode(mode)
-		if o.CreatedAt, err = parseTime(createdAt); err != nil {
-			return nil, err
-		}
-		out = append(out, &o)
+func scanOrder(rows *sql.Rows) (*phonefleet.Order, error) {
+	var o phonefleet.Order
+	var mode, createdAt string
+	if err := rows.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &mode, &o.PeriodNum,
+		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &createdAt); err != nil {
+		return nil, fmt.Errorf("scan order: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query orders: %w", err)
+	o.BillingMode = phonefleet.BillingMode(mode)
+	var err error
+	if o.CreatedAt, err = parseTime(createdAt); err != nil {
+		return nil, err
 	}
-	return out, nil
-}
-
-// findAllInstances returns every instance of every tenant.
-func findAllInstances(ctx context.Context, tx *Tx) ([]*phonefleet.Instance, error) {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT `+instanceColumns+`
-		FROM `+instanceTables+`
-	`)
-	if err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
-	}
-	defer rows.Close()
-
-	var out []*phonefleet.Instance
-	for rows.Next() {
-		in, err := scanInstance(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
-	}
-	return out, nil
+	return &o, nil
 }

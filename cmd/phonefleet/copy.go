@@ -15,8 +15,11 @@ const copyUsage = `Usage: phonefleet copy --from SRC --to DST
 
 Copies every tenant, user, access key, token, SKU, order, instance, refund, data-plane command and audit
 event from SRC to DST (each a SQLite file path or a postgres:// URL). DST is
-migrated first and must have no tenants yet; the copy is one transaction, so it
-lands whole or not at all. Stop the servers on SRC first. Prints a summary.
+migrated first and must have no tenants yet, which is checked before anything
+is read. Rows stream in batches of 1,000, so memory stays flat whatever the
+size of the installation; the copy is one transaction, so it lands whole or not
+at all (a copy that fails or is killed leaves DST as it was). Stop the servers
+on SRC first. Reports progress on stderr and prints a summary.
 `
 
 // Run copies --from into --to.
@@ -44,23 +47,69 @@ func (c *CopyCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer dst.Close()
 
-	snap, err := src.Export(ctx)
+	// Check the target first: a copy into a store in use fails before
+	// reading anything.
+	imp, err := dst.BeginImport(ctx)
 	if err != nil {
-		return fmt.Errorf("export %s: %w", redactDSN(from), err)
+		return err
 	}
-	if err := dst.Import(ctx, snap); err != nil {
+	defer imp.Rollback()
+	var n copyCounts
+	next := progressEvery
+	err = src.ExportBatches(ctx, func(b *phonefleet.Snapshot) error {
+		if err := imp.Write(ctx, b); err != nil {
+			return err
+		}
+		n.add(b)
+		if total := n.rows(); total >= next {
+			fmt.Fprintf(c.Stderr, "copying: %d rows so far (%d instances)\n", total, n.instances)
+			next = total + progressEvery
+		}
+		return nil
+	})
+	if err != nil {
+		if phonefleet.ErrorCode(err) != phonefleet.EInternal {
+			return err
+		}
+		return fmt.Errorf("copy %s to %s: %w", redactDSN(from), redactDSN(to), err)
+	}
+	if err := imp.Commit(ctx); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(c.Stdout, "copied %d tenants, %d users, %d access keys, %d tokens, %d SKUs, %d orders, %d instances, %d refunds, %d commands, %d audit events\n",
-		len(snap.Tenants), len(snap.Users), len(snap.AccessKeys), len(snap.Tokens), len(snap.SKUs), len(snap.Orders), len(snap.Instances),
-		len(snap.Refunds), len(snap.Commands), len(snap.AuditEvents))
+		n.tenants, n.users, n.accessKeys, n.tokens, n.skus, n.orders, n.instances, n.refunds, n.commands, n.auditEvents)
 	return err
 }
 
-// snapshotStore is a store that can export and import itself.
+// progressEvery is how many rows copy reports progress after.
+const progressEvery = 10000
+
+// copyCounts counts the rows copied, by table.
+type copyCounts struct {
+	tenants, users, accessKeys, tokens, skus, orders, instances, refunds, commands, auditEvents int
+}
+
+func (n *copyCounts) add(b *phonefleet.Snapshot) {
+	n.tenants += len(b.Tenants)
+	n.users += len(b.Users)
+	n.accessKeys += len(b.AccessKeys)
+	n.tokens += len(b.Tokens)
+	n.skus += len(b.SKUs)
+	n.orders += len(b.Orders)
+	n.instances += len(b.Instances)
+	n.refunds += len(b.Refunds)
+	n.commands += len(b.Commands)
+	n.auditEvents += len(b.AuditEvents)
+}
+
+func (n *copyCounts) rows() int {
+	return n.tenants + n.users + n.accessKeys + n.tokens + n.skus + n.orders + n.instances + n.refunds + n.commands + n.auditEvents
+}
+
+// snapshotStore is a store that can export and import itself in batches.
 type snapshotStore interface {
 	phonefleet.Store
-	phonefleet.SnapshotService
+	phonefleet.SnapshotStreamer
 }
 
 // openSnapshotStore opens the store dsn names; create says it may create a
