@@ -66,6 +66,11 @@ var (
 		Buckets: prometheus.DefBuckets,
 	}, []string{"pattern"})
 
+	auditUnwrittenTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "phonefleet_http_audit_failures_unwritten_total",
+		Help: "Failure audit events the store could not write (their log line is the record).",
+	})
+
 	errorsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "phonefleet_http_errors_total",
 		Help: "Error responses, by error_code.",

@@ -62,7 +62,12 @@ func connectionLost(err error) bool {
 func (db *DB) read(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
-	err := fn(ctx)
+	release, err := db.acquireTenantSlot(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for the tenant's share of the pool: %w", err)
+	}
+	defer release()
+	err = fn(ctx)
 	db.noteError(err)
 	if err == nil || !connectionLost(err) || ctx.Err() != nil {
 		return err

@@ -67,6 +67,8 @@ type DB struct {
 
 	tooManyLogged atomic.Int64 // unix nanoseconds of the last "too many clients" log
 
+	shares tenantShares // each tenant's share of the pool
+
 	late       chan lateAudit // failure audit events to write later
 	lateCancel context.CancelFunc
 	lateDone   chan struct{}
@@ -352,9 +354,13 @@ func (db *DB) withTxCheck(ctx context.Context, op string, retry func(error) bool
 	deadline, _ := ctx.Deadline()
 	opCtx, opCancel := context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/4))
 	defer opCancel()
+	release, err := db.acquireTenantSlot(opCtx)
+	if err != nil {
+		return fmt.Errorf("wait for the tenant's share of the pool: %w", err)
+	}
+	defer release()
 
 	txCtx, reconnected := opCtx, false
-	var err error
 	for attempt := 1; ; attempt++ {
 		if err = db.runTx(txCtx, fn); err == nil {
 			return nil
