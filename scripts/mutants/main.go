@@ -27,10 +27,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -156,8 +158,8 @@ var mutations = []mutation{
 	{"an instance of another tenant counts as owned", "./",
 		"if in == nil || in.TenantID != tenantID {", "if in == nil {", root},
 	{"the delete route checks a query action", "http/",
-		"s.authenticated(phonefleet.ActionInstanceDelete, s.handleInstanceDelete)",
-		"s.authenticated(phonefleet.ActionQueryInstanceBatch, s.handleInstanceDelete)", join(httpP, e2eP)},
+		`"POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete,`,
+		`"POST /v1/instances/delete", s.authenticated(phonefleet.ActionQueryInstanceBatch,`, join(httpP, e2eP)},
 
 	// Claim locking (caught before).
 	{"postgres: a live lease does not keep a job from being claimed", "postgres/",
@@ -221,7 +223,13 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	tmpDir = tmp
 	defer os.RemoveAll(tmp)
+
+	// Interrupted, stop the tests running (and every process they started)
+	// and remove the copy.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if err := copyRepo(repo, tmp); err != nil {
 		fatalf("copy %s: %v", repo, err)
 	}
@@ -243,7 +251,10 @@ func main() {
 		all = join(all, m.pkgs)
 	}
 	fmt.Printf("baseline: go test %s\n", strings.Join(all, " "))
-	if ok, out := goTest(tmp, all, *timeout); !ok {
+	if ok, out := goTest(ctx, tmp, all, *timeout); !ok {
+		if ctx.Err() != nil {
+			fatalf("interrupted")
+		}
 		fmt.Print(out)
 		fatalf("the unmutated copy fails its tests: nothing can be learnt from mutations")
 	}
@@ -255,9 +266,12 @@ func main() {
 			fatalf("%s: %v", m.name, err)
 		}
 		start := time.Now()
-		ok, out := goTest(tmp, m.pkgs, *timeout)
+		ok, out := goTest(ctx, tmp, m.pkgs, *timeout)
 		if err := os.WriteFile(path, orig, 0o644); err != nil {
 			fatalf("restore %s: %v", path, err)
+		}
+		if ctx.Err() != nil {
+			fatalf("interrupted")
 		}
 		took := time.Since(start).Round(time.Second)
 		switch {
@@ -343,8 +357,8 @@ var failFast = true
 
 // goTest runs the packages' tests in dir, uncached, and reports whether
 // they passed, with the combined output.
-func goTest(dir string, pkgs []string, timeout time.Duration) (bool, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func goTest(ctx context.Context, dir string, pkgs []string, timeout time.Duration) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := []string{"test", "-count=1"}
 	if failFast {
@@ -352,11 +366,15 @@ func goTest(dir string, pkgs []string, timeout time.Duration) (bool, string) {
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, pkgs...)...)
 	cmd.Dir = dir
+	// go test starts test binaries, which start phonefleet and more: end
+	// the whole process group, not only go test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return false, out.String() + "\n(timed out)\n"
+		return false, out.String() + "\n(timed out or interrupted)\n"
 	}
 	return err == nil, out.String()
 }
@@ -456,7 +474,13 @@ func output(name string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
+// tmpDir is the copy of the repository, removed by fatalf too.
+var tmpDir string
+
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "mutants: "+format+"\n", args...)
+	if tmpDir != "" {
+		os.RemoveAll(tmpDir)
+	}
 	os.Exit(2)
 }
