@@ -76,8 +76,8 @@ func join(sets ...[]string) []string {
 var mutations = []mutation{
 	// PostgreSQL transactions.
 	{"postgres: a failed operation commits what it wrote", "postgres/",
-		"\tdefer tx.Rollback(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {",
-		"\tdefer tx.Commit(context.Background())\n\tif err := fn(ctx, tx, db.now()); err != nil {", pg},
+		"\tdefer tx.Rollback(context.Background())\n\tnow, err := db.txNow(ctx, tx)",
+		"\tdefer tx.Commit(context.Background())\n\tnow, err := db.txNow(ctx, tx)", pg},
 	{"postgres: serialization failures are not retried", "postgres/",
 		"return code == codeSerializationFailure || code == codeDeadlockDetected",
 		"return code == codeDeadlockDetected", pg},
@@ -85,7 +85,7 @@ var mutations = []mutation{
 		"return code == codeSerializationFailure || code == codeDeadlockDetected",
 		"return code == codeSerializationFailure", pg},
 	{"postgres: retries are unbounded by MaxAttempts", "postgres/",
-		"attempt == MaxAttempts ||", "attempt == MaxAttempts+1 ||", pg},
+		"if attempt >= MaxAttempts ||", "if attempt >= MaxAttempts+1 ||", pg},
 	{"postgres: the refund key does not make unsubscribe run again", "postgres/",
 		`isUniqueViolation(err, "refunds_pkey", "commands_pkey",`, `isUniqueViolation(err, "commands_pkey",`, pg},
 	{"postgres: an update that missed an instance is not an error", "postgres/",
