@@ -112,8 +112,7 @@ var mutations = []mutation{
 		"} else if n != 1 {\n\t\t\treturn fmt.Errorf(\"update instance %s: not running any more",
 		"} else if n > 1 {\n\t\t\treturn fmt.Errorf(\"update instance %s: not running any more", sqliteP},
 	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/",
-		"if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {",
-		"if _, err := sqlTx.ExecContext(ctx, `SELECT 1`); err != nil {", sqliteP},
+		"`ROLLBACK TO op`", "`SELECT 1`", sqliteP},
 
 	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/",
 		"\tdefer tx.Rollback()\n\tif err := fn(ctx, tx); err != nil {",
