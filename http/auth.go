@@ -54,13 +54,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// sharedNow is SharedNow, or Now when none is set.
+func (s *Server) sharedNow() time.Time {
+	if s.SharedNow != nil {
+		return s.SharedNow()
+	}
+	return s.Now()
+}
+
 // tokenPrincipal returns the principal of a token, or APIGW.0301.
 func (s *Server) tokenPrincipal(ctx context.Context, raw string) (*phonefleet.Principal, error) {
 	tok, err := s.findToken(ctx, phonefleet.HashToken(raw))
 	if err != nil {
 		return nil, err
 	}
-	if err := tok.Check(s.Now()); err != nil {
+	if err := tok.Check(s.sharedNow()); err != nil {
 		return nil, err
 	}
 	return &phonefleet.Principal{

@@ -184,9 +184,10 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, id := phonefleet.NewTokenSecret()
+	issued := s.sharedNow().UTC()
 	tok := &phonefleet.Token{
 		ID: id, TenantID: u.TenantID, TenantName: u.TenantName, UserID: u.ID, UserName: u.Name, Name: "iam",
-		Actions: actions, Hash: phonefleet.HashToken(secret), CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(phonefleet.DefaultTokenTTL),
+		Actions: actions, Hash: phonefleet.HashToken(secret), CreatedAt: issued, ExpiresAt: issued.Add(phonefleet.DefaultTokenTTL),
 	}
 	if err := s.Store.CreateToken(r.Context(), tok); err != nil {
 		iamFail(w, r, err)

@@ -90,6 +90,11 @@ type Server struct {
 	metricsOnce sync.Once
 	metrics     http.Handler
 
+	// SharedNow is the clock every node agrees on, against which token
+	// expiry is checked and by which tokens are issued: the database
+	// server's on PostgreSQL. Default Now.
+	SharedNow func() time.Time
+
 	// RequestTimeout is each request's one deadline: waiting for a database
 	// connection, the operation with its retries, reading back a commit
 	// whose answer was lost and the failure audit event all fit in it, and

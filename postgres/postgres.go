@@ -66,6 +66,7 @@ type DB struct {
 	healthConn *pgx.Conn     // reserved for Ping
 
 	tooManyLogged atomic.Int64 // unix nanoseconds of the last "too many clients" log
+	clockOffset   atomic.Int64 // the server's clock minus ours, in nanoseconds
 
 	shares tenantShares // each tenant's share of the pool
 
@@ -232,6 +233,7 @@ func (db *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	defer conn.Close(context.Background())
 	registerUTC(conn.TypeMap())
 	db.checkServerLimits(ctx, conn)
+	db.measureClock(ctx, conn)
 
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
 		return fmt.Errorf("migration lock: %w", err)
@@ -305,7 +307,40 @@ func (db *DB) txNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	if err := tx.QueryRow(ctx, `SELECT transaction_timestamp()`).Scan(&now); err != nil {
 		return time.Time{}, fmt.Errorf("transaction time: %w", err)
 	}
+	// The transaction began at most a round trip ago: a clock step on
+	// either side shows as a jump far beyond that.
+	if off := now.Sub(time.Now()); (off - time.Duration(db.clockOffset.Load())).Abs() > 100*time.Millisecond {
+		db.clockOffset.Store(int64(off))
+	}
 	return now.UTC(), nil
+}
+
+// Clock returns the current time by the database server's clock, as this
+// node last measured it (at start, then on every transaction that finds it
+// moved by more than 100 ms), or Now when a test set it. Token expiry is
+// checked against it, so that all nodes agree whatever their own clocks.
+func (db *DB) Clock() time.Time {
+	if db.Now != nil {
+		return db.Now().UTC()
+	}
+	return time.Now().Add(time.Duration(db.clockOffset.Load())).UTC()
+}
+
+// measureClock sets the clock offset from one query on conn, taking the
+// middle of its round trip as the moment the server read its clock.
+func (db *DB) measureClock(ctx context.Context, conn *pgx.Conn) {
+	var server time.Time
+	before := time.Now()
+	if err := conn.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&server); err != nil {
+		db.log.Warn("cannot read the server's clock", "error", err)
+		return
+	}
+	after := time.Now()
+	off := server.Sub(before.Add(after.Sub(before) / 2))
+	db.clockOffset.Store(int64(off))
+	if off.Abs() > time.Second {
+		db.log.Warn("this node's clock differs from the database server's; business time and token expiry follow the server", "offset", off.String())
+	}
 }
 
 // opTimeout bounds a whole operation, retries included, so it fails in

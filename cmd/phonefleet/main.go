@@ -114,6 +114,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.HTTPServer.RateLimit = cfg.RateLimit
 	m.HTTPServer.RateBurst = cfg.RateBurst
 	m.HTTPServer.TokenCacheTTL = cfg.TokenCacheTTL
+	if c, ok := m.Store.(interface{ Clock() time.Time }); ok {
+		m.HTTPServer.SharedNow = c.Clock
+	}
 	m.HTTPServer.OnCommand = m.Worker.Notify
 	if cfg.ReleaseDriver == "webhook" {
 		// The data plane signs its reports on accepted commands with the

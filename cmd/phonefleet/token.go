@@ -125,6 +125,10 @@ func issueToken(ctx context.Context, store phonefleet.Store, t *phonefleet.Tenan
 	}
 	secret, id := phonefleet.NewTokenSecret()
 	now := time.Now().UTC()
+	// On PostgreSQL, expiry is measured by the database server's clock.
+	if c, ok := store.(interface{ Clock() time.Time }); ok {
+		now = c.Clock()
+	}
 	tok := &phonefleet.Token{
 		ID: id, TenantID: t.ID, TenantName: t.Name, Name: name, Actions: actions,
 		Hash: phonefleet.HashToken(secret), CreatedAt: now, ExpiresAt: now.Add(ttl),
