@@ -231,7 +231,8 @@ func TestCheckRetry(t *testing.T) {
 	}{
 		{"Reboot", phonefleet.CommandReboot, phonefleet.JobStateFailed, phonefleet.InstanceStateRunning, "", ""},
 		{"Release", phonefleet.CommandRelease, phonefleet.JobStateFailed, phonefleet.InstanceStateDeleting, "", ""},
-		{"NotFailed", phonefleet.CommandReboot, phonefleet.JobStateDone, phonefleet.InstanceStateRunning, "", "job job_1 is done, not failed"},
+		{"NotFailed", phonefleet.CommandReboot, phonefleet.JobStateDone, phonefleet.InstanceStateRunning, "", "job job_1 is done, not failed or pending"},
+		{"Pending", phonefleet.CommandReboot, phonefleet.JobStatePending, phonefleet.InstanceStateRunning, "job_1", ""},
 		{"Busy", phonefleet.CommandReset, phonefleet.JobStateFailed, phonefleet.InstanceStateRunning, "job_2", "job job_1 cannot run: instance i1 has job job_2 in flight"},
 		{"Unsubscribed", phonefleet.CommandWipeUserData, phonefleet.JobStateFailed, phonefleet.InstanceStateDeleting, "", "job job_1 cannot run: instance i1 is deleting, not running"},
 		{"Released", phonefleet.CommandRelease, phonefleet.JobStateFailed, phonefleet.InstanceStateReleased, "", "job job_1 cannot run: instance i1 is released, not deleting"},

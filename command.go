@@ -171,14 +171,18 @@ func PlanReport(cmd *Command, r CommandReport) (apply bool, err error) {
 	return false, Errorf(EJobFinished, "job %s is already %s", cmd.ID, cmd.State)
 }
 
-// CheckRetry returns EInvalid unless the failed command c may run again on
-// its instance, which is in state and has inFlight (a job ID, "" if none)
-// in flight: a release needs the instance still deleting, any other command
-// needs it running, and neither may overtake another command in flight.
+// CheckRetry returns EInvalid unless the command c may be retried. A
+// pending command may: it is made due now (its attempts and any live lease
+// stay). A failed command may run again on its instance, which is in state
+// and has inFlight (a job ID, "" if none) in flight: a release needs the
+// instance still deleting, any other command needs it running, and neither
+// may overtake another command in flight.
 func CheckRetry(c *Command, state InstanceState, inFlight string) error {
 	switch {
+	case c.State == JobStatePending:
+		return nil
 	case c.State != JobStateFailed:
-		return Errorf(EInvalid, "job %s is %s, not failed", c.ID, c.State)
+		return Errorf(EInvalid, "job %s is %s, not failed or pending", c.ID, c.State)
 	case inFlight != "":
 		return Errorf(EInvalid, "job %s cannot run: instance %s has job %s in flight", c.ID, c.InstanceID, inFlight)
 	case c.Type == CommandRelease && state != InstanceStateDeleting:

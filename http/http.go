@@ -141,21 +141,49 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 			msg = outcomeUnknownMessage
 			w.Header().Set("X-Phonefleet-Outcome", "unknown")
 		}
-		loggerFrom(r.Context()).Error("internal error",
-			"request_id", phonefleet.RequestIDFromContext(r.Context()),
-			"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		if clientGone(r) {
+			// The client abandoned the request: not a failure of ours. It
+			// is logged at debug level and counted as 499, as proxies do.
+			status = StatusClientClosedRequest
+			loggerFrom(r.Context()).Debug("client closed the request",
+				"request_id", phonefleet.RequestIDFromContext(r.Context()),
+				"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		} else {
+			loggerFrom(r.Context()).Error("internal error",
+				"request_id", phonefleet.RequestIDFromContext(r.Context()),
+				"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		}
 	}
 	var se *statusError
 	if errors.As(err, &se) {
 		status = se.status
 	}
-	errorsTotal.WithLabelValues(code).Inc()
+	label := code
+	if status == StatusClientClosedRequest {
+		label = clientClosedCode
+	}
+	errorsTotal.WithLabelValues(label).Inc()
 
 	resp := errorResponse{Code: code, Message: msg}
 	if code == phonefleet.EUnauthorized {
 		resp.RequestID = phonefleet.RequestIDFromContext(r.Context())
 	}
 	writeJSON(w, r, status, resp)
+}
+
+// StatusClientClosedRequest is the status recorded (in metrics and the
+// access log) for a request whose client went away before the answer: the
+// client never sees it. nginx uses the same number.
+const StatusClientClosedRequest = 499
+
+// clientClosedCode is the error_code label of such requests in
+// phonefleet_http_errors_total: they are not internal errors.
+const clientClosedCode = "client_closed"
+
+// clientGone reports whether the client abandoned r: its context was
+// cancelled (not timed out by the server's own request deadline).
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // writeData writes v as the success envelope with status 200.

@@ -53,6 +53,13 @@ type Server struct {
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
 
+	// MaxConns caps the client connections open at once (default
+	// DefaultMaxConns). At the cap a new connection replaces the
+	// longest-idle keep-alive one; only when all are busy is it answered
+	// 503. Keep it below the open-file limit, with room for the database
+	// and webhooks.
+	MaxConns int
+
 	// RateLimit is the requests/s allowed per tenant (0 disables), with
 	// bursts of up to RateBurst requests.
 	RateLimit float64
@@ -251,16 +258,22 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.ln = ln
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	limited := newConnLimiter(ln, maxConns)
 	s.server = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         limited.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	go s.server.Serve(ln)
+	go s.server.Serve(limited)
 	return nil
 }
 

@@ -199,6 +199,13 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 		if err := phonefleet.CheckRetry(c, phonefleet.InstanceState(state), busy); err != nil {
 			return err
 		}
+		if c.State == phonefleet.JobStatePending {
+			if _, err := tx.ExecContext(ctx, `UPDATE commands SET next_attempt_at = ? WHERE id = ? AND state = 'pending'`,
+				formatTime(tx.now), c.ID); err != nil {
+				return fmt.Errorf("make command due: %w", err)
+			}
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands
 			SET state = 'pending', attempts = 0, next_attempt_at = ?, done_at = NULL, lease_owner = NULL, lease_expires_at = NULL

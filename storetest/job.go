@@ -270,9 +270,31 @@ func testReleaseJob(t *testing.T, open Opener) {
 		wantIDs(t, "claim", mustClaim(t, s, "w2", 1, time.Minute), all)
 	})
 
+	// A pending job waiting for its next attempt is made due now.
+	t.Run("RetryPendingDueNow", func(t *testing.T) {
+		s, clk, _, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		mustFail(t, s, all[0], "w1", "try later", clk.Now().Add(time.Hour), false)
+		if got := mustClaim(t, s, "w2", 1, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v before the next attempt", got)
+		}
+		if err := s.RetryCommand(t.Context(), all[0]); err != nil {
+			t.Fatal(err)
+		}
+		j := mustFindJob(t, s, all[0])
+		if j.State != phonefleet.JobStatePending || j.Attempts != 1 || !j.NextAttemptAt.Equal(clk.Now()) {
+			t.Fatalf("job=%s, want pending, attempts 1, due now", fmtJob(j))
+		}
+		wantIDs(t, "claim", mustClaim(t, s, "w2", 1, time.Minute), all)
+	})
+
 	t.Run("RetryErrInvalid", func(t *testing.T) {
 		s, _, _, all := jobSetup(t, open, 1)
-		wantCode(t, s.RetryCommand(t.Context(), all[0]), phonefleet.EInvalid)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		if err := s.CompleteCommand(t.Context(), jobOf(t, s, all[0]), "w1"); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.RetryCommand(t.Context(), all[0]), phonefleet.EInvalid) // done
 	})
 
 	t.Run("RetryErrNotFound", func(t *testing.T) {

@@ -31,6 +31,9 @@ type Config struct {
 	RateBurst      int
 	TokenCacheTTL  time.Duration
 	RequestTimeout time.Duration
+	// MaxConns caps the API's client connections; 0 derives it from the
+	// open-file limit (see connLimit).
+	MaxConns int
 
 	ReleaseDriver      string
 	WebhookURL         string
@@ -135,6 +138,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout < time.Second {
 		bad("--request-timeout", "must be at least 1s")
+	}
+	if c.MaxConns < 0 {
+		bad("--max-conns", "must be 0 (from the open-file limit) or more")
 	}
 	switch c.ReleaseDriver {
 	case "noop":

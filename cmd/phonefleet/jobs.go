@@ -107,7 +107,7 @@ type JobsRetryCommand struct{ *Env }
 // instance given.
 func (c *JobsRetryCommand) Run(ctx context.Context, args []string) error {
 	var dsn string
-	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset. An instance ID\nnames that instance's latest failed job.\n", &dsn)
+	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset; makes a pending\njob due now, keeping its attempts. An instance ID names that instance's latest\nfailed job (else its latest job).\n", &dsn)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -131,6 +131,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	m.HTTPServer.RequestTimeout = cfg.RequestTimeout
+	m.HTTPServer.MaxConns = cfg.MaxConns
+	if m.HTTPServer.MaxConns == 0 {
+		var nofile uint64
+		m.HTTPServer.MaxConns, nofile = connLimit()
+		m.Logger.Info("connection limit", "max_conns", m.HTTPServer.MaxConns, "open_file_limit", nofile)
+	}
 	if err := m.HTTPServer.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}

@@ -71,6 +71,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per tenant, on each node (0: unlimited)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant, on each node")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most client connections at once (0: the open-file limit less room for the database and webhooks, at most 10000); idle ones are closed first to admit new ones")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "each request's one deadline: pool wait, database work and failure audit; past it the answer is 9999")
 	fs.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", cfg.TokenCacheTTL, "how long a node caches a token lookup; bounds how late a revocation is seen (0: no cache)")
 	fs.StringVar(&cfg.ReleaseDriver, "release-driver", cfg.ReleaseDriver, "noop (release at once) or webhook")
