@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -259,5 +262,98 @@ func TestHostile_Shutdown(t *testing.T) {
 				t.Fatalf("serve took %s to exit, want at most %s", took.Round(time.Millisecond), limit)
 			}
 		})
+	}
+}
+
+// rawExchange sends raw bytes on a new connection and returns the parsed
+// answer.
+func rawExchange(t *testing.T, url, raw string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read answer to %.40q: %v", raw, err)
+	}
+	return resp
+}
+
+// TestHostile_MalformedHTTP: the answers net/http gives before any handler
+// runs (oversized headers, bad Content-Length, control characters in a
+// header) are the JSON error envelope with an X-Request-Id.
+func TestHostile_MalformedHTTP(t *testing.T) {
+	n := MustServe(t, filepath.Join(t.TempDir(), "pf.db"))
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"HugeHeader", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431},
+		{"BadContentLength", "POST /v1/instances/delete HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400},
+		{"ControlInHeader", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Foo: a\x01b\r\n\r\n", 400},
+		{"BadRequestLine", "GET\r\n\r\n", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawExchange(t, n.URL, tc.raw)
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var e struct {
+				Code string `json:"error_code"`
+				Msg  string `json:"error_msg"`
+			}
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" ||
+				resp.Header.Get("X-Request-Id") == "" || json.Unmarshal(body, &e) != nil || e.Code != "KOOPHONE.API.1000" || e.Msg == "" {
+				t.Fatalf("got %d %v %q, want %d with a JSON 1000 body and X-Request-Id", resp.StatusCode, resp.Header, body, tc.status)
+			}
+		})
+	}
+}
+
+// TestHostile_ConnectionCap: idle keep-alive connections cannot lock new
+// clients out: at --max-conns the longest-idle one is closed to admit a
+// new one.
+func TestHostile_ConnectionCap(t *testing.T) {
+	n := MustServe(t, filepath.Join(t.TempDir(), "pf.db"), "--max-conns", "16")
+	addr := strings.TrimPrefix(n.URL, "http://")
+	var idle []*bufio.Reader
+	for i := 0; i < 40; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		r := bufio.NewReader(c)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("connection %d: status %d", i, resp.StatusCode)
+		}
+		idle = append(idle, r) // kept open, idle
+	}
+	// A new client still gets in.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(n.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("a new client after 40 idle connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The oldest idle connections were closed by the server.
+	if _, err := idle[0].ReadByte(); err == nil {
+		t.Fatal("the oldest idle connection is still open")
 	}
 }
