@@ -47,9 +47,9 @@ type connLimiter struct {
 	net.Listener
 	max int
 
-	mu    sync.Mutex
-	open  int
-	idle  map[*limitedConn]time.Time // idle keep-alive connections, since when
+	mu   sync.Mutex
+	open int
+	idle map[*limitedConn]time.Time // idle keep-alive connections, since when
 }
 
 func newConnLimiter(ln net.Listener, max int) *connLimiter {
