@@ -34,8 +34,15 @@ Commands:
 	copy       copy an installation to another store (SQLite to PostgreSQL)
 	bench      measure the server against a static handler on this machine
 
-Every command takes --db (a file path or a postgres:// URL; default
-phonefleet.db, env PHONEFLEET_DB). Run "phonefleet <command> -h" for its flags.
+Tenant commands (they talk to a server, not to a database):
+
+	login      sign a tenant user in (IAM password) and store the token
+	instances  list, buy, unsubscribe, status, assign, reboot, reset
+
+Every operator command takes --db (a file path or a postgres:// URL; default
+phonefleet.db, env PHONEFLEET_DB); tenant commands take --endpoint and
+--token instead, or use the stored login. Run "phonefleet <command> -h" for
+its flags.
 `
 
 // Run runs the command line args with the given output streams and no
@@ -109,6 +116,8 @@ func commands(env *Env) map[string]command {
 		"jobs":      newJobsCommand(env),
 		"bench":     &BenchCommand{Env: env},
 		"copy":      &CopyCommand{Env: env},
+		"login":     &LoginCommand{Env: env},
+		"instances": newInstancesCommand(env),
 	}
 }
 

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/phonefleet/phonefleet/client"
+)
+
+// LoginCommand signs a tenant user in with IAM and stores the token.
+type LoginCommand struct{ *Env }
+
+const loginUsage = `Usage: phonefleet login --endpoint URL --domain TENANT --user NAME --password-stdin
+
+Asks the server for an IAM token with the user's password (read from stdin,
+never from a flag) and stores the endpoint and the token in
+$XDG_CONFIG_HOME/phonefleet/login.json (or ~/.config/phonefleet/login.json),
+readable by you only. The instances commands then use it.
+
+Example:
+
+	printf '%s\n' "$PASSWORD" | phonefleet login --endpoint http://127.0.0.1:8080 --domain acme --user alice --password-stdin
+`
+
+// Run parses the flags, logs in and stores the login.
+func (c *LoginCommand) Run(ctx context.Context, args []string) error {
+	if err := refuseDB(args); err != nil {
+		return err
+	}
+	var rf remoteFlags
+	var domain, user string
+	var passwordStdin bool
+	fs := c.newRemoteFlagSet("login", loginUsage, &rf)
+	fs.StringVar(&domain, "domain", "", "the tenant's name (IAM domain)")
+	fs.StringVar(&user, "user", "", "the user's name")
+	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (the only way; accepted for clarity)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	endpoint := rf.endpoint
+	if endpoint == "" {
+		endpoint = c.Getenv("PHONEFLEET_ENDPOINT")
+	}
+	switch {
+	case endpoint == "":
+		return usagef("--endpoint is required (or env PHONEFLEET_ENDPOINT)")
+	case !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://"):
+		return usagef("--endpoint must be an http:// or https:// URL")
+	case domain == "":
+		return usagef("--domain is required")
+	case user == "":
+		return usagef("--user is required")
+	case rf.token != "":
+		return usagef("--token is not a flag of login: login gets a token")
+	}
+	password, err := readPassword(c.Stdin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tok, err := client.Login(ctx, nil, endpoint, domain, user, password)
+	if err != nil {
+		return err
+	}
+	path, err := c.saveLogin(&loginConfig{Endpoint: strings.TrimRight(endpoint, "/"), Token: tok.Token, Domain: domain, User: user, ExpiresAt: tok.ExpiresAt})
+	if err != nil {
+		return fmt.Errorf("store the login: %w", err)
+	}
+	fmt.Fprintf(c.Stderr, "logged in as %s of %s at %s until %s; saved in %s\n", user, domain, endpoint, tok.ExpiresAt.Format(time.RFC3339), path)
+	return nil
+}

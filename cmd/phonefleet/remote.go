@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phonefleet/phonefleet/client"
+)
+
+// Tenant commands (login, instances) talk to a server through the Go
+// client, never to a database. This file has what they share: the stored
+// login, the --endpoint/--token/-o flags, tables and the progress bar.
+
+// loginConfig is what "phonefleet login" stores, in the user's config
+// directory with mode 0600.
+type loginConfig struct {
+	Endpoint  string    `json:"endpoint"`
+	Token     string    `json:"token"`
+	Domain    string    `json:"domain,omitempty"`
+	User      string    `json:"user,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// configPath returns $XDG_CONFIG_HOME/phonefleet/login.json, or
+// ~/.config/phonefleet/login.json.
+func (e *Env) configPath() (string, error) {
+	dir := e.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := e.Getenv("HOME")
+		if home == "" {
+			return "", errors.New("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep the login")
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "phonefleet", "login.json"), nil
+}
+
+// loadLogin reads the stored login; nil when there is none.
+func (e *Env) loadLogin() (*loginConfig, error) {
+	path, err := e.configPath()
+	if err != nil {
+		return nil, err
+	}
+	buf, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var c loginConfig
+	if err := json.Unmarshal(buf, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// saveLogin writes c to the config file, readable by its owner only.
+func (e *Env) saveLogin(c *loginConfig) (string, error) {
+	path, err := e.configPath()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	buf, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	// Write a private temporary file and rename it over the old one, so the
+	// token is never readable by others, even for a moment.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".login-*.json")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if _, err := tmp.Write(append(buf, '\n')); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
+}
+
+// remoteFlags are the flags of every tenant command.
+type remoteFlags struct {
+	endpoint, token, output string
+}
+
+// newRemoteFlagSet returns the flags of a tenant command: --endpoint,
+// --token and -o, and no --db.
+func (e *Env) newRemoteFlagSet(name, usageText string, rf *remoteFlags) *flagSet {
+	var unused string
+	fs := e.newFlagSet(name, usageText, &unused)
+	// Tenant commands have no database: take --db back out of the set, so
+	// that giving it is an error (see refuseDB).
+	fs.FlagSet = cloneWithout(fs.FlagSet, "db")
+	fs.StringVar(&rf.endpoint, "endpoint", "", "server URL, e.g. http://127.0.0.1:8080 (env PHONEFLEET_ENDPOINT; default: the stored login)")
+	fs.StringVar(&rf.token, "token", "", "API token (env PHONEFLEET_TOKEN; default: the stored login)")
+	fs.StringVar(&rf.output, "o", "", "output: table or json (JSON lines); default table on a terminal, else json")
+	return fs
+}
+
+// refuseDB rejects --db on a tenant command, naming it.
+func refuseDB(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--db" || a == "-db" || strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db=") {
+			return usagef("--db is not a flag of tenant commands: they talk to a server (--endpoint, or phonefleet login), not to a database")
+		}
+	}
+	return nil
+}
+
+// client returns a client for the endpoint and token from the flags, the
+// environment or the stored login, in that order.
+func (e *Env) remoteClient(rf *remoteFlags) (*client.Client, error) {
+	endpoint, token := rf.endpoint, rf.token
+	if endpoint == "" {
+		endpoint = e.Getenv("PHONEFLEET_ENDPOINT")
+	}
+	if token == "" {
+		token = e.Getenv("PHONEFLEET_TOKEN")
+	}
+	if endpoint == "" || token == "" {
+		stored, err := e.loadLogin()
+		if err != nil {
+			return nil, err
+		}
+		if stored != nil {
+			if endpoint == "" {
+				endpoint = stored.Endpoint
+			}
+			if token == "" {
+				token = stored.Token
+			}
+		}
+	}
+	if endpoint == "" || token == "" {
+		return nil, usagef("not logged in: run phonefleet login, or give --endpoint and --token (env PHONEFLEET_ENDPOINT, PHONEFLEET_TOKEN)")
+	}
+	return client.New(endpoint, token), nil
+}
+
+// outputFormat returns "table" or "json" from -o, defaulting to a table on
+// a terminal.
+func (e *Env) outputFormat(rf *remoteFlags) (string, error) {
+	switch rf.output {
+	case "table", "json":
+		return rf.output, nil
+	case "":
+		if isTerminal(e.Stdout) {
+			return "table", nil
+		}
+		return "json", nil
+	}
+	return "", usagef("-o must be table or json")
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// writeTable writes rows under a header, aligned.
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// progress draws a bar on stderr while a long operation runs, only when
+// stderr is a terminal.
+type progress struct {
+	w     io.Writer
+	what  string
+	total int
+	on    bool
+}
+
+func (e *Env) newProgress(what string, total int) *progress {
+	return &progress{w: e.Stderr, what: what, total: total, on: isTerminal(e.Stderr) && total > 0}
+}
+
+// set shows done of total.
+func (p *progress) set(done int) {
+	if !p.on {
+		return
+	}
+	const width = 30
+	filled := width * done / p.total
+	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.what, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, p.total)
+}
+
+// end clears the bar's line.
+func (p *progress) end() {
+	if p.on {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", len(p.what)+50))
+	}
+}
+
+// cloneWithout returns a copy of fs without the flag named name.
+func cloneWithout(fs *flag.FlagSet, name string) *flag.FlagSet {
+	out := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	out.SetOutput(io.Discard)
+	out.Usage = func() {}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != name {
+			out.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	return out
+}
