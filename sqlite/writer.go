@@ -250,8 +250,9 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer sqlTx.Rollback()                          // after a commit: a no-op
-	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts} // runs the savepoints, prepared too
+	defer sqlTx.Rollback() // after a commit: a no-op
+	// btx runs the savepoint statements, prepared like the operations'.
+	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts}
 
 	for i, op := range batch {
 		if _, err := btx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
