@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +65,22 @@ func TestConsole(t *testing.T) {
 		"user", "create", "--tenant", "acme", "--name", "alice", "--password-stdin"); r.Code != 0 {
 		t.Fatalf("user create: %d %s", r.Code, r.Stderr)
 	}
-	node := MustServe(t, db, heldReleaseFlags(t)...)
+	// The data plane takes each release and holds it until the test lets
+	// go, so the rows stay "going offline" until then, and the console's
+	// badges must then turn "released" on their own.
+	letGo := make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-letGo:
+			w.WriteHeader(http.StatusOK)
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(receiver.Close)
+	var once sync.Once
+	release := func() { once.Do(func() { close(letGo) }) }
+	t.Cleanup(release)
+	node := MustServe(t, db, "--release-driver", "webhook", "--webhook-url", receiver.URL, "--webhook-secret", "s3cret")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cl := client.New(node.URL, te.Admin)
@@ -288,6 +306,16 @@ func TestConsole(t *testing.T) {
 			t.Errorf("%s has status %d after the console unsubscribed it, want 3", s.InstanceID, s.Status)
 		}
 	}
+	// The data plane confirms: the badges refresh to "released" without a
+	// reload.
+	release()
+	run("released",
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](`document.querySelectorAll('#fleet tbody .badge[data-status="released"]').length === 3`,
+				chromedp.WithPollingTimeout(18*time.Second))(ctx, target)
+			return chromedp.Void{}, err
+		},
+		shot("05b-fleet-released"))
 
 	// Buy: the price is computed before confirming.
 	cat, err := cl.SKUs(ctx)
