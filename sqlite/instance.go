@@ -34,7 +34,7 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 
 // purchase is one attempt of Purchase, one write operation.
 func (db *DB) purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (o *phonefleet.Order, ins []*phonefleet.Instance, err error) {
-	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = db.writeWork(ctx, req.Count, func(ctx context.Context, tx *Tx) error {
 		if o, ins, err = findReplayedPurchase(ctx, tx, req); err != nil || o != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 // is written. On any error nothing changes (the caller audits the failure).
 // Errors: ENotOwned, EPayPerUse, internal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (plan *phonefleet.UnsubscribePlan, err error) {
-	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = db.writeWork(ctx, len(req.InstanceIDs), func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
 		if err != nil {
 			return err

@@ -16,6 +16,13 @@ import (
 // most, unless DB.MaxBatch says otherwise.
 const DefaultMaxBatch = 64
 
+// MaxBatchWork bounds the rows one group commit writes (each operation
+// states its work: a purchase its instances, an unsubscribe its IDs, most
+// others 1). An operation that would take a batch past it waits for the
+// next batch, and one that alone reaches it runs alone, so a 1,500-instance
+// purchase never holds small writes in its transaction.
+const MaxBatchWork = 512
+
 // errClosed is returned by write operations on a DB that is closing.
 var errClosed = errors.New("sqlite: database closed")
 
@@ -27,6 +34,7 @@ type opFunc func(ctx context.Context, tx *Tx) error
 type writeOp struct {
 	ctx  context.Context
 	fn   opFunc
+	work int        // rows it writes, at least 1 (see MaxBatchWork)
 	done chan error // buffered: the writer never waits for the caller
 
 	// Guarded by writer.mu.
@@ -92,21 +100,29 @@ func (w *writer) withdraw(op *writeOp) bool {
 }
 
 // take removes and returns up to n queued operations, oldest first,
-// skipping withdrawn ones.
-func (w *writer) take(n int) []*writeOp {
+// skipping withdrawn ones, whose work adds up to at most maxWork (the first
+// operation is taken whatever its work). An operation that does not fit
+// stays queued, ahead of the rest, for the next batch.
+func (w *writer) take(n, maxWork int) []*writeOp {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var batch []*writeOp
-	i := 0
-	for ; i < len(w.queue) && len(batch) < n; i++ {
-		if op := w.queue[i]; !op.canceled {
+	work := 0
+	kept := w.queue[:0]
+	for _, op := range w.queue {
+		switch {
+		case op.canceled:
+			// dropped
+		case len(batch) < n && (len(batch) == 0 || work+op.work <= maxWork):
 			op.taken = true
 			batch = append(batch, op)
+			work += op.work
+		default:
+			kept = append(kept, op) // the next batch's, in order
 		}
 	}
-	rest := copy(w.queue, w.queue[i:])
-	clear(w.queue[rest:])
-	w.queue = w.queue[:rest]
+	clear(w.queue[len(kept):])
+	w.queue = kept
 	return batch
 }
 
@@ -132,6 +148,12 @@ func (w *writer) close() {
 // Without group commit, fn runs in a transaction of its own on the caller's
 // goroutine, under ctx.
 func (db *DB) write(ctx context.Context, fn opFunc) error {
+	return db.writeWork(ctx, 1, fn)
+}
+
+// writeWork is write for an operation that writes about work rows; group
+// commit bounds a batch by work (MaxBatchWork) as well as by count.
+func (db *DB) writeWork(ctx context.Context, work int, fn opFunc) error {
 	if db.wdb == nil {
 		return errNotOpen
 	}
@@ -142,7 +164,7 @@ func (db *DB) write(ctx context.Context, fn opFunc) error {
 		return err
 	}
 
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, work: max(work, 1), done: make(chan error, 1)}
 	n, err := db.w.enqueue(op)
 	if err != nil {
 		return err
@@ -189,7 +211,7 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) (err error) {
 }
 
 // runWriter is the writer goroutine: whenever operations are queued it
-// takes as many as are waiting, up to MaxBatch, and runs them in one
+// takes as many as are waiting, up to MaxBatch and MaxBatchWork, and runs them in one
 // transaction. It waits for nothing else, so a lone operation commits at
 // once and batches grow only while a commit is in progress. After close it
 // runs what is still queued and returns.
@@ -201,7 +223,7 @@ func (db *DB) runWriter(w *writer, maxBatch int) {
 			if hook := db.testHookBeforeBatch; hook != nil {
 				hook()
 			}
-			batch := w.take(maxBatch)
+			batch := w.take(maxBatch, MaxBatchWork)
 			if len(batch) == 0 {
 				break
 			}

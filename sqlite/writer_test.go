@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -385,5 +386,39 @@ func TestWriter_Panic(t *testing.T) {
 		t.Fatal(err)
 	} else if len(ts) != 1 || ts[0].Name != "acme" {
 		t.Fatalf("tenants=%+v, want only acme", ts)
+	}
+}
+
+// TestWriter_TakeBoundedByWork: a batch is bounded by work as well as by
+// count; an operation that does not fit waits, first in line, for the next
+// batch, and a heavy one runs alone.
+func TestWriter_TakeBoundedByWork(t *testing.T) {
+	w := newWriter()
+	ops := make([]*writeOp, 0, 5)
+	for _, work := range []int{1, 1500, 1, 300, 300} {
+		op := &writeOp{work: work, done: make(chan error, 1)}
+		if _, err := w.enqueue(op); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	works := func(batch []*writeOp) []int {
+		var out []int
+		for _, op := range batch {
+			out = append(out, op.work)
+		}
+		return out
+	}
+	for i, want := range [][]int{{1, 1, 300}, {1500}, {300}, nil} {
+		if got := works(w.take(64, 512)); !slices.Equal(got, want) {
+			t.Fatalf("batch %d: works %v, want %v", i, got, want)
+		}
+	}
+	// The count bound still holds.
+	for range 3 {
+		w.enqueue(&writeOp{work: 1, done: make(chan error, 1)})
+	}
+	if got := len(w.take(2, 512)); got != 2 {
+		t.Fatalf("took %d operations, want 2", got)
 	}
 }
