@@ -23,7 +23,8 @@ const auditWriteTimeout = 5 * time.Second
 // writes such events later.
 func (s *Server) auditFailure(r *http.Request, action string, ids []string, err error) {
 	ctx := r.Context()
-	e := phonefleet.FailureAuditEvent(action, phonefleet.PrincipalFromContext(ctx), phonefleet.RequestIDFromContext(ctx), ids, err, s.Now())
+	e := phonefleet.FailureAuditEvent(action, phonefleet.PrincipalFromContext(ctx), phonefleet.RequestIDFromContext(ctx), ids, err, time.Time{})
+	// At is left zero: the store stamps the event with its business time.
 	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
 	defer cancel()
 	if werr := s.Store.AuditFailure(ctx, e, err); werr != nil {

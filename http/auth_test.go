@@ -126,6 +126,7 @@ func TestRequireAction(t *testing.T) {
 	s := MustOpenServer(t)
 	t.Run("ViewerDelete", func(t *testing.T) {
 		// The action is checked before the parameters: the body is bad too.
+		// At is left for the store to stamp with its business time.
 		resp := s.Do(t, "POST", "/v1/instances/delete", map[string]string{"X-Auth-Token": viewerToken, "X-Request-Id": "req-viewer"}, `not json`)
 		assertError(t, resp, 400, phonefleet.EForbidden, "the token lacks the action koophone:cloudphoneResource:instanceDelete")
 		audits := s.Audits()
@@ -133,7 +134,7 @@ func TestRequireAction(t *testing.T) {
 			t.Fatalf("audit events=%d, want 1", len(audits))
 		}
 		if e := audits[0]; e.Action != phonefleet.ActionInstanceDelete || e.ErrorCode != phonefleet.EForbidden ||
-			e.RequestID != "req-viewer" || e.TenantID != "t1" || e.TokenID != "tkviewer" || !e.At.Equal(testNow) {
+			e.RequestID != "req-viewer" || e.TenantID != "t1" || e.TokenID != "tkviewer" || !e.At.IsZero() {
 			t.Fatalf("audit event=%+v", e)
 		}
 	})

@@ -64,3 +64,30 @@ func FuzzDecodeIAMTokenRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeClockRequest checks that decoding any body never panics, that
+// a success holds exactly one of a non-negative bounded advance and a time,
+// and that a failure is an EInvalid *phonefleet.Error.
+func FuzzDecodeClockRequest(f *testing.F) {
+	f.Add([]byte(`{"advance":"121h"}`))
+	f.Add([]byte(`{"now":"2027-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"advance":"-1h"}`))
+	f.Add([]byte(`{"advance":"1h","now":"2027-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"ADVANCE":"1h"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeClockRequest(body)
+		if err != nil {
+			assertDecodeError(t, err, phonefleet.EInvalid)
+			return
+		}
+		if (req.Advance == nil) == (req.Now == nil) {
+			t.Fatalf("decoded %q into %+v: want exactly one", body, req)
+		}
+		if req.Advance != nil && (*req.Advance < 0 || *req.Advance > maxClockAdvance) {
+			t.Fatalf("decoded advance %v", *req.Advance)
+		}
+		if req.Now != nil && (req.Now.Year() < 2000 || req.Now.Year() > 9000) {
+			t.Fatalf("decoded now %v", *req.Now)
+		}
+	})
+}

@@ -81,6 +81,11 @@ type Server struct {
 	// /v1/phonefleet/dataplane/jobs/{job_id} is not served.
 	WebhookSecret string
 
+	// TestClock, if set, serves GET and POST /v1/_test/clock to move
+	// business time (the store's); nil answers those paths 404. Never set
+	// it in production.
+	TestClock phonefleet.ClockService
+
 	// PasswordSlots bounds the password verifications that run at once
 	// (each takes phonefleet.PasswordHashMemory); default the number of
 	// cores, at most 8.
@@ -161,6 +166,8 @@ func (s *Server) routes() {
 
 	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
+	s.mux.Handle("GET /v1/_test/clock", s.testClock(s.handleClockGet))
+	s.mux.Handle("POST /v1/_test/clock", s.testClock(s.handleClockSet))
 	s.mux.Handle("GET /v3/projects", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMProjects))))
 	s.mux.Handle("GET /v3/auth/domains", s.authenticate(s.rateLimit(http.HandlerFunc(s.handleIAMDomains))))
 

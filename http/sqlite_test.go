@@ -32,11 +32,16 @@ func (e *E2E) Now() time.Time { return e.clock.Now() }
 func (e *E2E) Advance(d time.Duration) { e.clock.Add(d) }
 
 // MustOpenE2E opens a SQLite store and a server on it.
-func MustOpenE2E(tb testing.TB) *E2E {
+func MustOpenE2E(tb testing.TB) *E2E { return mustOpenE2E(tb, false) }
+
+// mustOpenE2E opens a SQLite store and a server on it, with the test clock
+// on if testClock.
+func mustOpenE2E(tb testing.TB, testClock bool) *E2E {
 	tb.Helper()
 	e := &E2E{clock: testingutil.NewClock(testNow)}
 	e.DB = sqlite.NewDB(filepath.Join(tb.TempDir(), "phonefleet.db"))
 	e.DB.Now = e.Now
+	e.DB.TestClock = testClock
 	e.DB.Logger = slog.New(slog.DiscardHandler)
 	if err := e.DB.Open(); err != nil {
 		tb.Fatal(err)
@@ -48,6 +53,9 @@ func MustOpenE2E(tb testing.TB) *E2E {
 	e.Server.Store = e.DB
 	e.Server.Now = e.Now
 	e.Server.Logger = slog.New(slog.DiscardHandler)
+	if testClock {
+		e.Server.TestClock = e.DB
+	}
 	if err := e.Server.Open(); err != nil {
 		tb.Fatal(err)
 	}

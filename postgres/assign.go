@@ -67,7 +67,12 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 		if err != nil {
 			return err
 		}
-		p, err := phonefleet.PlanUnassign(req, found, now)
+		// Commands are scheduled on wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanUnassign(req, found, wall)
 		if err != nil {
 			return err
 		}
@@ -105,7 +110,12 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		if err != nil {
 			return err
 		}
-		p, err := phonefleet.PlanCommands(req, found, now)
+		// Commands are scheduled on wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		p, err := phonefleet.PlanCommands(req, found, wall)
 		if err != nil {
 			return err
 		}

@@ -60,6 +60,12 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 	}
 	var cmds []*phonefleet.Command
 	err := db.withTx(ctx, "claim_commands", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Delivery timing keeps wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		now = wall
 		if _, err := tx.Exec(ctx, `
 			UPDATE commands SET state = 'failed', last_error = $2, done_at = $1, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id IN (
@@ -108,6 +114,12 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 // worker whose lease ran out may still complete.
 func (db *DB) CompleteCommand(ctx context.Context, jobID, owner string) error {
 	return db.withTx(ctx, "complete_command", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Delivery timing keeps wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		now = wall
 		c, err := lockCommand(ctx, tx, jobID, phonefleet.ENotFound)
 		if err != nil || !c.State.InFlight() {
 			return err
@@ -146,7 +158,7 @@ func completeCommand(ctx context.Context, tx pgx.Tx, c *phonefleet.Command, now 
 // leased to someone else or no longer pending is left alone. ENotFound if
 // there is no such command.
 func (db *DB) AcceptCommand(ctx context.Context, jobID, owner string, deadline time.Time) error {
-	return db.withTx(ctx, "accept_command", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	return db.withTx(ctx, "accept_command", nil, func(ctx context.Context, tx pgx.Tx, _ time.Time) error {
 		if _, err := lockCommand(ctx, tx, jobID, phonefleet.ENotFound); err != nil {
 			return err
 		}
@@ -170,6 +182,12 @@ func (db *DB) FailCommand(ctx context.Context, jobID, owner, lastError string, n
 		state = phonefleet.JobStateFailed
 	}
 	return db.withTx(ctx, "fail_command", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Delivery timing keeps wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		now = wall
 		if _, err := lockCommand(ctx, tx, jobID, phonefleet.ENotFound); err != nil {
 			return err
 		}
@@ -196,6 +214,12 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 		return err
 	}
 	return db.withTx(ctx, "report_command", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Delivery timing keeps wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		now = wall
 		c, err := lockCommand(ctx, tx, jobID, phonefleet.EJobNotFound)
 		if err != nil {
 			return err
@@ -221,10 +245,16 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 // failed or its instance cannot take it.
 func (db *DB) RetryCommand(ctx context.Context, id string) error {
 	return db.withTx(ctx, "retry_command", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		// Delivery timing keeps wall time, whatever the test clock says.
+		wall, err := db.wallNow(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		now = wall
 		// Lock the instance first, as every request that writes commands
 		// does, so the in-flight check below cannot race one of them.
 		var instanceID string
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			SELECT instance_id FROM commands WHERE id = $1 OR instance_id = $1 LIMIT 1`, id).Scan(&instanceID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return phonefleet.Errorf(phonefleet.ENotFound, "no job %s (nor an instance %s with jobs)", id, id)

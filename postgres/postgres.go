@@ -82,6 +82,11 @@ type DB struct {
 	// transaction time, so all nodes agree whatever their own clocks say.
 	Now func() time.Time
 
+	// TestClock makes business time the transaction's time plus the offset
+	// stored in the database (see phonefleet.ClockService), the same on
+	// every node. Off, the offset is ignored.
+	TestClock bool
+
 	// Logger receives the store's own logs (migrations, retries, failed
 	// audit writes), with system=postgres; nil means slog.Default().
 	Logger *slog.Logger
@@ -299,6 +304,31 @@ func (db *DB) migrateFile(ctx context.Context, conn *pgx.Conn, name string) erro
 // txNow is the one place the store reads business time, in UTC at the
 // microsecond precision PostgreSQL keeps: Now when a test set it, else the
 // transaction's time on the database server, which every node shares.
+// businessNow is the transaction's business time: its time, plus the test
+// clock's offset when the test clock is on.
+func (db *DB) businessNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
+	now, err := db.txNow(ctx, tx)
+	if err != nil || !db.TestClock {
+		return now, err
+	}
+	off, err := testClockOffset(ctx, tx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return now.Add(off), nil
+}
+
+// wallNow is the time for security and delivery timing (token revocation,
+// command schedules and leases) in a transaction whose business time is
+// now: the same unless the test clock is on, then the transaction's time
+// without the offset.
+func (db *DB) wallNow(ctx context.Context, tx pgx.Tx, now time.Time) (time.Time, error) {
+	if !db.TestClock {
+		return now, nil
+	}
+	return db.txNow(ctx, tx)
+}
+
 func (db *DB) txNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	if db.Now != nil {
 		return db.Now().UTC().Truncate(time.Microsecond), nil
@@ -435,7 +465,7 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx,
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	now, err := db.txNow(ctx, tx)
+	now, err := db.businessNow(ctx, tx)
 	if err == nil {
 		err = fn(ctx, tx, now)
 	}

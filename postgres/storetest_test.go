@@ -17,6 +17,16 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestTestClock runs the test clock's suite on PostgreSQL.
+func TestTestClock(t *testing.T) {
+	adminURL := MustTestURL(t)
+	storetest.RunTestClock(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+		db := MustOpenDBAt(t, MustCreateSchema(t, adminURL), now)
+		db.TestClock = true
+		return db
+	})
+}
+
 // TestSnapshot copies PostgreSQL into PostgreSQL: every query answers the
 // same in the copy.
 func TestSnapshot(t *testing.T) {

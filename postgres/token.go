@@ -83,7 +83,11 @@ func (db *DB) FindTokens(ctx context.Context, filter phonefleet.TokenFilter) ([]
 // Revoking a revoked token keeps its first revocation time.
 func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	return db.withTx(ctx, "revoke_token", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, now)
+		wall, err := db.wallNow(ctx, tx, now) // security timing keeps wall time
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, wall)
 		if err != nil {
 			return fmt.Errorf("revoke token: %w", err)
 		} else if tag.RowsAffected() == 0 {

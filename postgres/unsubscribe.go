@@ -42,7 +42,11 @@ func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeReques
 			changes = p.Changes()
 		}
 		event = phonefleet.UnsubscribeAuditEvent(req, p, now)
-		if err := applyUnsubscribe(ctx, tx, req, changes, event, now); err != nil {
+		wall, err := db.wallNow(ctx, tx, now) // release commands are scheduled on wall time
+		if err != nil {
+			return err
+		}
+		if err := applyUnsubscribe(ctx, tx, req, changes, event, now, wall); err != nil {
 			return err
 		}
 		plan = p
@@ -93,7 +97,7 @@ func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string
 // applyUnsubscribe writes the plan's changes (instances to deleting, one
 // refund and one release job each) and the audit event, as one pipelined
 // batch: a single round trip whatever the count.
-func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, event *phonefleet.AuditEvent, now time.Time) error {
+func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, event *phonefleet.AuditEvent, now, wall time.Time) error {
 	b := &pgx.Batch{}
 	n := len(changes)
 	if n > 0 {
@@ -109,7 +113,7 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 			tenants[i], requests[i] = r.TenantID, r.RequestID
 			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
 			createdAt[i] = r.CreatedAt
-			releases[i] = phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, now)
+			releases[i] = phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, wall)
 			if it.CancelJobID != "" {
 				cancel = append(cancel, it.CancelJobID)
 			}
@@ -121,7 +125,7 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 		// the release takes its place.
 		b.Queue(`
 			UPDATE commands SET state = 'canceled', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
-			WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, cancel, now)
+			WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, cancel, wall)
 		b.Queue(`
 			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
 			SELECT u.id, u.tenant_id, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, u.request_id, u.created_at

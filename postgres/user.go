@@ -114,7 +114,11 @@ func (db *DB) UpdateUser(ctx context.Context, id string, upd phonefleet.UserUpda
 			id, u.Disabled, u.PasswordHash, now); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, now); err != nil {
+		wall, err := db.wallNow(ctx, tx, now) // security timing keeps wall time
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, wall); err != nil {
 			return fmt.Errorf("revoke user tokens: %w", err)
 		}
 		out = u

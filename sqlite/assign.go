@@ -46,7 +46,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 		if err != nil {
 			return err
 		}
-		if plan, err = phonefleet.PlanUnassign(req, found, tx.now); err != nil {
+		if plan, err = phonefleet.PlanUnassign(req, found, tx.wall); err != nil {
 			return err
 		}
 		for _, p := range req.Pairs {
@@ -76,7 +76,7 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 		if err != nil {
 			return err
 		}
-		if plan, err = phonefleet.PlanCommands(req, found, tx.now); err != nil {
+		if plan, err = phonefleet.PlanCommands(req, found, tx.wall); err != nil {
 			return err
 		}
 		if err := insertCommands(ctx, tx, plan.Commands); err != nil {

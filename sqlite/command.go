@@ -25,7 +25,7 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 	}
 	var cmds []*phonefleet.Command
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		now := formatTime(tx.now)
+		now := formatTime(tx.wall)
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands SET state = 'failed', last_error = ?, done_at = ?,
 			                    lease_owner = NULL, lease_expires_at = NULL
@@ -50,7 +50,7 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands SET lease_owner = ?, lease_expires_at = ?
 			WHERE id IN (SELECT value FROM json_each(?))
-		`, owner, formatTime(tx.now.Add(lease)), jsonArray(ids)); err != nil {
+		`, owner, formatTime(tx.wall.Add(lease)), jsonArray(ids)); err != nil {
 			return fmt.Errorf("lease commands: %w", err)
 		}
 		return nil
@@ -77,7 +77,7 @@ func (db *DB) CompleteCommand(ctx context.Context, jobID, owner string) error {
 
 // completeCommand marks c done and applies its effect.
 func completeCommand(ctx context.Context, tx *Tx, c *phonefleet.Command) error {
-	now := formatTime(tx.now)
+	now := formatTime(tx.wall)
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE commands SET state = 'done', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
 		WHERE id = ?
@@ -138,7 +138,7 @@ func (db *DB) FailCommand(ctx context.Context, jobID, owner, lastError string, n
 			q = `UPDATE commands SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, state = 'failed',
 			            done_at = ?, lease_owner = NULL, lease_expires_at = NULL
 			     WHERE id = ? AND lease_owner = ? AND state = 'pending'`
-			args = []any{lastError, formatTime(next), formatTime(tx.now), jobID, owner}
+			args = []any{lastError, formatTime(next), formatTime(tx.wall), jobID, owner}
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("fail command: %w", err)
@@ -168,7 +168,7 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands SET state = 'failed', last_error = ?, done_at = ?, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = ?
-		`, r.Error, formatTime(tx.now), c.ID); err != nil {
+		`, r.Error, formatTime(tx.wall), c.ID); err != nil {
 			return fmt.Errorf("fail command: %w", err)
 		}
 		return nil
@@ -210,7 +210,7 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 			UPDATE commands
 			SET state = 'pending', attempts = 0, next_attempt_at = ?, done_at = NULL, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = ?
-		`, formatTime(tx.now), c.ID); err != nil {
+		`, formatTime(tx.wall), c.ID); err != nil {
 			return fmt.Errorf("retry command: %w", err)
 		}
 		return nil

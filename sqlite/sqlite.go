@@ -75,6 +75,12 @@ type DB struct {
 	// Tests replace it to control the clock.
 	Now func() time.Time
 
+	// TestClock makes business time the process's time plus the offset
+	// stored in the database (see phonefleet.ClockService). Off, the
+	// offset is ignored.
+	TestClock bool
+	migrated  bool // the schema is current: the test clock's table exists
+
 	// Logger receives the store's own logs (failed audit writes), with
 	// system=sqlite; nil means slog.Default().
 	Logger *slog.Logger
@@ -187,6 +193,7 @@ func (db *DB) Open() (err error) {
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	db.migrated = true
 	if err := db.recordOpen(); err != nil {
 		return err
 	}
@@ -323,9 +330,29 @@ var errNotOpen = errors.New("sqlite: database not open")
 // own Tx.
 type Tx struct {
 	*sql.Tx
-	db    *DB
-	now   time.Time
+	db *DB
+	// now is business time: wall plus the test clock's offset when the
+	// test clock is on. Purchases, refunds and audit events use it.
+	now time.Time
+	// wall is the process's time. Security and delivery timing (token
+	// revocation, command schedules and leases) use it.
+	wall  time.Time
 	stmts *stmtCache // nil: every statement is parsed anew (migrations)
+}
+
+// newTx wraps a transaction of one operation with its times and the
+// statement cache of its pool.
+func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) (*Tx, error) {
+	tx := &Tx{Tx: sqlTx, db: db, wall: db.Now().UTC(), stmts: stmts}
+	tx.now = tx.wall
+	if db.TestClock && db.migrated {
+		off, err := testClockOffset(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		tx.now = tx.wall.Add(off)
+	}
+	return tx, nil
 }
 
 // Commit refuses: write operations never commit themselves, the writer
@@ -352,7 +379,12 @@ func (db *DB) beginTx(ctx context.Context, write bool) (*Tx, error) {
 	if write {
 		stmts = db.wstmts
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC(), stmts: stmts}, nil
+	t, err := db.newTx(ctx, tx, stmts)
+	if err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return t, nil
 }
 
 // timeFormat writes UTC times with fixed-width nanoseconds so that comparing

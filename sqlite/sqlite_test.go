@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,6 +51,19 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
 		return MustOpenDB(t, now)
 	})
+}
+
+// TestTestClock runs the test clock's suite, with and without group commit.
+func TestTestClock(t *testing.T) {
+	for _, group := range []bool{true, false} {
+		t.Run(fmt.Sprintf("GroupCommit=%t", group), func(t *testing.T) {
+			storetest.RunTestClock(t, func(t *testing.T, now func() time.Time) phonefleet.Store {
+				return mustOpenDBWith(t, filepath.Join(t.TempDir(), "phonefleet.db"), func(db *DB) {
+					db.Now, db.GroupCommit, db.TestClock = now, group, true
+				})
+			})
+		})
+	}
 }
 
 // TestStore_OneTxPerOp runs the suite without group commit, the benchmark

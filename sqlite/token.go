@@ -87,7 +87,7 @@ func revokeToken(ctx context.Context, tx *Tx, id string) error {
 	res, err := tx.ExecContext(ctx, `
 		UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?)
 		WHERE id = ?
-	`, formatTime(tx.now), id)
+	`, formatTime(tx.wall), id)
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}

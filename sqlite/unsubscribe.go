@@ -92,11 +92,11 @@ func applyUnsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRe
 			return fmt.Errorf("insert refund %s: %v", it.InstanceID, formatError(err))
 		}
 		if it.CancelJobID != "" {
-			if _, err := cancelStmt.ExecContext(ctx, now, it.CancelJobID); err != nil {
+			if _, err := cancelStmt.ExecContext(ctx, formatTime(tx.wall), it.CancelJobID); err != nil {
 				return fmt.Errorf("cancel command %s: %w", it.CancelJobID, err)
 			}
 		}
-		releases = append(releases, phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, tx.now))
+		releases = append(releases, phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, tx.wall))
 	}
 	return insertCommands(ctx, tx, releases)
 }

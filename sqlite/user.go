@@ -104,7 +104,7 @@ func updateUser(ctx context.Context, tx *Tx, id string, upd phonefleet.UserUpdat
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE tokens SET revoked_at = ?
 		WHERE user_id = ? AND revoked_at IS NULL
-	`, formatTime(tx.now), id); err != nil {
+	`, formatTime(tx.wall), id); err != nil {
 		return nil, fmt.Errorf("revoke user tokens: %w", err)
 	}
 	return u, nil

@@ -280,7 +280,13 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 		if _, err := btx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		if errs[i] = db.runOp(op, &Tx{Tx: sqlTx, db: db, now: db.Now().UTC(), stmts: db.wstmts}); errs[i] != nil {
+		tx, err := db.newTx(ctx, sqlTx, db.wstmts)
+		if err == nil {
+			errs[i] = db.runOp(op, tx)
+		} else {
+			errs[i] = err
+		}
+		if errs[i] != nil {
 			// If SQLite already rolled the whole transaction back (a
 			// full disk, RAISE(ROLLBACK)), the savepoint is gone too
 			// and the batch fails here.

@@ -19,6 +19,9 @@ type Config struct {
 	DB   string
 	Addr string
 	Demo bool
+	// TestClock serves /v1/_test/clock and makes business time follow the
+	// offset stored in the database. For integrators' tests only.
+	TestClock bool
 
 	// MetricsAddr, if set, serves /metrics on a listener of its own
 	// instead of the API's.

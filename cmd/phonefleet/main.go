@@ -117,6 +117,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if c, ok := m.Store.(interface{ Clock() time.Time }); ok {
 		m.HTTPServer.SharedNow = c.Clock
 	}
+	if cfg.TestClock {
+		clock, ok := m.Store.(phonefleet.ClockService)
+		if !ok {
+			return fmt.Errorf("--test-clock: this store has no test clock")
+		}
+		m.HTTPServer.TestClock = clock
+		now, err := clock.BusinessNow(ctx)
+		if err != nil {
+			return fmt.Errorf("read the test clock: %w", err)
+		}
+		m.Logger.Warn("TEST CLOCK ON: business time (purchases, expiry, refunds, audit) follows /v1/_test/clock and the offset stored in the database; never use --test-clock in production",
+			"business_now", now.UTC().Format(time.RFC3339))
+	}
 	m.HTTPServer.OnCommand = m.Worker.Notify
 	if cfg.ReleaseDriver == "webhook" {
 		// The data plane signs its reports on accepted commands with the
@@ -187,6 +200,7 @@ func (m *Main) storeOptions() StoreOptions {
 		PGConnectTimeout:   m.Config.PGConnectTimeout,
 		Create:             true, // serve creates a missing database
 		PGStartupTimeout:   m.Config.PGStartupTimeout,
+		TestClock:          m.Config.TestClock,
 	}
 }
 

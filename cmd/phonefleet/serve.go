@@ -67,6 +67,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics on this address instead of --addr (e.g. 127.0.0.1:9090)")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "create a demo tenant and print a token and a curl")
+	fs.BoolVar(&cfg.TestClock, "test-clock", cfg.TestClock, "serve /v1/_test/clock so tests can move business time forward (never in production)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per tenant, on each node (0: unlimited)")

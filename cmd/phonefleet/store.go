@@ -28,6 +28,9 @@ type StoreOptions struct {
 	// empty database.
 	Create           bool
 	PGStartupTimeout time.Duration // 0: one attempt
+
+	// TestClock makes business time follow the stored test clock offset.
+	TestClock bool
 }
 
 // isPostgresURL reports whether dsn names a PostgreSQL database.
@@ -55,6 +58,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 			db.ConnectTimeout = opts.PGConnectTimeout
 		}
 		db.StartupTimeout = opts.PGStartupTimeout
+		db.TestClock = opts.TestClock
 		if err := db.Open(); err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -69,6 +73,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 	if opts.Logger != nil {
 		db.Logger = opts.Logger
 	}
+	db.TestClock = opts.TestClock
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}
