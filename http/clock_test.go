@@ -138,4 +138,3 @@ func mustTokenTTL(tb testing.TB, e *E2E, tenantID string, ttl time.Duration) str
 	}
 	return secret
 }
-
