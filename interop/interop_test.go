@@ -114,10 +114,20 @@ type idsBody struct {
 	InstanceIDs    []string `json:"instance_ids,omitempty"`
 }
 
-// bodyRequest is a KooPhone request with a JSON body.
+// bodyRequest is a KooPhone request with a JSON body and the
+// x-request-id header KooPhone clients send.
 type bodyRequest struct {
-	Body any `json:"body,omitempty"`
+	RequestID string `json:"x-request-id"`
+	Body      any    `json:"body,omitempty"`
 }
+
+// newRequestID returns a fresh request ID for one call.
+func newRequestID() string {
+	requestIDs++
+	return fmt.Sprintf("interop-%d-%d", time.Now().UnixNano(), requestIDs)
+}
+
+var requestIDs int
 
 // pageRequest is batch-query's query string.
 type pageRequest struct {
@@ -132,6 +142,7 @@ func postDef(path string) *def.HttpRequestDef {
 		WithPath(path).
 		WithContentType("application/json").
 		WithResponse(new(envelope)).
+		WithRequestField(def.NewFieldDef().WithName("RequestID").WithJsonTag("x-request-id").WithLocationType(def.Header)).
 		WithRequestField(def.NewFieldDef().WithName("Body").WithLocationType(def.Body)).
 		Build()
 }
@@ -246,7 +257,7 @@ func TestHuaweiSDK(t *testing.T) {
 	var ids []string
 
 	t.Run("Create", func(t *testing.T) {
-		resp, err := client.Sync(&bodyRequest{Body: map[string]any{
+		resp, err := client.Sync(&bodyRequest{RequestID: newRequestID(), Body: map[string]any{
 			"os": "AOSP14", "instanceSkuId": "kp.pro.2u4g", "bandSkuId": "kp.band.bgp.standard", "regionId": "cn-north-4",
 			"instanceNamePrefix": "sdk", "bandSize": 4, "count": 2,
 			"chargeParam": map[string]any{"chargingMode": 1, "periodType": 2, "periodNum": 1, "isAutoPay": 1},
@@ -273,7 +284,7 @@ func TestHuaweiSDK(t *testing.T) {
 
 	statuses := func(t *testing.T, c *core.HcHttpClient) map[string]int {
 		t.Helper()
-		resp, err := c.Sync(&bodyRequest{Body: idsBody{InstanceIDs: ids}}, postDef("/v1/instances/batch-query-status"))
+		resp, err := c.Sync(&bodyRequest{RequestID: newRequestID(), Body: idsBody{InstanceIDs: ids}}, postDef("/v1/instances/batch-query-status"))
 		if err != nil {
 			t.Fatalf("batch-query-status: %v", err)
 		}
@@ -310,7 +321,7 @@ func TestHuaweiSDK(t *testing.T) {
 	t.Run("WrongSecret", func(t *testing.T) {
 		before := statuses(t, client)
 		bad := koophoneWithProject(t, url, key.AK, key.SK+"x", tenantID)
-		_, err := bad.Sync(&bodyRequest{Body: idsBody{InstanceIDList: ids[:1]}}, postDef("/v1/instances/delete"))
+		_, err := bad.Sync(&bodyRequest{RequestID: newRequestID(), Body: idsBody{InstanceIDList: ids[:1]}}, postDef("/v1/instances/delete"))
 		var se *sdkerr.ServiceResponseError
 		if !errors.As(err, &se) || se.StatusCode != 401 || se.ErrorCode != "APIGW.0301" ||
 			se.ErrorMessage != "Incorrect IAM authentication information: verify aksk signature fail" {
@@ -322,7 +333,7 @@ func TestHuaweiSDK(t *testing.T) {
 	})
 
 	t.Run("NotOwned", func(t *testing.T) {
-		_, err := client.Sync(&bodyRequest{Body: idsBody{InstanceIDList: []string{ids[0], "zzzzzzzz"}}}, postDef("/v1/instances/delete"))
+		_, err := client.Sync(&bodyRequest{RequestID: newRequestID(), Body: idsBody{InstanceIDList: []string{ids[0], "zzzzzzzz"}}}, postDef("/v1/instances/delete"))
 		var se *sdkerr.ServiceResponseError
 		if !errors.As(err, &se) || se.StatusCode != 400 || se.ErrorCode != "KOOPHONE.API.1012" || !strings.Contains(se.ErrorMessage, "zzzzzzzz") {
 			t.Fatalf("delete of a foreign ID: %v, want KOOPHONE.API.1012 naming it", err)
@@ -334,7 +345,7 @@ func TestHuaweiSDK(t *testing.T) {
 
 	t.Run("Delete", func(t *testing.T) {
 		before := statuses(t, client)
-		resp, err := client.Sync(&bodyRequest{Body: idsBody{InstanceIDList: ids[:1]}}, postDef("/v1/instances/delete"))
+		resp, err := client.Sync(&bodyRequest{RequestID: newRequestID(), Body: idsBody{InstanceIDList: ids[:1]}}, postDef("/v1/instances/delete"))
 		if err != nil {
 			t.Fatalf("delete: %v", err)
 		}
