@@ -34,14 +34,20 @@ type envelope struct {
 
 func main() {
 	endpoint := "http://127.0.0.1:8080"
-	cred := basic.NewCredentialsBuilder().
+	cred, err := basic.NewCredentialsBuilder().
 		WithAk(os.Getenv("PHONEFLEET_AK")).WithSk(os.Getenv("PHONEFLEET_SK")).
 		WithIamEndpointOverride(endpoint). // the SDK asks it for the project ID
-		Build()
-	client := core.NewHcHttpClientBuilder().
+		SafeBuild()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := core.NewHcHttpClientBuilder().
 		WithRegion(region.NewRegion("cn-north-4", endpoint)).
 		WithCredential(cred).
-		Build()
+		SafeBuild()
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	reqDef := def.NewHttpRequestDefBuilder().
 		WithMethod(http.MethodPost).
