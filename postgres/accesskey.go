@@ -53,13 +53,14 @@ func insertAccessKey(ctx context.Context, tx pgx.Tx, k *phonefleet.AccessKey) er
 // FindAccessKey returns the key with its secret and its user's name, role
 // and disabled flag; ENotFound if none.
 func (db *DB) FindAccessKey(ctx context.Context, id string) (*phonefleet.AccessKey, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT `+accessKeyColumns+accessKeyFrom+`WHERE k.id = $1`, id)
-	if err != nil {
-		return nil, fmt.Errorf("find access key: %w", err)
-	}
-	k, err := pgx.CollectExactlyOneRow(rows, scanAccessKey)
+	var k *phonefleet.AccessKey
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `SELECT `+accessKeyColumns+accessKeyFrom+`WHERE k.id = $1`, id)
+		if err == nil {
+			k, err = pgx.CollectExactlyOneRow(rows, scanAccessKey)
+		}
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, phonefleet.Errorf(phonefleet.ENotFound, "access key %q not found", id)
 	} else if err != nil {

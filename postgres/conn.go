@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,15 +46,25 @@ func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
 
 // connectionLost reports whether err is the loss (or failure to open) of a
 // connection rather than an answer of the server or an application error.
+// A server that ends the session (terminated by an administrator, shutting
+// down) or reports a connection exception counts as lost too: the session
+// is gone and its open transaction with it.
 func connectionLost(err error) bool {
 	var pgErr *pgconn.PgError
 	var appErr *phonefleet.Error
 	switch {
-	case err == nil, errors.As(err, &pgErr), errors.As(err, &appErr),
-		errors.Is(err, pgx.ErrNoRows), errors.Is(err, pgx.ErrTxCommitRollback):
+	case err == nil, errors.As(err, &appErr), errors.Is(err, pgx.ErrNoRows), errors.Is(err, pgx.ErrTxCommitRollback):
 		return false
+	case errors.As(err, &pgErr):
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || strings.HasPrefix(pgErr.Code, "08")
 	}
 	return true
+}
+
+// serverAnswered reports whether err is an answer of the server.
+func serverAnswered(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
 }
 
 // read runs fn, a read-only operation, within the operation deadline. A read

@@ -476,7 +476,7 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx,
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		if connectionLost(err) && !pgconn.SafeToRetry(err) {
+		if connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err) {
 			dropConn(tx.Conn())
 			return &ambiguousCommitError{pid: tx.Conn().PgConn().PID(), err: err}
 		}

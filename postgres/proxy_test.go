@@ -30,21 +30,28 @@ type Proxy struct {
 	commits atomic.Int64
 	Frozen  atomic.Int64 // connections frozen after a COMMIT
 
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // MustStartProxy starts a proxy on 127.0.0.1 to the server of dbURL and
 // returns it; ProxyURL gives dbURL through it. It stops when the test ends.
 func MustStartProxy(tb testing.TB, dbURL string) *Proxy {
 	tb.Helper()
+	return MustStartProxyAt(tb, dbURL, "127.0.0.1:0")
+}
+
+// MustStartProxyAt is MustStartProxy listening on addr.
+func MustStartProxyAt(tb testing.TB, dbURL, addr string) *Proxy {
+	tb.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -69,6 +76,7 @@ func (p *Proxy) URL(tb testing.TB, dbURL string) string {
 func (p *Proxy) Close() {
 	p.ln.Close()
 	p.mu.Lock()
+	p.closed = true
 	for _, c := range p.conns {
 		c.Close()
 	}
@@ -89,10 +97,16 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			client.Close()
+			server.Close()
+			return
+		}
 		p.conns = append(p.conns, client, server)
+		p.wg.Add(2)
 		p.mu.Unlock()
 		c := &proxyConn{p: p, client: client, server: server, frozen: make(chan struct{}), clientGone: make(chan struct{})}
-		p.wg.Add(2)
 		go c.clientToServer()
 		go c.serverToClient()
 	}

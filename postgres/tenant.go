@@ -37,10 +37,10 @@ func (db *DB) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 
 // FindTenantByName returns ENotFound if there is no such tenant.
 func (db *DB) FindTenantByName(ctx context.Context, name string) (*phonefleet.Tenant, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
 	var t phonefleet.Tenant
-	err := db.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, name).Scan(tenantDest(&t)...)
+	err := db.read(ctx, func(ctx context.Context) error {
+		return db.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, name).Scan(tenantDest(&t)...)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
 	} else if err != nil {

@@ -49,14 +49,15 @@ func insertUser(ctx context.Context, tx pgx.Tx, u *phonefleet.User) error {
 // FindUser returns the user called name of the tenant called tenantName;
 // ENotFound if either is unknown.
 func (db *DB) FindUser(ctx context.Context, tenantName, name string) (*phonefleet.User, error) {
-	ctx, cancel := db.readCtx(ctx)
-	defer cancel()
-	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM users u JOIN tenants t ON t.id = u.tenant_id
-		WHERE t.name = $1 AND u.name = $2`, tenantName, name)
-	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
-	}
-	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	var u *phonefleet.User
+	err := db.read(ctx, func(ctx context.Context) error {
+		rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM users u JOIN tenants t ON t.id = u.tenant_id
+			WHERE t.name = $1 AND u.name = $2`, tenantName, name)
+		if err == nil {
+			u, err = pgx.CollectExactlyOneRow(rows, scanUser)
+		}
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, phonefleet.Errorf(phonefleet.ENotFound, "user %q of tenant %q not found", name, tenantName)
 	} else if err != nil {
