@@ -156,7 +156,7 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.RateLimit > 0 {
 			p := phonefleet.PrincipalFromContext(r.Context())
-			if wait, ok := s.limiter.allow(p.TenantID, s.RateLimit, s.RateBurst, s.Now()); !ok {
+			if wait, ok := s.limiter.allow(p.TenantID, s.RateLimit, s.RateBurst, s.Now(), requestCost(r)); !ok {
 				rateLimitedTotal.Inc()
 				secs := int(math.Ceil(wait.Seconds()))
 				w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
@@ -186,8 +186,9 @@ func newRateLimiter() *rateLimiter {
 
 // allow takes one token from key's bucket, which refills at rate per second
 // up to burst (at least 1), or reports how long until one is available.
-func (l *rateLimiter) allow(key string, rate float64, burst int, now time.Time) (time.Duration, bool) {
+func (l *rateLimiter) allow(key string, rate float64, burst int, now time.Time, cost float64) (time.Duration, bool) {
 	capacity := float64(max(burst, 1))
+	cost = min(max(cost, 1), capacity)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -199,11 +200,29 @@ func (l *rateLimiter) allow(key string, rate float64, burst int, now time.Time) 
 		b.tokens = min(capacity, b.tokens+elapsed.Seconds()*rate)
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= cost {
+		b.tokens -= cost
 		return 0, true
 	}
-	return time.Duration((1 - b.tokens) / rate * float64(time.Second)), false
+	return time.Duration((cost - b.tokens) / rate * float64(time.Second)), false
+}
+
+// rowsPerToken is how many rows a request may ask for per token of the rate
+// limit: a listing of 1,000 rows costs 10 requests' worth, so a tenant
+// cannot multiply its load on the database by asking for bigger pages.
+const rowsPerToken = 100
+
+// requestCost is what a request takes from its tenant's bucket: the rows
+// it asks for (page_size) per rowsPerToken, at least 1.
+func requestCost(r *http.Request) float64 {
+	if r.Method != http.MethodGet {
+		return 1
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("page_size"))
+	if err != nil || n <= rowsPerToken {
+		return 1
+	}
+	return math.Ceil(float64(min(n, maxPageSize)) / rowsPerToken)
 }
 
 // requireAction answers KOOPHONE.API.1001 if the token lacks action. A

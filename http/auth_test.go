@@ -181,3 +181,36 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("after refill: StatusCode=%d, want 429", resp.StatusCode)
 	}
 }
+
+// TestRateLimit_ByCost: a listing is charged by the rows it asks for (one
+// token per 100), so big pages use the tenant's rate up sooner.
+func TestRateLimit_ByCost(t *testing.T) {
+	var mu sync.Mutex
+	now := testNow
+	s := MustOpenServer(t, func(s *TestServer) {
+		s.Server.RateLimit, s.Server.RateBurst = 10, 20
+		s.Server.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		s.Store.FindInstancesFn = func(ctx context.Context, f phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
+			return nil, 0, nil
+		}
+	})
+	big := "/v1/instances/batch-query?page_no=1&page_size=1000" // 10 tokens
+	for i := range 2 {
+		if resp := s.Get(t, big, adminToken); resp.StatusCode != 200 {
+			t.Fatalf("page of 1000, request %d: %d, want 200", i, resp.StatusCode)
+		}
+	}
+	assertError(t, s.Get(t, big, adminToken), 429, phonefleet.ERateLimited, "The throttling threshold has been reached: tenant over rate limit of 10 requests/s")
+	// Small pages cost one token each: after 1 s (10 tokens) ten pass.
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	for i := range 10 {
+		if resp := s.Get(t, "/v1/instances/batch-query?page_no=1&page_size=10", adminToken); resp.StatusCode != 200 {
+			t.Fatalf("small page %d: %d, want 200", i, resp.StatusCode)
+		}
+	}
+	if resp := s.Get(t, "/v1/instances/batch-query?page_no=1&page_size=10", adminToken); resp.StatusCode != 429 {
+		t.Fatalf("eleventh small page: %d, want 429", resp.StatusCode)
+	}
+}
