@@ -204,6 +204,9 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 		limit = -1 // SQLite: no limit
 	}
 	offset := max(filter.Offset, 0)
+	if liveListing(filter) {
+		return findLiveInstances(ctx, tx, filter.TenantID, order, limit, offset)
+	}
 
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`, COUNT(*) OVER ()
@@ -298,4 +301,52 @@ func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
 		return nil, err
 	}
 	return &in, nil
+}
+
+// liveListing reports whether filter asks for the tenant's instances that
+// are not released, with no other condition: the listing a batch-query
+// without filters runs, paged through by big tenants.
+func liveListing(f phonefleet.InstanceFilter) bool {
+	return f.ID == nil && f.Name == nil && f.CreatedFrom == nil && f.CreatedTo == nil && f.AssignUser == nil &&
+		f.State == nil && !f.IncludeReleased && f.Prepaid == nil && f.RegionID == nil
+}
+
+// findLiveInstances pages through the tenant's live instances without
+// scanning them: the page's IDs come from the partial index of live
+// instances alone (the offset walks index entries, never rows), and the
+// total is the count the store keeps on the tenant.
+func findLiveInstances(ctx context.Context, tx *Tx, tenantID, order string, limit, offset int) ([]*phonefleet.Instance, int, error) {
+	var total int
+	if err := tx.QueryRowContext(ctx, `SELECT held_instances FROM tenants WHERE id = ?`, tenantID).Scan(&total); errNoRows(err) {
+		return []*phonefleet.Instance{}, 0, nil
+	} else if err != nil {
+		return nil, 0, fmt.Errorf("count instances: %w", err)
+	}
+	inner := strings.NewReplacer("i.", "").Replace(order)
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+instanceColumns+`
+		FROM `+instanceTables+`
+		WHERE i.id IN (
+			SELECT id FROM instances
+			WHERE tenant_id = ? AND state <> 'released'
+			ORDER BY `+inner+`
+			LIMIT ? OFFSET ?
+		)
+		ORDER BY `+order, tenantID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("query instances: %w", err)
+	}
+	defer rows.Close()
+	out := []*phonefleet.Instance{}
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("query instances: %w", err)
+	}
+	return out, total, nil
 }
