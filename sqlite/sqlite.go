@@ -115,7 +115,9 @@ type DB struct {
 	// batch, and testHookCommit gets the batch size before the commit; its
 	// error fails the batch as a failed commit would.
 	testHookQueued      func(n int)
-	testNoStmtCache     bool // parse every statement anew, as a benchmark's baseline
+	testNoStmtCache     bool              // parse every statement anew, as a benchmark's baseline
+	testHookGroup       func(settled int) // unsubscribes the writer ran together in a batch
+	testNoGroup         bool              // run every unsubscribe on its own, as a benchmark's baseline
 	testHookBeforeBatch func()
 	testHookCommit      func(n int) error
 }

@@ -13,23 +13,36 @@ import (
 // one audit event records the request. With req.DryRun only the audit event
 // is written. On any error nothing changes (the caller audits the failure).
 // Errors: ENotOwned, EPayPerUse, internal.
-func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (plan *phonefleet.UnsubscribePlan, err error) {
-	err = db.writeWork(ctx, len(req.InstanceIDs), func(ctx context.Context, tx *Tx) error {
-		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
-		if err != nil {
-			return err
-		}
-		if plan, err = phonefleet.PlanUnsubscribe(req, found, tx.now); err != nil {
-			return err
-		}
-		if !req.DryRun {
-			if err := applyUnsubscribe(ctx, tx, req, plan); err != nil {
-				return err
-			}
-		}
-		return insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, tx.now))
-	})
+func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	u := &unsubscribeOp{req: req}
+	err := db.writeWith(ctx, len(req.InstanceIDs), func(ctx context.Context, tx *Tx) (err error) {
+		u.plan, err = unsubscribe(ctx, tx, req)
+		return err
+	}, u)
 	if err != nil {
+		return nil, err
+	}
+	return u.plan, nil
+}
+
+// unsubscribe is Unsubscribe's write operation on its own: the writer runs
+// it when it cannot run the unsubscribes of a batch together
+// (unsubscribeGroup).
+func unsubscribe(ctx context.Context, tx *Tx, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := phonefleet.PlanUnsubscribe(req, found, tx.now)
+	if err != nil {
+		return nil, err
+	}
+	if !req.DryRun {
+		if err := applyUnsubscribe(ctx, tx, req, plan); err != nil {
+			return nil, err
+		}
+	}
+	if err := insertAuditEvent(ctx, tx, phonefleet.UnsubscribeAuditEvent(req, plan, tx.now)); err != nil {
 		return nil, err
 	}
 	return plan, nil

@@ -37,6 +37,10 @@ type writeOp struct {
 	work int        // rows it writes, at least 1 (see MaxBatchWork)
 	done chan error // buffered: the writer never waits for the caller
 
+	// unsub, if set, says fn is this unsubscribe, which the writer may run
+	// together with the batch's other unsubscribes instead of calling fn.
+	unsub *unsubscribeOp
+
 	// Guarded by writer.mu.
 	taken    bool // the writer took it into a batch; it can no longer be withdrawn
 	canceled bool // the caller gave up before that; the writer skips it
@@ -154,6 +158,12 @@ func (db *DB) write(ctx context.Context, fn opFunc) error {
 // writeWork is write for an operation that writes about work rows; group
 // commit bounds a batch by work (MaxBatchWork) as well as by count.
 func (db *DB) writeWork(ctx context.Context, work int, fn opFunc) error {
+	return db.writeWith(ctx, work, fn, nil)
+}
+
+// writeWith is writeWork for an operation the writer may also run as part
+// of its batch: an unsubscribe u (nil: none).
+func (db *DB) writeWith(ctx context.Context, work int, fn opFunc, u *unsubscribeOp) error {
 	if db.wdb == nil {
 		return errNotOpen
 	}
@@ -164,7 +174,7 @@ func (db *DB) writeWork(ctx context.Context, work int, fn opFunc) error {
 		return err
 	}
 
-	op := &writeOp{ctx: ctx, fn: fn, work: max(work, 1), done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, work: max(work, 1), done: make(chan error, 1), unsub: u}
 	n, err := db.w.enqueue(op)
 	if err != nil {
 		return err
@@ -276,7 +286,14 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	// btx runs the savepoint statements, prepared like the operations'.
 	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts}
 
+	// The batch's unsubscribes first, together; every operation of a batch
+	// waits for the same commit, so any order of them is one the callers
+	// could have seen.
+	grouped := db.unsubscribeGroup(ctx, btx, batch, errs)
 	for i, op := range batch {
+		if grouped[i] {
+			continue
+		}
 		if _, err := btx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}

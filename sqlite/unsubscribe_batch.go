@@ -1,0 +1,242 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// unsubscribeOp is an unsubscribe in the writer's queue: its request, and
+// the plan it answers with once it ran.
+type unsubscribeOp struct {
+	req  *phonefleet.UnsubscribeRequest
+	plan *phonefleet.UnsubscribePlan
+}
+
+// unsubscribeGroup runs the unsubscribes of a batch together, inside a
+// savepoint of the batch's transaction tx: one query reads every instance
+// they name, each request's plan is made in Go (phonefleet.PlanUnsubscribe,
+// in queue order), and one statement per table writes what the successful
+// ones decided. A request whose plan fails gets its error and writes
+// nothing. It returns which operations of the batch it settled (their
+// errors are in errs); the others run one by one as before.
+//
+// If any statement fails (a constraint, a trigger, a full disk), it rolls
+// back to its savepoint and settles nothing: each unsubscribe then runs on
+// its own in a savepoint of its own, so only the one at fault fails. It
+// settles nothing either when fewer than two unsubscribes are queued, or
+// when two of them name the same instance (the second must see the first's
+// writes, which a plan made from one read would not).
+func (db *DB) unsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, errs []error) []bool {
+	settled := make([]bool, len(batch))
+	if db.testNoGroup {
+		return settled
+	}
+	var idx []int
+	var ids []string
+	seen := make(map[string]bool)
+	for i, op := range batch {
+		if op.unsub == nil {
+			continue
+		}
+		for _, id := range op.unsub.req.InstanceIDs {
+			if seen[id] {
+				return settled
+			}
+			seen[id] = true
+		}
+		idx = append(idx, i)
+		ids = append(ids, op.unsub.req.InstanceIDs...)
+	}
+	if len(idx) < 2 {
+		return settled
+	}
+
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT unsubscribes`); err != nil {
+		return settled // the per-operation path meets the same error
+	}
+	err := db.runUnsubscribeGroup(ctx, tx, batch, idx, ids, errs)
+	if err != nil {
+		db.log.Warn("unsubscribes of a batch run one by one", "operations", len(idx), "error", err)
+		for _, i := range idx {
+			errs[i], batch[i].unsub.plan = nil, nil
+		}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO unsubscribes`); err != nil {
+			return settled // the transaction is gone: the per-operation path fails the batch
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE unsubscribes`); err != nil {
+		return settled
+	}
+	if err == nil {
+		for _, i := range idx {
+			settled[i] = true
+		}
+		if hook := db.testHookGroup; hook != nil {
+			hook(len(idx))
+		}
+	}
+	return settled
+}
+
+// runUnsubscribeGroup reads, plans and writes the unsubscribes batch[idx],
+// which name ids, recording each request's own error in errs. Its error
+// means a write failed and the group must be undone.
+func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, idx []int, ids []string, errs []error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db.log.Error("unsubscribe group panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("unsubscribe group panicked: %v", r)
+		}
+	}()
+	now := db.Now().UTC()
+	found, err := findInstancesByIDAnyTenant(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	var w unsubscribeWrites
+	for _, i := range idx {
+		u := batch[i].unsub
+		plan, err := phonefleet.PlanUnsubscribe(u.req, found, now)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		u.plan = plan
+		w.add(u.req, plan, now)
+	}
+	return w.write(ctx, tx, now)
+}
+
+// findInstancesByIDAnyTenant returns the instances of ids, by ID, whatever
+// their tenant: PlanUnsubscribe checks each request's tenant.
+func findInstancesByIDAnyTenant(ctx context.Context, tx *Tx, ids []string) (map[string]*phonefleet.Instance, error) {
+	out := make(map[string]*phonefleet.Instance, len(ids))
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+instanceColumns+`
+		FROM `+instanceTables+`
+		WHERE i.id IN (SELECT value FROM json_each(?))
+	`, jsonArray(ids))
+	if err != nil {
+		return nil, fmt.Errorf("query instances by id: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[in.ID] = in
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query instances by id: %w", err)
+	}
+	return out, nil
+}
+
+// unsubscribeWrites are the rows a group of unsubscribes writes, each table's
+// as one JSON array of row arrays.
+type unsubscribeWrites struct {
+	instances []string // to move from running to deleting
+	refunds   [][]any
+	cancels   []string // commands in flight to cancel
+	commands  [][]any
+	audit     [][]any
+}
+
+// add records what plan decided for req.
+func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan, now time.Time) {
+	if !req.DryRun {
+		for _, it := range plan.Changes() {
+			w.instances = append(w.instances, it.InstanceID)
+			r := it.Refund
+			w.refunds = append(w.refunds, []any{r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed,
+				r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)})
+			if it.CancelJobID != "" {
+				w.cancels = append(w.cancels, it.CancelJobID)
+			}
+			c := phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, now)
+			w.commands = append(w.commands, []any{c.ID, string(c.Type), c.InstanceID, c.TenantID, c.UserID, c.TaskID,
+				c.EventID, c.RequestID, string(c.State), c.Attempts, formatTime(c.NextAttemptAt), c.LastError,
+				formatTime(c.CreatedAt), formatNullTime(c.DoneAt)})
+		}
+	}
+	e := phonefleet.UnsubscribeAuditEvent(req, plan, now)
+	ids, _ := json.Marshal(e.InstanceIDs)
+	w.audit = append(w.audit, []any{formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName,
+		e.Action, e.RequestID, string(ids), e.ErrorCode, e.Detail})
+}
+
+// write writes the group's rows: one statement per table and change, in
+// the order the single operation writes them.
+func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) error {
+	if len(w.instances) > 0 {
+		res, err := tx.ExecContext(ctx, `
+			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = ?
+			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'
+		`, formatTime(now), jsonArray(w.instances))
+		if err != nil {
+			return fmt.Errorf("update instances: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("update instances: %w", err)
+		} else if n != int64(len(w.instances)) {
+			return fmt.Errorf("update instances: %d of %d still running", n, len(w.instances))
+		}
+	}
+	if err := execRows(ctx, tx, "insert refunds", `
+		INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
+		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9
+		FROM json_each(?)
+	`, w.refunds); err != nil {
+		return err
+	}
+	if len(w.cancels) > 0 {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE commands SET state = 'canceled', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
+			WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'accepted')
+		`, formatTime(now), jsonArray(w.cancels)); err != nil {
+			return fmt.Errorf("cancel commands: %w", err)
+		}
+	}
+	if err := execRows(ctx, tx, "insert commands", `
+		INSERT INTO commands (id, type, instance_id, tenant_id, user_id, task_id, event_id, request_id, state,
+		                      attempts, next_attempt_at, last_error, created_at, done_at)
+		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
+		       value->>9, value->>10, value->>11, value->>12, value->>13
+		FROM json_each(?)
+	`, w.commands); err != nil {
+		return err
+	}
+	return execRows(ctx, tx, "insert audit events", `
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
+		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8
+		FROM json_each(?)
+	`, w.audit)
+}
+
+// execRows runs an INSERT ... SELECT ... FROM json_each(?) over rows, and
+// checks that it inserted every row.
+func execRows(ctx context.Context, tx *Tx, what, query string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	buf, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	res, err := tx.ExecContext(ctx, query, string(buf))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, formatError(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if n != int64(len(rows)) {
+		return fmt.Errorf("%s: %d of %d rows", what, n, len(rows))
+	}
+	return nil
+}
