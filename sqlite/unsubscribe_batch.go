@@ -93,7 +93,12 @@ func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp,
 			err = fmt.Errorf("unsubscribe group panicked: %v", r)
 		}
 	}()
-	now := db.Now().UTC()
+	// One operation's transaction for the group: its business time (the
+	// test clock's offset included) is every plan's.
+	if tx, err = db.newTx(ctx, tx.Tx, db.wstmts); err != nil {
+		return err
+	}
+	now := tx.now
 	found, err := findInstancesByIDAnyTenant(ctx, tx, ids)
 	if err != nil {
 		return err
