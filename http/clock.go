@@ -7,6 +7,9 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
+// testClockPath is where the test clock is served.
+const testClockPath = "/v1/_test/clock"
+
 // clockResponse is the data of GET and POST /v1/_test/clock.
 type clockResponse struct {
 	Now string `json:"now"`

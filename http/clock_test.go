@@ -26,7 +26,7 @@ func TestTestClock(t *testing.T) {
 		e := MustOpenE2E(t)
 		_, token := e.MustTenant(t, "acme")
 		for _, tc := range []struct{ method, token, body string }{
-			{"GET", token, ""}, {"POST", token, `{"advance":"1h"}`}, {"GET", "", ""}, {"POST", "", `{}`},
+			{"GET", token, ""}, {"POST", token, `{"advance":"1h"}`}, {"GET", "", ""}, {"POST", "", `{}`}, {"PUT", token, `{}`},
 		} {
 			status, _, env := e.Call(t, tc.method, "/v1/_test/clock", tc.token, tc.body, "", nil)
 			if status != 404 || env.Code != phonefleet.ENoSuchAPI {

@@ -379,6 +379,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Without a test clock its path does not exist, whatever the method.
+	if s.TestClock == nil && r.URL.Path == testClockPath {
+		Error(w, r, phonefleet.Errorf(phonefleet.ENoSuchAPI, "No API found for %s %s", r.Method, r.URL.Path))
+		return
+	}
+
 	// Ask the mux's fallback what it would have said: only a 405 and its
 	// Allow header are kept.
 	rec := &headerRecorder{header: make(http.Header)}
