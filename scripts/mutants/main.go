@@ -76,8 +76,8 @@ func join(sets ...[]string) []string {
 var mutations = []mutation{
 	// PostgreSQL transactions.
 	{"postgres: a failed operation commits what it wrote", "postgres/",
-		"\tdefer tx.Rollback(context.Background())\n\tnow, err := db.txNow(ctx, tx)",
-		"\tdefer tx.Commit(context.Background())\n\tnow, err := db.txNow(ctx, tx)", pg},
+		"\tdefer tx.Rollback(context.Background())\n\tnow, err := db.",
+		"\tdefer tx.Commit(context.Background())\n\tnow, err := db.", pg},
 	{"postgres: serialization failures are not retried", "postgres/",
 		"return code == codeSerializationFailure || code == codeDeadlockDetected",
 		"return code == codeDeadlockDetected", pg},
