@@ -339,7 +339,7 @@ func (db *DB) txNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	}
 	// The transaction began at most a round trip ago: a clock step on
 	// either side shows as a jump far beyond that.
-	if off := now.Sub(time.Now()); (off - time.Duration(db.clockOffset.Load())).Abs() > 100*time.Millisecond {
+	if off := time.Until(now); (off - time.Duration(db.clockOffset.Load())).Abs() > 100*time.Millisecond {
 		db.clockOffset.Store(int64(off))
 	}
 	return now.UTC(), nil
