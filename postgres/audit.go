@@ -11,13 +11,15 @@ import (
 )
 
 // CreateAuditEvent stores e on its own and sets its ID. At defaults to now.
+// A commit whose answer was lost is read back like any operation's, so an
+// event is never stored twice by a retry.
 func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
-	return db.withTx(ctx, "create_audit_event", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	return db.withTxCheck(ctx, "create_audit_event", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		if e.At.IsZero() {
 			e.At = now
 		}
 		return insertAuditEvent(ctx, tx, e)
-	})
+	}, auditCommitted(&e))
 }
 
 // FindAuditEvents returns events newest first (by ID), with TenantName filled
@@ -114,6 +116,11 @@ func (db *DB) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause 
 		return nil
 	}
 	if werr := db.CreateAuditEvent(wctx, e); werr != nil {
+		// Written or not, as reading back will tell.
+		if errors.As(werr, &unknown) {
+			db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, werr)
+			return nil
+		}
 		db.deferAudit(lateAudit{event: e}, werr)
 	}
 	return nil

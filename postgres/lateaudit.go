@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -76,7 +77,7 @@ func (db *DB) writeLate(ctx context.Context) {
 		case a = <-db.late:
 		}
 		for {
-			err := db.writeLateOne(ctx, a)
+			err := db.writeLateOne(ctx, &a)
 			if err == nil {
 				auditLateWrittenTotal.Inc()
 				backoff = time.Second
@@ -96,7 +97,10 @@ func (db *DB) writeLate(ctx context.Context) {
 	}
 }
 
-func (db *DB) writeLateOne(ctx context.Context, a lateAudit) error {
+// writeLateOne writes a, unless its check finds the record already there
+// (the operation, or an earlier attempt at writing a, committed). An attempt
+// whose own commit answer is lost leaves its check in a for the next try.
+func (db *DB) writeLateOne(ctx context.Context, a *lateAudit) error {
 	ctx, cancel := context.WithTimeout(ctx, db.opTimeout())
 	defer cancel()
 	if a.check != nil {
@@ -104,10 +108,15 @@ func (db *DB) writeLateOne(ctx context.Context, a lateAudit) error {
 		if err != nil {
 			return err
 		} else if committed {
-			db.log.Info("outcome read back: the operation had committed; its own audit event is the record", "request_id", a.event.RequestID)
+			db.log.Info("outcome read back: committed; no failure audit event to write", "request_id", a.event.RequestID)
 			return nil
 		}
-		db.log.Info("outcome read back: the operation did not commit", "request_id", a.event.RequestID)
+		a.check = nil
 	}
-	return db.CreateAuditEvent(ctx, a.event)
+	err := db.CreateAuditEvent(ctx, a.event)
+	var unknown *unknownOutcomeError
+	if errors.As(err, &unknown) {
+		a.check, a.pid = unknown.check, unknown.pid
+	}
+	return err
 }

@@ -136,6 +136,7 @@ func TestAmbiguousCommit(t *testing.T) {
 			}
 		case r.code == "KOOPHONE.API.9999":
 			failed++
+			t.Logf("request %s answered 9999 %q (outcome header %q) after %s; nothing was changed", r.requestID, r.msg, r.outcome, r.took.Round(time.Millisecond))
 			if refunded[r.instanceID] {
 				t.Errorf("request %s answered 9999 (%q, outcome %q) but its unsubscribe of %s committed", r.requestID, r.msg, r.outcome, r.instanceID)
 			}
