@@ -233,7 +233,12 @@ func (s *Server) handleInstancePrepare(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	writeData(w, r, map[string]any{"status_list": statuses})
+	writeData(w, r, prepareResponse{StatusList: statuses})
+}
+
+// prepareResponse is the data of POST /v1/instances/prepare.
+type prepareResponse struct {
+	StatusList []phonefleet.PrepareStatus `json:"status_list"`
 }
 
 // commandsWritten wakes the command worker, if any.

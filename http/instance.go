@@ -335,7 +335,13 @@ func (s *Server) handleInstanceBatchQueryStatus(w http.ResponseWriter, r *http.R
 			results[i].Status = st.RunningStatus()
 		}
 	}
-	writeData(w, r, map[string]any{"status_results": results})
+	writeData(w, r, batchQueryStatusResponse{StatusResults: results})
+}
+
+// batchQueryStatusResponse is the data of POST
+// /v1/instances/batch-query-status.
+type batchQueryStatusResponse struct {
+	StatusResults []statusResult `json:"status_results"`
 }
 
 // strictQuery parses the request's query string: a malformed query or a

@@ -55,8 +55,8 @@ func TestBackoff(t *testing.T) {
 	})
 }
 
-func TestRateLimiter(t *testing.T) {
-	l := rateLimiter{interval: 10 * time.Second}
+func TestLogThrottle(t *testing.T) {
+	l := logThrottle{interval: 10 * time.Second}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	if ok, n := l.allow("claim", t0); !ok || n != 0 {

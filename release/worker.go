@@ -90,7 +90,7 @@ type Worker struct {
 	deliveries context.Context
 	loopDone   chan struct{}
 	wg         sync.WaitGroup
-	errLog     rateLimiter
+	errLog     logThrottle
 }
 
 // NewWorker returns a worker on store and driver with the default settings.
@@ -415,31 +415,32 @@ func (w *Worker) logError(kind, msg string, err error, args ...any) {
 	w.Logger.Warn(msg, args...)
 }
 
-// rateLimiter lets one event per kind through per interval and counts the
-// ones it held back.
-type rateLimiter struct {
+// logThrottle keeps repeated error logs down: it lets one log line per kind
+// through per interval and counts the ones it held back. It limits logging,
+// not requests.
+type logThrottle struct {
 	interval time.Duration
 
 	mu    sync.Mutex
-	kinds map[string]*rateState
+	kinds map[string]*throttleState
 }
 
-type rateState struct {
+type throttleState struct {
 	last       time.Time
 	suppressed int
 }
 
 // allow reports whether an event of kind at now may be logged and, if so,
 // how many were suppressed since the last one.
-func (l *rateLimiter) allow(kind string, now time.Time) (ok bool, suppressed int) {
+func (l *logThrottle) allow(kind string, now time.Time) (ok bool, suppressed int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.kinds == nil {
-		l.kinds = make(map[string]*rateState)
+		l.kinds = make(map[string]*throttleState)
 	}
 	s := l.kinds[kind]
 	if s == nil {
-		l.kinds[kind] = &rateState{last: now}
+		l.kinds[kind] = &throttleState{last: now}
 		return true, 0
 	}
 	if now.Sub(s.last) < l.interval {
