@@ -118,7 +118,8 @@ type Server struct {
 	ln      net.Listener
 	server  *http.Server
 	mux     *http.ServeMux
-	handler http.Handler
+	handler http.Handler // serveHTTP
+	chain   http.Handler // metrics, panic recovery and routing, built once by NewServer
 	tokens  *tokenCache
 	limiter *rateLimiter
 
@@ -150,6 +151,7 @@ func NewServer() *Server {
 		passwordSlots:   make(chan struct{}, defaultPasswordSlots()),
 	}
 	s.routes()
+	s.chain = trackMetrics(reportPanic(http.HandlerFunc(s.dispatch)))
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s
 }
@@ -340,7 +342,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// oversized body also closes the connection.
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 
-	trackMetrics(reportPanic(http.HandlerFunc(s.dispatch))).ServeHTTP(w, r)
+	s.chain.ServeHTTP(w, r)
 }
 
 // logger returns the server's logger; Handler may be used without Open.
