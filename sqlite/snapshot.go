@@ -276,7 +276,7 @@ func (imp *snapshotImport) Commit(ctx context.Context) error {
 		return fmt.Errorf("count held instances: %w", err)
 	}
 	imp.done = true
-	if err := imp.tx.Tx.Commit(); err != nil {
+	if err := imp.tx.sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit import: %w", err)
 	}
 	return nil

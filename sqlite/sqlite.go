@@ -279,7 +279,7 @@ func (db *DB) migrateFile(ctx context.Context, name string, first bool) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`, name, formatTime(tx.now)); err != nil {
 		return err
 	}
-	return tx.Tx.Commit()
+	return tx.sqlTx.Commit()
 }
 
 // Close waits for the write operations already queued, then closes both
@@ -329,10 +329,12 @@ var errNotOpen = errors.New("sqlite: database not open")
 
 // Tx is a transaction of one store operation; now is the operation's time.
 // With group commit, several operations share one *sql.Tx, each with its
-// own Tx.
+// own Tx. It offers the statements and Rollback (for reads) but no Commit:
+// write operations never commit themselves, the writer does (db.write), so
+// an operation that tries does not compile.
 type Tx struct {
-	*sql.Tx
-	db *DB
+	sqlTx *sql.Tx
+	db    *DB
 	// now is business time: wall plus the test clock's offset when the
 	// test clock is on. Purchases, refunds and audit events use it.
 	now time.Time
@@ -345,7 +347,7 @@ type Tx struct {
 // newTx wraps a transaction of one operation with its times and the
 // statement cache of its pool.
 func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) (*Tx, error) {
-	tx := &Tx{Tx: sqlTx, db: db, wall: db.Now().UTC(), stmts: stmts}
+	tx := &Tx{sqlTx: sqlTx, db: db, wall: db.Now().UTC(), stmts: stmts}
 	tx.now = tx.wall
 	if db.TestClock && db.migrated {
 		off, err := testClockOffset(ctx, tx)
@@ -357,11 +359,8 @@ func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) (*Tx, 
 	return tx, nil
 }
 
-// Commit refuses: write operations never commit themselves, the writer
-// does (db.write). Reads only roll back.
-func (tx *Tx) Commit() error {
-	return errors.New("sqlite: an operation must not commit its transaction")
-}
+// Rollback ends the transaction without writing anything.
+func (tx *Tx) Rollback() error { return tx.sqlTx.Rollback() }
 
 // beginTx starts a write transaction (BEGIN IMMEDIATE on the single writer
 // connection) or a read transaction on the read pool.

@@ -90,7 +90,7 @@ func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 		return nil
 	}
 	if s := tx.stmts.get(query); s != nil {
-		return tx.Tx.StmtContext(ctx, s)
+		return tx.sqlTx.StmtContext(ctx, s)
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
-	return tx.Tx.ExecContext(ctx, query, args...)
+	return tx.sqlTx.ExecContext(ctx, query, args...)
 }
 
 // QueryContext runs query through its prepared statement.
@@ -108,7 +108,7 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
-	return tx.Tx.QueryContext(ctx, query, args...)
+	return tx.sqlTx.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs query through its prepared statement.
@@ -116,7 +116,7 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	if s := tx.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
-	return tx.Tx.QueryRowContext(ctx, query, args...)
+	return tx.sqlTx.QueryRowContext(ctx, query, args...)
 }
 
 // PrepareContext returns query's statement bound to tx: the one prepared
@@ -126,5 +126,5 @@ func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 	if s := tx.stmt(ctx, query); s != nil {
 		return s, nil
 	}
-	return tx.Tx.PrepareContext(ctx, query)
+	return tx.sqlTx.PrepareContext(ctx, query)
 }

@@ -208,7 +208,7 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) (err error) {
 		return err
 	}
 	start := time.Now()
-	if err := tx.Tx.Commit(); err != nil {
+	if err := tx.sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	// A commit into a file deleted meanwhile is lost: do not acknowledge it.
@@ -284,7 +284,7 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	}
 	defer sqlTx.Rollback() // after a commit: a no-op
 	// btx runs the savepoint statements, prepared like the operations'.
-	btx := &Tx{Tx: sqlTx, db: db, stmts: db.wstmts}
+	btx := &Tx{sqlTx: sqlTx, db: db, stmts: db.wstmts}
 
 	// The batch's unsubscribes first, together; every operation of a batch
 	// waits for the same commit, so any order of them is one the callers

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -420,5 +421,19 @@ func TestWriter_TakeBoundedByWork(t *testing.T) {
 	}
 	if got := len(w.take(2, 512)); got != 2 {
 		t.Fatalf("took %d operations, want 2", got)
+	}
+}
+
+// TestTx_NoCommit checks that an operation's Tx has no Commit (nor the
+// *sql.Tx's, through embedding): a write operation that tries to commit
+// itself does not compile.
+func TestTx_NoCommit(t *testing.T) {
+	for _, name := range []string{"Commit", "Tx"} {
+		if _, ok := reflect.TypeFor[*Tx]().MethodByName(name); ok {
+			t.Fatalf("*Tx has a method %s", name)
+		}
+		if _, ok := reflect.TypeFor[Tx]().FieldByName(name); ok {
+			t.Fatalf("Tx has a field %s", name)
+		}
 	}
 }
