@@ -6,8 +6,8 @@ import (
 )
 
 // KooPhone error codes. They are the exact error_code strings of the KooPhone
-// Open API and the API Gateway in front of it; contract §1 maps each to an
-// HTTP status.
+// Open API and the API Gateway in front of it; docs/api.md ("Status by
+// code") gives each one's HTTP status.
 const (
 	ECodeOK        = "0"                   // success
 	ENoRequestID   = "KOOPHONE.API.0002"   // a required x-request-id header is missing

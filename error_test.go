@@ -52,7 +52,7 @@ func TestErrorf(t *testing.T) {
 }
 
 func TestErrorCodes(t *testing.T) {
-	// The codes are the wire strings of contract §1.
+	// The codes are the wire strings of docs/api.md ("Status by code").
 	for got, want := range map[string]string{
 		phonefleet.ECodeOK:       "0",
 		phonefleet.EInvalid:      "KOOPHONE.API.1000",

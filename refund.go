@@ -26,8 +26,8 @@ type Refund struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// ComputeRefund applies Huawei Cloud's unsubscription rule (contract §2) to a
-// yearly/monthly instance unsubscribed at now:
+// ComputeRefund applies Huawei Cloud's unsubscription rule (docs/api.md,
+// "Refund rule") to a yearly/monthly instance unsubscribed at now:
 //
 //   - within 120 h of StartsAt: everything is refunded, no fee;
 //   - else consumed = paid × used_hours / period_hours, rounded down, where
@@ -73,8 +73,8 @@ func ComputeRefund(in *Instance, now time.Time) Refund {
 	return r
 }
 
-// feePercent returns the handling fee rate of contract §2 for the year of use
-// that now falls in.
+// feePercent returns the handling fee rate of the refund rule for the year
+// of use that now falls in.
 func feePercent(in *Instance, start, now time.Time) int64 {
 	if in.BillingMode != BillingModeYearly {
 		return 10

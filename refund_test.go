@@ -301,7 +301,7 @@ func TestComputeRefund_TimeZones(t *testing.T) {
 
 // FuzzComputeRefund checks ComputeRefund's invariants for any non-negative
 // payment, start, term and unsubscription time, against a big-integer
-// reference of contract §2.
+// reference of the refund rule (docs/api.md).
 func FuzzComputeRefund(f *testing.F) {
 	// paid, start (seconds after 2000-01-01), yearly, term selector, elapsed seconds.
 	f.Add(int64(10000), int64(757_420_200), false, uint8(0), int64(1_239_000)) // 2024-01-01 10:30 monthly, unsubscribed 2024-01-15 18:40
@@ -351,7 +351,7 @@ func FuzzComputeRefund(f *testing.F) {
 	})
 }
 
-// referenceRefund computes contract §2's consumed amount and fee with big
+// referenceRefund computes the refund rule's consumed amount and fee with big
 // integers and calendar arithmetic, independently of ComputeRefund.
 func referenceRefund(in *phonefleet.Instance, now time.Time) (consumed, fee int64) {
 	if now.Sub(in.StartsAt) <= 120*time.Hour {

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// TestConformance drives one server through contract.md §1–5 as a KooPhone
-// client and an operator would. Releases go to a webhook that always fails,
+// TestConformance drives one server through the API of docs/api.md (codes,
+// unsubscribe, buy, queries) as a KooPhone client and an operator would. Releases go to a webhook that always fails,
 // so unsubscribed instances stay "going offline" (3) deterministically.
 func TestConformance(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "pf.db")

@@ -1,5 +1,6 @@
 // Package e2e drives the built phonefleet binary exactly as a user would:
-// the CLI's output formats and the HTTP API of contract.md, black box.
+// the CLI's output formats (README.md) and the HTTP API of docs/api.md,
+// black box.
 package e2e
 
 import (

@@ -24,8 +24,8 @@ const (
 const maxTokenCacheEntries = 10000
 
 // authenticated wraps a route's handler in the checks that precede its
-// parameters, in the contract's order: authentication (401), the tenant's
-// rate limit (429), the action (1001).
+// parameters, in the order of docs/api.md ("Check order"): authentication
+// (401), the tenant's rate limit (429), the action (1001).
 func (s *Server) authenticated(action string, h http.Handler) http.Handler {
 	return s.authenticate(s.rateLimit(s.requireAction(action, h)))
 }

@@ -14,8 +14,8 @@ import (
 // with every `go test`.
 
 // FuzzDecodeDeleteRequest checks that decoding any body never panics, that
-// a success satisfies every limit of contract §2, and that a failure is a
-// KOOPHONE.API.1000 *phonefleet.Error.
+// a success satisfies every limit of the unsubscribe request (docs/api.md),
+// and that a failure is a KOOPHONE.API.1000 *phonefleet.Error.
 func FuzzDecodeDeleteRequest(f *testing.F) {
 	f.Add([]byte(`{"instanceIdList":["XvH39QVW"]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -65,8 +65,9 @@ func countKeysFold(body []byte) int {
 }
 
 // FuzzDecodeCreateRequest checks that decoding any body never panics, that
-// a success is a request within every limit of contract §3, and that a
-// failure is a *phonefleet.Error with a parameter code.
+// a success is a request within every limit of the create request
+// (docs/api.md), and that a failure is a *phonefleet.Error with a parameter
+// code.
 func FuzzDecodeCreateRequest(f *testing.F) {
 	f.Add([]byte(`{"os":"AOSP11","instanceSkuId":"kp.pro.2u4g","bandSkuId":"kp.band.bgp.standard","regionId":"cn-north-4",` +
 		`"instanceNamePrefix":"web","bandSize":4,"count":2,"chargeParam":{"chargingMode":1,"periodType":2,"periodNum":3,"isAutoPay":1,"isAutoRenew":0}}`))
