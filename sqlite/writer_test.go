@@ -395,13 +395,10 @@ func TestWriter_Panic(t *testing.T) {
 // batch, and a heavy one runs alone.
 func TestWriter_TakeBoundedByWork(t *testing.T) {
 	w := newWriter()
-	ops := make([]*writeOp, 0, 5)
 	for _, work := range []int{1, 1500, 1, 300, 300} {
-		op := &writeOp{work: work, done: make(chan error, 1)}
-		if _, err := w.enqueue(op); err != nil {
+		if _, err := w.enqueue(&writeOp{work: work, done: make(chan error, 1)}); err != nil {
 			t.Fatal(err)
 		}
-		ops = append(ops, op)
 	}
 	works := func(batch []*writeOp) []int {
 		var out []int
