@@ -95,7 +95,7 @@ func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp,
 	}()
 	// One operation's transaction for the group: its business time (the
 	// test clock's offset included) is every plan's.
-	if tx, err = db.newTx(ctx, tx.Tx, db.wstmts); err != nil {
+	if tx, err = db.newTx(ctx, tx.sqlTx, db.wstmts); err != nil {
 		return err
 	}
 	now := tx.now
