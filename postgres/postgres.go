@@ -475,7 +475,10 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx,
 		}
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	start := time.Now()
+	err = tx.Commit(ctx)
+	commitDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
 		if connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err) {
 			dropConn(tx.Conn())
 			return &ambiguousCommitError{pid: tx.Conn().PgConn().PID(), err: err}
