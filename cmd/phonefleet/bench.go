@@ -252,7 +252,8 @@ func (c *BenchCommand) progress() io.Writer {
 // prepare makes sure the tenant exists and holds cfg.instances running
 // monthly instances, and returns their IDs and an admin token.
 func (c *BenchCommand) prepare(ctx context.Context, cfg *benchConfig) ([]string, string, error) {
-	store, err := openStore(cfg.db, StoreOptions{Create: true})
+	// Only warnings: the store's start-up notes would bury the figures.
+	store, err := openStore(cfg.db, StoreOptions{Create: true, Logger: newLogger(c.Stderr, DefaultLogFormat, "warn")})
 	if err != nil {
 		return nil, "", err
 	}
