@@ -24,6 +24,13 @@
 // operation is still queued gets the context's error and the operation never
 // runs; once started, an operation completes or rolls back with its batch.
 //
+// Unsubscribes are the exception: the writer runs those of a batch together,
+// with one read of every instance they name, each request planned in Go and
+// one statement per table for what the successful ones decided; a request
+// whose plan fails writes nothing, and a failing write sends the group back
+// to one savepoint per operation (unsubscribe_batch.go). Statements are
+// prepared once per connection and reused (stmt.go).
+//
 // The cost of a durable write is the fsync of the commit (synchronous=FULL),
 // which group commit shares. On the 2-core test machine,
 // BenchmarkUnsubscribeParallel (64 goroutines, 10-instance unsubscribes)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -182,5 +183,52 @@ func TestWriter_UnsubscribeGroupOverlap(t *testing.T) {
 		t.Fatal(err)
 	} else if len(refunds) != 2 {
 		t.Fatalf("refunds=%d, want 2 (one per instance)", len(refunds))
+	}
+}
+
+// TestWriter_UnsubscribeGroupTestClock: unsubscribes run together refund at
+// business time, the test clock's offset included, as one alone does.
+func TestWriter_UnsubscribeGroupTestClock(t *testing.T) {
+	var grouped atomic.Int32
+	db, h, acme, a := writerSetup(t, 2, func(db *DB) {
+		db.TestClock = true
+		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
+	})
+	ahead := time.Now().UTC().Add(10 * 24 * time.Hour)
+	if _, err := db.SetBusinessNow(t.Context(), ahead); err != nil {
+		t.Fatal(err)
+	}
+	h.arm()
+	var ops []func() error
+	for _, in := range a {
+		ops = append(ops, func() error {
+			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: acme.ID, InstanceIDs: []string{in.ID}})
+			return err
+		})
+	}
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("unsubscribe %d: %v", i, err)
+		}
+	}
+	if n := grouped.Load(); n != int32(len(ops)) {
+		t.Fatalf("unsubscribes run together=%d, want %d", n, len(ops))
+	}
+	refunds, err := db.FindRefunds(t.Context(), phonefleet.RefundFilter{})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != len(a) {
+		t.Fatalf("refunds=%d, want %d", len(refunds), len(a))
+	}
+	for _, r := range refunds {
+		if r.CreatedAt.Before(ahead) {
+			t.Fatalf("refund of %s at %v, want business time (at or after %v)", r.InstanceID, r.CreatedAt, ahead)
+		}
 	}
 }
