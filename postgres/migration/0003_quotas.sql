@@ -14,4 +14,4 @@ CREATE INDEX orders_tenant_id_request_id_idx ON orders (tenant_id, request_id, c
 
 -- The tenant's live instances in listing order: a batch-query without
 -- filters pages through this index alone, whatever the tenant's size.
-CREATE INDEX instances_tenant_id_created_at_live_idx ON instances (tenant_id, created_at, id) WHERE state <> 'released';
+CREATE INDEX instances_tenant_id_created_at_live_idx ON instances (tenant_id, created_at, id, state) WHERE state <> 'released';
