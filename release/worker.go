@@ -88,7 +88,6 @@ type Worker struct {
 	// deliveries is the parent of every delivery's context; Close cancels
 	// it once ShutdownTimeout has passed.
 	deliveries context.Context
-	loopDone   chan struct{}
 	wg         sync.WaitGroup
 	errLog     logThrottle
 }
@@ -123,9 +122,8 @@ func (w *Worker) Open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.deliveries, w.abandon = context.WithCancel(context.Background())
-	w.loopDone = make(chan struct{})
 	w.wg.Add(1)
-	go func() { defer w.wg.Done(); defer close(w.loopDone); w.loop(ctx) }()
+	go func() { defer w.wg.Done(); w.loop(ctx) }()
 	w.Logger.Info("release worker started", "concurrency", w.Concurrency,
 		"max_attempts", w.MaxAttempts, "backoff", w.Backoff, "lease", w.Lease)
 	return nil
@@ -178,25 +176,29 @@ func (w *Worker) setDefaults() {
 	w.errLog.interval = errorLogInterval
 }
 
-// Stop stops claiming at once and returns without waiting; Close then
-// waits for the deliveries in flight. A stopping server calls Stop first so
-// that no new delivery starts while its HTTP requests drain.
+// Stop stops claiming at once and returns without waiting: the loop
+// starts no claim once stopped. Close then waits for the deliveries in
+// flight. A stopping server calls Stop first so that no new delivery starts
+// while its HTTP requests drain.
 func (w *Worker) Stop() {
 	w.mu.Lock()
-	cancel, loopDone := w.cancel, w.loopDone
+	cancel := w.cancel
 	w.mu.Unlock()
-	if cancel == nil {
-		return
+	if cancel != nil {
+		cancel()
 	}
-	cancel()
-	<-loopDone // the loop is between claims: no claim starts after this
 }
+
+// abandonGrace is how long Close still waits after abandoning deliveries:
+// a delivery or a claim stuck on a silent database must not hold the
+// process.
+const abandonGrace = time.Second
 
 // Close stops claiming and waits up to ShutdownTimeout for the deliveries
 // in flight to finish and be recorded; then it abandons the rest (their
-// leases run out and another claim delivers them again). Jobs not yet
-// claimed stay pending in the store; nothing is lost. Close is safe to call
-// twice.
+// leases run out and another claim delivers them again) and returns within
+// a second more. Jobs not yet claimed stay pending in the store; nothing is
+// lost. Close is safe to call twice.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	cancel, abandon := w.cancel, w.abandon
@@ -216,7 +218,11 @@ func (w *Worker) Close() error {
 		w.Logger.Warn("abandoning deliveries in flight; their leases will run out and they will be delivered again",
 			"in_flight", len(w.sem), "shutdown_timeout", w.ShutdownTimeout)
 		abandon()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(abandonGrace):
+			w.Logger.Warn("release worker still busy after abandoning; exiting anyway")
+		}
 	}
 	abandon()
 	return nil
