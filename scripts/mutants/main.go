@@ -116,7 +116,7 @@ var mutations = []mutation{
 
 	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/",
 		"\tdefer tx.Rollback()\n\tif err := fn(ctx, tx); err != nil {",
-		"\tdefer tx.Tx.Commit()\n\tif err := fn(ctx, tx); err != nil {", sqliteP},
+		"\tdefer tx.sqlTx.Commit()\n\tif err := fn(ctx, tx); err != nil {", sqliteP},
 
 	// Input limits.
 	{"an unsubscribe of exactly 100 IDs is refused", "./",
