@@ -66,27 +66,10 @@ type AccessKeyListCommand struct{ *Env }
 
 // Run prints one JSON object per key, never the secret.
 func (c *AccessKeyListCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
-	fs := c.newFlagSet("accesskey list", "Usage: phonefleet accesskey list [--tenant NAME]\n\nPrints one JSON object per key (never the secret).\n", &dsn)
-	fs.StringVar(&tenant, "tenant", "", "only this tenant's keys")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	var filter phonefleet.AccessKeyFilter
-	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-		return err
-	}
-	keys, err := store.FindAccessKeys(ctx, filter)
-	if err != nil {
-		return err
-	}
-	return writeJSONLines(c.Stdout, keys)
+	return runList(ctx, c.Env, args, "accesskey list", "Usage: phonefleet accesskey list [--tenant NAME]\n\nPrints one JSON object per key (never the secret).\n", "only this tenant's keys",
+		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.AccessKey, error) {
+			return store.FindAccessKeys(ctx, phonefleet.AccessKeyFilter{TenantID: tenantID})
+		})
 }
 
 // AccessKeyDeleteCommand deletes an access key.
@@ -94,18 +77,8 @@ type AccessKeyDeleteCommand struct{ *Env }
 
 // Run deletes the key; signatures made with it fail from then on.
 func (c *AccessKeyDeleteCommand) Run(ctx context.Context, args []string) error {
-	var dsn string
-	fs := c.newFlagSet("accesskey delete", "Usage: phonefleet accesskey delete ACCESS_KEY_ID\n", &dsn)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	} else if len(pos) != 1 {
-		return usagef("usage: phonefleet accesskey delete ACCESS_KEY_ID")
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	return store.DeleteAccessKey(ctx, pos[0])
+	return runOneID(ctx, c.Env, args, "accesskey delete", "Usage: phonefleet accesskey delete ACCESS_KEY_ID\n", "usage: phonefleet accesskey delete ACCESS_KEY_ID",
+		func(ctx context.Context, store phonefleet.Store, id string) error {
+			return store.DeleteAccessKey(ctx, id)
+		})
 }

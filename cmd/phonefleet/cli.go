@@ -310,3 +310,55 @@ func writeJSONLines[T any](w io.Writer, items []T) error {
 	}
 	return nil
 }
+
+// runList is an operator list command: it parses no positional arguments
+// and, when tenantHelp is not empty, an optional --tenant NAME (with that
+// help) resolved by tenantIDFilter; opens the store, calls find with the
+// tenant ID (nil: every tenant, and always nil without --tenant) and prints
+// what it returns as JSON lines. It serves token list, accesskey list,
+// user list, refunds, sku list and tenant list.
+func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]T, error)) error {
+	var dsn, tenant string
+	fs := e.newFlagSet(name, usageText, &dsn)
+	if tenantHelp != "" {
+		fs.StringVar(&tenant, "tenant", "", tenantHelp)
+	}
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	tenantID, err := tenantIDFilter(ctx, store, tenant)
+	if err != nil {
+		return err
+	}
+	items, err := find(ctx, store, tenantID)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(e.Stdout, items)
+}
+
+// runOneID is an operator command that takes exactly one ID (usageLine is
+// its error when it gets another number of arguments): it opens the store
+// and calls do with the ID. It serves token revoke and accesskey delete.
+func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, store phonefleet.Store, id string) error) error {
+	var dsn string
+	fs := e.newFlagSet(name, usageText, &dsn)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) != 1 {
+		return usagef("%s", usageLine)
+	}
+	store, err := openStore(dsn, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return do(ctx, store, pos[0])
+}

@@ -65,6 +65,65 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
+// idsCommand is what the preamble of a tenant command that takes instance
+// IDs yields: the checked IDs, the output format and the client.
+type idsCommand struct {
+	ids []string
+	out string
+	cl  *client.Client
+}
+
+// parseIDsCommand is the shared preamble of the tenant commands that take
+// instance IDs (unsubscribe, status, assign, reboot, reset): it refuses
+// --db, parses the remote flags plus those that flags registers, runs check
+// (the command's own flag checks; may be nil), checks the IDs, and resolves
+// the output format and the client, in that order.
+func (e *Env) parseIDsCommand(args []string, name, usageText string, flags func(fs *flagSet), check func() error) (*idsCommand, error) {
+	if err := refuseDB(args); err != nil {
+		return nil, err
+	}
+	var rf remoteFlags
+	fs := e.newRemoteFlagSet(name, usageText, &rf)
+	if flags != nil {
+		flags(fs)
+	}
+	ids, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkIDs(ids); err != nil {
+		return nil, err
+	}
+	out, err := e.outputFormat(&rf)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := e.remoteClient(&rf)
+	if err != nil {
+		return nil, err
+	}
+	return &idsCommand{ids: ids, out: out, cl: cl}, nil
+}
+
+// collectBatches calls call with ids in batches of at most maxIDsPerCall and
+// returns what the calls return, in order; it stops at the first error.
+func collectBatches[T any](ids []string, call func(batch []string) ([]T, error)) ([]T, error) {
+	var all []T
+	for _, b := range batches(ids, maxIDsPerCall) {
+		got, err := call(b)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+	}
+	return all, nil
+}
+
 // ---- list ------------------------------------------------------------------
 
 type instancesListCommand struct{ *Env }
@@ -265,44 +324,34 @@ type refundLine struct {
 }
 
 func (c *instancesUnsubscribeCommand) Run(ctx context.Context, args []string) error {
-	if err := refuseDB(args); err != nil {
-		return err
-	}
-	var rf remoteFlags
 	var dryRun, yes bool
-	fs := c.newRemoteFlagSet("instances unsubscribe", "Usage: phonefleet instances unsubscribe [--dry-run] [--yes] ID...\n\nShows the refund of each instance (the server's dry run), asks for confirmation\n(on stdin; --yes skips it), then unsubscribes them. --dry-run only shows the\nrefunds. More than 100 IDs go in batches of 100.\n", &rf)
-	fs.BoolVar(&dryRun, "dry-run", false, "show the refunds, change nothing")
-	fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	ids, err := parseArgs(fs, args)
+	p, err := c.parseIDsCommand(args, "instances unsubscribe", "Usage: phonefleet instances unsubscribe [--dry-run] [--yes] ID...\n\nShows the refund of each instance (the server's dry run), asks for confirmation\n(on stdin; --yes skips it), then unsubscribes them. --dry-run only shows the\nrefunds. More than 100 IDs go in batches of 100.\n", func(fs *flagSet) {
+		fs.BoolVar(&dryRun, "dry-run", false, "show the refunds, change nothing")
+		fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	}, nil)
 	if err != nil {
 		return err
 	}
-	if err := checkIDs(ids); err != nil {
-		return err
-	}
-	out, err := c.outputFormat(&rf)
-	if err != nil {
-		return err
-	}
-	cl, err := c.remoteClient(&rf)
-	if err != nil {
-		return err
-	}
+	ids, out, cl := p.ids, p.out, p.cl
 
 	// The preview: the server's dry run, batch by batch.
-	var lines []refundLine
 	var total int64
 	currency := phonefleet.Currency
-	for _, b := range batches(ids, maxIDsPerCall) {
+	lines, err := collectBatches(ids, func(b []string) ([]refundLine, error) {
 		dry, err := cl.UnsubscribeDryRun(ctx, b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		currency = dry.Currency
 		total += dry.TotalRefund
+		var ls []refundLine
 		for _, it := range dry.Instances {
-			lines = append(lines, refundLine{it.InstanceID, it.PaidAmount, it.ConsumedAmount, it.HandlingFee, it.RefundAmount, dry.Currency, it.Noop, true})
+			ls = append(ls, refundLine{it.InstanceID, it.PaidAmount, it.ConsumedAmount, it.HandlingFee, it.RefundAmount, dry.Currency, it.Noop, true})
 		}
+		return ls, nil
+	})
+	if err != nil {
+		return err
 	}
 	if dryRun {
 		return c.printRefunds(out, lines, total, currency)
@@ -382,44 +431,33 @@ func (c *instancesUnsubscribeCommand) printRefunds(out string, lines []refundLin
 type instancesStatusCommand struct{ *Env }
 
 func (c *instancesStatusCommand) Run(ctx context.Context, args []string) error {
-	if err := refuseDB(args); err != nil {
-		return err
-	}
-	var rf remoteFlags
-	fs := c.newRemoteFlagSet("instances status", "Usage: phonefleet instances status ID...\n\nStatus of each instance: running, going offline, starting, or unknown\n(released, not yours, or no such instance).\n", &rf)
-	ids, err := parseArgs(fs, args)
+	p, err := c.parseIDsCommand(args, "instances status", "Usage: phonefleet instances status ID...\n\nStatus of each instance: running, going offline, starting, or unknown\n(released, not yours, or no such instance).\n", nil, nil)
 	if err != nil {
 		return err
 	}
-	if err := checkIDs(ids); err != nil {
-		return err
-	}
-	out, err := c.outputFormat(&rf)
-	if err != nil {
-		return err
-	}
-	cl, err := c.remoteClient(&rf)
-	if err != nil {
-		return err
-	}
+	out := p.out
 	type line struct {
 		InstanceID string `json:"instance_id"`
 		Status     int    `json:"status"`
 		Text       string `json:"text"`
 	}
-	var lines []line
-	for _, b := range batches(ids, maxIDsPerCall) {
-		st, err := cl.BatchQueryStatus(ctx, b)
+	lines, err := collectBatches(p.ids, func(b []string) ([]line, error) {
+		st, err := p.cl.BatchQueryStatus(ctx, b)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var ls []line
 		for _, s := range st {
 			text := statusText(s.Status)
 			if s.Status == 0 {
 				text = "unknown"
 			}
-			lines = append(lines, line{s.InstanceID, s.Status, text})
+			ls = append(ls, line{s.InstanceID, s.Status, text})
 		}
+		return ls, nil
+	})
+	if err != nil {
+		return err
 	}
 	if out == "json" {
 		return writeJSONLines(c.Stdout, lines)
@@ -436,41 +474,31 @@ func (c *instancesStatusCommand) Run(ctx context.Context, args []string) error {
 type instancesAssignCommand struct{ *Env }
 
 func (c *instancesAssignCommand) Run(ctx context.Context, args []string) error {
-	if err := refuseDB(args); err != nil {
-		return err
-	}
-	var rf remoteFlags
 	var user string
-	fs := c.newRemoteFlagSet("instances assign", "Usage: phonefleet instances assign --user USER ID...\n\nAssigns the instances to an end user (all or none of each batch of 100).\n", &rf)
-	fs.StringVar(&user, "user", "", "end user ID (1-32 characters of [A-Za-z0-9_.@-])")
-	ids, err := parseArgs(fs, args)
+	p, err := c.parseIDsCommand(args, "instances assign", "Usage: phonefleet instances assign --user USER ID...\n\nAssigns the instances to an end user (all or none of each batch of 100).\n", func(fs *flagSet) {
+		fs.StringVar(&user, "user", "", "end user ID (1-32 characters of [A-Za-z0-9_.@-])")
+	}, func() error {
+		if !phonefleet.ValidUserID(user) {
+			return usagef("--user must be 1-32 characters of [A-Za-z0-9_.@-]")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if !phonefleet.ValidUserID(user) {
-		return usagef("--user must be 1-32 characters of [A-Za-z0-9_.@-]")
-	}
-	if err := checkIDs(ids); err != nil {
-		return err
-	}
-	out, err := c.outputFormat(&rf)
-	if err != nil {
-		return err
-	}
-	cl, err := c.remoteClient(&rf)
-	if err != nil {
-		return err
-	}
-	var pairs []client.UserInstance
-	for _, b := range batches(ids, maxIDsPerCall) {
+	out := p.out
+	pairs, err := collectBatches(p.ids, func(b []string) ([]client.UserInstance, error) {
 		batch := make([]client.UserInstance, len(b))
 		for i, id := range b {
 			batch[i] = client.UserInstance{UserID: user, InstanceID: id}
 		}
-		if err := cl.Assign(ctx, batch); err != nil {
-			return err
+		if err := p.cl.Assign(ctx, batch); err != nil {
+			return nil, err
 		}
-		pairs = append(pairs, batch...)
+		return batch, nil
+	})
+	if err != nil {
+		return err
 	}
 	if out == "json" {
 		return writeJSONLines(c.Stdout, pairs)
@@ -490,46 +518,36 @@ type instancesCommandCommand struct {
 }
 
 func (c *instancesCommandCommand) Run(ctx context.Context, args []string) error {
-	if err := refuseDB(args); err != nil {
-		return err
-	}
-	var rf remoteFlags
 	what := map[string]string{"reboot": "Restarts the instances; their data stays.", "reset": "Restarts the instances and wipes their data; assignments stay."}[c.kind]
-	fs := c.newRemoteFlagSet("instances "+c.kind, fmt.Sprintf("Usage: phonefleet instances %s ID...\n\n%s Prints the data-plane job of each.\n", c.kind, what), &rf)
-	ids, err := parseArgs(fs, args)
+	p, err := c.parseIDsCommand(args, "instances "+c.kind, fmt.Sprintf("Usage: phonefleet instances %s ID...\n\n%s Prints the data-plane job of each.\n", c.kind, what), nil, nil)
 	if err != nil {
 		return err
 	}
-	if err := checkIDs(ids); err != nil {
-		return err
-	}
-	out, err := c.outputFormat(&rf)
-	if err != nil {
-		return err
-	}
-	cl, err := c.remoteClient(&rf)
-	if err != nil {
-		return err
-	}
+	out := p.out
 	type line struct {
 		InstanceID string `json:"instance_id"`
 		JobID      string `json:"job_id"`
 		TaskID     string `json:"task_id"`
 	}
-	var lines []line
-	for _, b := range batches(ids, maxIDsPerCall) {
+	lines, err := collectBatches(p.ids, func(b []string) ([]line, error) {
 		var res *client.CommandResult
+		var err error
 		if c.kind == "reboot" {
-			res, err = cl.Reboot(ctx, b)
+			res, err = p.cl.Reboot(ctx, b)
 		} else {
-			res, err = cl.Reset(ctx, b)
+			res, err = p.cl.Reset(ctx, b)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var ls []line
 		for _, j := range res.CmdJobs {
-			lines = append(lines, line{j.InstanceID, j.JobID, res.TaskID})
+			ls = append(ls, line{j.InstanceID, j.JobID, res.TaskID})
 		}
+		return ls, nil
+	})
+	if err != nil {
+		return err
 	}
 	if out == "json" {
 		return writeJSONLines(c.Stdout, lines)

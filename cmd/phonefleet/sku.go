@@ -31,22 +31,10 @@ type SKUListCommand struct{ *Env }
 
 // Run prints one JSON object per SKU.
 func (c *SKUListCommand) Run(ctx context.Context, args []string) error {
-	var dsn string
-	fs := c.newFlagSet("sku list", "Usage: phonefleet sku list\n\nPrints one JSON object per SKU.\n", &dsn)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	skus, err := store.FindSKUs(ctx)
-	if err != nil {
-		return err
-	}
-	return writeJSONLines(c.Stdout, skus)
+	return runList(ctx, c.Env, args, "sku list", "Usage: phonefleet sku list\n\nPrints one JSON object per SKU.\n", "",
+		func(ctx context.Context, store phonefleet.Store, _ *string) ([]*phonefleet.SKU, error) {
+			return store.FindSKUs(ctx)
+		})
 }
 
 // SKUAddCommand adds a SKU to the catalogue.

@@ -97,20 +97,8 @@ type TenantListCommand struct{ *Env }
 
 // Run prints one JSON object per tenant.
 func (c *TenantListCommand) Run(ctx context.Context, args []string) error {
-	var dsn string
-	fs := c.newFlagSet("tenant list", "Usage: phonefleet tenant list\n\nPrints one JSON object per tenant.\n", &dsn)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	tenants, err := store.FindTenants(ctx)
-	if err != nil {
-		return err
-	}
-	return writeJSONLines(c.Stdout, tenants)
+	return runList(ctx, c.Env, args, "tenant list", "Usage: phonefleet tenant list\n\nPrints one JSON object per tenant.\n", "",
+		func(ctx context.Context, store phonefleet.Store, _ *string) ([]*phonefleet.Tenant, error) {
+			return store.FindTenants(ctx)
+		})
 }

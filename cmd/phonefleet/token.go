@@ -72,27 +72,10 @@ type TokenListCommand struct{ *Env }
 
 // Run prints one JSON object per token, never the secret.
 func (c *TokenListCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
-	fs := c.newFlagSet("token list", "Usage: phonefleet token list [--tenant NAME]\n\nPrints one JSON object per token (never the secret).\n", &dsn)
-	fs.StringVar(&tenant, "tenant", "", "only this tenant's tokens")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	var filter phonefleet.TokenFilter
-	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-		return err
-	}
-	tokens, err := store.FindTokens(ctx, filter)
-	if err != nil {
-		return err
-	}
-	return writeJSONLines(c.Stdout, tokens)
+	return runList(ctx, c.Env, args, "token list", "Usage: phonefleet token list [--tenant NAME]\n\nPrints one JSON object per token (never the secret).\n", "only this tenant's tokens",
+		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.Token, error) {
+			return store.FindTokens(ctx, phonefleet.TokenFilter{TenantID: tenantID})
+		})
 }
 
 // TokenRevokeCommand revokes a token.
@@ -100,20 +83,10 @@ type TokenRevokeCommand struct{ *Env }
 
 // Run revokes the token given by its ID or whole.
 func (c *TokenRevokeCommand) Run(ctx context.Context, args []string) error {
-	var dsn string
-	fs := c.newFlagSet("token revoke", "Usage: phonefleet token revoke TOKEN_ID\n\nTOKEN_ID is the part of a token before its first \".\", or the whole token.\n", &dsn)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	} else if len(pos) != 1 {
-		return usagef("usage: phonefleet token revoke TOKEN_ID")
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	return store.RevokeToken(ctx, phonefleet.TokenID(pos[0]))
+	return runOneID(ctx, c.Env, args, "token revoke", "Usage: phonefleet token revoke TOKEN_ID\n\nTOKEN_ID is the part of a token before its first \".\", or the whole token.\n", "usage: phonefleet token revoke TOKEN_ID",
+		func(ctx context.Context, store phonefleet.Store, id string) error {
+			return store.RevokeToken(ctx, phonefleet.TokenID(id))
+		})
 }
 
 // issueToken creates a token of tenant t with the role's actions and returns

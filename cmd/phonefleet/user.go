@@ -88,27 +88,10 @@ type UserListCommand struct{ *Env }
 
 // Run prints one JSON object per user.
 func (c *UserListCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
-	fs := c.newFlagSet("user list", "Usage: phonefleet user list [--tenant NAME]\n\nPrints one JSON object per user (never the password hash).\n", &dsn)
-	fs.StringVar(&tenant, "tenant", "", "only this tenant's users")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	store, err := openStore(dsn, StoreOptions{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	var filter phonefleet.UserFilter
-	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-		return err
-	}
-	users, err := store.FindUsers(ctx, filter)
-	if err != nil {
-		return err
-	}
-	return writeJSONLines(c.Stdout, users)
+	return runList(ctx, c.Env, args, "user list", "Usage: phonefleet user list [--tenant NAME]\n\nPrints one JSON object per user (never the password hash).\n", "only this tenant's users",
+		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.User, error) {
+			return store.FindUsers(ctx, phonefleet.UserFilter{TenantID: tenantID})
+		})
 }
 
 // UserUpdateCommand disables a user, or sets a new password from stdin.
