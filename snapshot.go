@@ -142,6 +142,39 @@ func (s *Snapshot) Rows() int {
 		len(s.Instances) + len(s.Refunds) + len(s.Commands) + len(s.AuditEvents)
 }
 
+// SnapshotBatcher collects the rows of one table as they are read and passes
+// them to fn in batches of at most SnapshotBatchRows, each put into a fresh
+// Snapshot by set. Stores use it to stream a table from a cursor.
+type SnapshotBatcher[T any] struct {
+	set   func(s *Snapshot, rows []T)
+	fn    func(*Snapshot) error
+	batch []T
+}
+
+// NewSnapshotBatcher returns a batcher that hands full batches to fn.
+func NewSnapshotBatcher[T any](set func(s *Snapshot, rows []T), fn func(*Snapshot) error) *SnapshotBatcher[T] {
+	return &SnapshotBatcher[T]{set: set, fn: fn, batch: make([]T, 0, SnapshotBatchRows)}
+}
+
+// Add adds one row, passing the batch on once it is full.
+func (b *SnapshotBatcher[T]) Add(v T) error {
+	if b.batch = append(b.batch, v); len(b.batch) < SnapshotBatchRows {
+		return nil
+	}
+	return b.Flush()
+}
+
+// Flush passes on the rows added since the last batch, if any.
+func (b *SnapshotBatcher[T]) Flush() error {
+	if len(b.batch) == 0 {
+		return nil
+	}
+	s := &Snapshot{}
+	b.set(s, b.batch)
+	b.batch = make([]T, 0, SnapshotBatchRows)
+	return b.fn(s)
+}
+
 // EmitBatches passes rows to fn in batches of at most SnapshotBatchRows, each
 // put into a fresh Snapshot by set. Stores use it to stream a table.
 func EmitBatches[T any](rows []T, set func(s *Snapshot, rows []T), fn func(*Snapshot) error) error {

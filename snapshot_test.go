@@ -29,3 +29,45 @@ func TestSnapshot_Sort(t *testing.T) {
 		t.Fatal("nil lists stay nil, want empty")
 	}
 }
+
+// TestSnapshotBatcher checks that rows added one by one come out in order, in
+// batches of at most SnapshotBatchRows, with nothing left behind by Flush.
+func TestSnapshotBatcher(t *testing.T) {
+	const n = 2*phonefleet.SnapshotBatchRows + 7
+	var sizes []int
+	var got []int64
+	b := phonefleet.NewSnapshotBatcher(func(s *phonefleet.Snapshot, rows []int64) {
+		for _, id := range rows {
+			s.AuditEvents = append(s.AuditEvents, &phonefleet.AuditEvent{ID: id})
+		}
+	}, func(s *phonefleet.Snapshot) error {
+		sizes = append(sizes, s.Rows())
+		for _, e := range s.AuditEvents {
+			got = append(got, e.ID)
+		}
+		return nil
+	})
+	for i := range int64(n) {
+		if err := b.Add(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(); err != nil { // nothing left: no empty batch
+		t.Fatal(err)
+	}
+	want := []int{phonefleet.SnapshotBatchRows, phonefleet.SnapshotBatchRows, 7}
+	if len(sizes) != len(want) || sizes[0] != want[0] || sizes[1] != want[1] || sizes[2] != want[2] {
+		t.Fatalf("batch sizes=%v, want %v", sizes, want)
+	}
+	if len(got) != n {
+		t.Fatalf("got %d rows, want %d", len(got), n)
+	}
+	for i, id := range got {
+		if id != int64(i) {
+			t.Fatalf("row %d is %d: order lost", i, id)
+		}
+	}
+}

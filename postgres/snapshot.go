@@ -106,31 +106,20 @@ func streamTable[T any](ctx context.Context, tx pgx.Tx, sql string, scan pgx.Row
 		return err
 	}
 	defer rows.Close()
-	batch := make([]T, 0, phonefleet.SnapshotBatchRows)
-	flush := func() error {
-		b := &phonefleet.Snapshot{}
-		set(b, batch)
-		batch = make([]T, 0, phonefleet.SnapshotBatchRows)
-		return fn(b)
-	}
+	batches := phonefleet.NewSnapshotBatcher(set, fn)
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
 			return err
 		}
-		if batch = append(batch, v); len(batch) == phonefleet.SnapshotBatchRows {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := batches.Add(v); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(batch) > 0 {
-		return flush()
-	}
-	return nil
+	return batches.Flush()
 }
 
 // Import writes s in one transaction into a store without tenants
