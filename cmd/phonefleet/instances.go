@@ -182,11 +182,7 @@ func (c *instancesListCommand) Run(ctx context.Context, args []string) error {
 		q.PageNo++
 	}
 	bar.end()
-	if out == "json" {
-		return writeJSONLines(c.Stdout, items)
-	}
-	rows := make([][]string, len(items))
-	for i, in := range items {
+	return writeItems(c.Stdout, out, items, []string{"ID", "NAME", "REGION", "BILLING", "STATUS", "USER", "CREATED", "EXPIRES"}, func(in client.Instance) []string {
 		expires := "-"
 		if in.ExpiresAt != nil {
 			expires = *in.ExpiresAt
@@ -195,9 +191,8 @@ func (c *instancesListCommand) Run(ctx context.Context, args []string) error {
 		if user == "" {
 			user = "-"
 		}
-		rows[i] = []string{in.InstanceID, in.InstanceName, in.Region, billingText(in.BillingMode), statusText(in.RunningStatus), user, in.CreatedAt, expires}
-	}
-	return writeTable(c.Stdout, []string{"ID", "NAME", "REGION", "BILLING", "STATUS", "USER", "CREATED", "EXPIRES"}, rows)
+		return []string{in.InstanceID, in.InstanceName, in.Region, billingText(in.BillingMode), statusText(in.RunningStatus), user, in.CreatedAt, expires}
+	})
 }
 
 func billingText(mode string) string {
@@ -297,14 +292,9 @@ func (c *instancesBuyCommand) Run(ctx context.Context, args []string) error {
 		bar.set(len(all))
 	}
 	bar.end()
-	if out == "json" {
-		return writeJSONLines(c.Stdout, all)
-	}
-	rows := make([][]string, len(all))
-	for i, b := range all {
-		rows[i] = []string{b.InstanceID, b.InstanceName, b.OrderID}
-	}
-	return writeTable(c.Stdout, []string{"ID", "NAME", "ORDER"}, rows)
+	return writeItems(c.Stdout, out, all, []string{"ID", "NAME", "ORDER"}, func(b bought) []string {
+		return []string{b.InstanceID, b.InstanceName, b.OrderID}
+	})
 }
 
 // ---- unsubscribe -----------------------------------------------------------
@@ -459,14 +449,9 @@ func (c *instancesStatusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if out == "json" {
-		return writeJSONLines(c.Stdout, lines)
-	}
-	rows := make([][]string, len(lines))
-	for i, l := range lines {
-		rows[i] = []string{l.InstanceID, l.Text}
-	}
-	return writeTable(c.Stdout, []string{"ID", "STATUS"}, rows)
+	return writeItems(c.Stdout, out, lines, []string{"ID", "STATUS"}, func(l line) []string {
+		return []string{l.InstanceID, l.Text}
+	})
 }
 
 // ---- assign ----------------------------------------------------------------
@@ -500,14 +485,9 @@ func (c *instancesAssignCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if out == "json" {
-		return writeJSONLines(c.Stdout, pairs)
-	}
-	rows := make([][]string, len(pairs))
-	for i, p := range pairs {
-		rows[i] = []string{p.InstanceID, p.UserID}
-	}
-	return writeTable(c.Stdout, []string{"ID", "USER"}, rows)
+	return writeItems(c.Stdout, out, pairs, []string{"ID", "USER"}, func(p client.UserInstance) []string {
+		return []string{p.InstanceID, p.UserID}
+	})
 }
 
 // ---- reboot, reset ---------------------------------------------------------
@@ -549,12 +529,7 @@ func (c *instancesCommandCommand) Run(ctx context.Context, args []string) error 
 	if err != nil {
 		return err
 	}
-	if out == "json" {
-		return writeJSONLines(c.Stdout, lines)
-	}
-	rows := make([][]string, len(lines))
-	for i, l := range lines {
-		rows[i] = []string{l.InstanceID, l.JobID, l.TaskID}
-	}
-	return writeTable(c.Stdout, []string{"ID", "JOB", "TASK"}, rows)
+	return writeItems(c.Stdout, out, lines, []string{"ID", "JOB", "TASK"}, func(l line) []string {
+		return []string{l.InstanceID, l.JobID, l.TaskID}
+	})
 }

@@ -184,6 +184,19 @@ func isTerminal(w any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// writeItems writes items as JSON lines when out is "json", else as a table
+// under header with one row per item made by row.
+func writeItems[T any](w io.Writer, out string, items []T, header []string, row func(T) []string) error {
+	if out == "json" {
+		return writeJSONLines(w, items)
+	}
+	rows := make([][]string, len(items))
+	for i, it := range items {
+		rows[i] = row(it)
+	}
+	return writeTable(w, header, rows)
+}
+
 // writeTable writes rows under a header, aligned.
 func writeTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
