@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ import (
 type BenchCommand struct{ *Env }
 
 const benchUsage = `Usage: phonefleet bench [--db PATH|URL] [--workload unsubscribe|query|purchase|mix]
-       [--batch N] [--conns N] [--duration D] [--instances N] [-o text|json]
+       [--batch N] [--conns N] [--duration D] [--instances N] [--cpuprofile FILE] [-o text|json]
 
 Measures phonefleet on this machine. It makes sure a tenant (--tenant, default
 "bench") holds enough running monthly instances, buying the shortfall; starts
@@ -48,12 +49,14 @@ Unsubscribing uses instances up: a run ends early, and says so, when the
 instances run out (raise --instances). Without --db the run uses a new SQLite
 file in a temporary directory and removes it; with --db (a file or a
 postgres:// URL) the tenant and its instances stay for the next run.
-A progress line goes to stderr when it is a terminal.
+A progress line goes to stderr when it is a terminal. --cpuprofile writes a
+CPU profile of the process while phonefleet is driven, for go tool pprof.
 `
 
 // benchConfig is the command's flags.
 type benchConfig struct {
 	db, tenant, workload, output string
+	cpuProfile                   string
 	batch, conns, instances      int
 	duration                     time.Duration
 }
@@ -72,6 +75,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long each target is driven")
 	fs.IntVar(&cfg.instances, "instances", 0, "running instances the tenant holds before the run (0: 200,000 for unsubscribe and mix, 10,000 otherwise)")
 	fs.StringVar(&cfg.output, "o", "text", "output: text or json")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the process while phonefleet is driven to this file (go tool pprof reads it)")
 	dbSet := false
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -224,9 +228,18 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 	}
 	res.StartMillis = float64(time.Since(start).Microseconds()) / 1000
 	resetPeakRSS()
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
 	gen = &benchLoad{cfg: cfg, ids: ids, token: token, progress: c.progress()}
 	res.Phonefleet = gen.drive(ctx, "phonefleet", m.HTTPServer.URL())
 	res.PeakRSSBytes = peakRSS()
+	if err := stopProfile(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	if err := m.Close(); err != nil {
 		return nil, err
 	}
@@ -234,6 +247,26 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 		res.Ratio = res.Phonefleet.RequestsPerSec / res.Static.RequestsPerSec
 	}
 	return res, ctx.Err()
+}
+
+// startCPUProfile starts a CPU profile into path, or does nothing when path
+// is empty; the function it returns stops the profile and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // progress returns where progress lines go: stderr when it is a terminal,

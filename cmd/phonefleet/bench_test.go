@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -102,6 +103,22 @@ func TestBench_Exhausted(t *testing.T) {
 	}
 	if res.Static.Exhausted {
 		t.Fatalf("static %+v: exhausted, but it unsubscribes nothing", res.Static)
+	}
+}
+
+// TestBench_CPUProfile: --cpuprofile writes a profile that go tool pprof
+// reads (gzipped protobuf), and still prints the figures.
+func TestBench_CPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "cpu.pprof")
+	res := runBench(t, "--db", filepath.Join(dir, "bench.db"), "--duration", "200ms", "--conns", "2", "--instances", "500", "--cpuprofile", prof)
+	checkStats(t, "phonefleet", res.Phonefleet, 1)
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile of %d bytes does not start with gzip's magic", len(b))
 	}
 }
 
