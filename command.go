@@ -84,11 +84,11 @@ type Command struct {
 	DoneAt        *time.Time `json:"done_at,omitempty"`
 }
 
-// NewEventID returns a new webhook event ID.
-func NewEventID() string { return "evt_" + NewID(20) }
+// NewEventID returns a new webhook event ID, in time order (NewTimeID).
+func NewEventID() string { return "evt_" + NewTimeID() }
 
-// NewJobID returns a new command (job) ID.
-func NewJobID() string { return "job_" + NewID(20) }
+// NewJobID returns a new command (job) ID, in time order (NewTimeID).
+func NewJobID() string { return "job_" + NewTimeID() }
 
 // NewTaskID returns a new task ID, shared by the commands of one request.
 func NewTaskID() string { return "task_" + NewID(20) }

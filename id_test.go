@@ -72,6 +72,29 @@ func TestNewEventID(t *testing.T) {
 	}
 }
 
+// TestNewTimeID: 20 of [a-z0-9], unique, and an ID made in a later
+// millisecond sorts after an earlier one (bytewise, as a B-tree orders
+// TEXT keys).
+func TestNewTimeID(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9]{20}$`)
+	first := phonefleet.NewTimeID()
+	seen := map[string]bool{first: true}
+	last := first
+	for last[:9] == first[:9] { // until the millisecond changes
+		last = phonefleet.NewTimeID()
+		if !re.MatchString(last) || seen[last] {
+			t.Fatalf("NewTimeID=%q: want a new 20 of [a-z0-9]", last)
+		}
+		seen[last] = true
+	}
+	if last <= first {
+		t.Fatalf("NewTimeID made %q after %q, want it to sort after", last, first)
+	}
+	if job := phonefleet.NewJobID(); !strings.HasPrefix(job, "job_") || !re.MatchString(job[4:]) {
+		t.Fatalf("NewJobID=%q, want job_ + 20 of [a-z0-9]", job)
+	}
+}
+
 func TestValidInstanceID(t *testing.T) {
 	for _, tt := range []struct {
 		id   string
