@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -193,11 +195,8 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) er
 			return fmt.Errorf("update instances: %d of %d still running", n, len(w.instances))
 		}
 	}
-	if err := execRows(ctx, tx, "insert refunds", `
-		INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
-		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9
-		FROM json_each(?)
-	`, w.refunds); err != nil {
+	if err := insertRows(ctx, tx, "insert refunds", `INSERT INTO refunds
+		(instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)`, w.refunds); err != nil {
 		return err
 	}
 	if len(w.cancels) > 0 {
@@ -208,40 +207,66 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) er
 			return fmt.Errorf("cancel commands: %w", err)
 		}
 	}
-	if err := execRows(ctx, tx, "insert commands", `
-		INSERT INTO commands (id, type, instance_id, tenant_id, user_id, task_id, event_id, request_id, state,
-		                      attempts, next_attempt_at, last_error, created_at, done_at)
-		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
-		       value->>9, value->>10, value->>11, value->>12, value->>13
-		FROM json_each(?)
-	`, w.commands); err != nil {
+	if err := insertRows(ctx, tx, "insert commands", `INSERT INTO commands
+		(id, type, instance_id, tenant_id, user_id, task_id, event_id, request_id, state,
+		 attempts, next_attempt_at, last_error, created_at, done_at)`, w.commands); err != nil {
 		return err
 	}
-	return execRows(ctx, tx, "insert audit events", `
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
-		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8
-		FROM json_each(?)
-	`, w.audit)
+	return insertRows(ctx, tx, "insert audit events", `INSERT INTO audit_events
+		(at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)`, w.audit)
 }
 
-// execRows runs an INSERT ... SELECT ... FROM json_each(?) over rows, and
-// checks that it inserted every row.
-func execRows(ctx context.Context, tx *Tx, what, query string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	buf, err := json.Marshal(rows)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	res, err := tx.ExecContext(ctx, query, string(buf))
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, formatError(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	} else if n != int64(len(rows)) {
-		return fmt.Errorf("%s: %d of %d rows", what, n, len(rows))
+// maxRowsPerInsert is the most rows one multi-row INSERT of insertRows
+// takes.
+const maxRowsPerInsert = 64
+
+// insertRows inserts rows with head ("INSERT INTO t (columns)") and checks
+// that every row went in. The rows go as multi-row VALUES lists of 64, 32,
+// 16, ... 1 rows, so a table has at most seven statement texts, each
+// prepared once, and each value is bound as it is instead of being
+// extracted from a JSON text (which cost a third of the writes' time).
+func insertRows(ctx context.Context, tx *Tx, what, head string, rows [][]any) error {
+	for len(rows) > 0 {
+		n := maxRowsPerInsert
+		for n > len(rows) {
+			n /= 2
+		}
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		res, err := tx.ExecContext(ctx, valuesStatement(head, n, len(rows[0])), args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, formatError(err))
+		}
+		if got, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if got != int64(n) {
+			return fmt.Errorf("%s: %d of %d rows", what, got, n)
+		}
+		rows = rows[n:]
 	}
 	return nil
+}
+
+// valuesStatements holds the texts valuesStatement made, so that a hot
+// insert does not build its text again.
+var valuesStatements sync.Map // valuesKey → string
+
+type valuesKey struct {
+	head       string
+	rows, cols int
+}
+
+// valuesStatement returns head followed by VALUES and rows lists of cols
+// placeholders.
+func valuesStatement(head string, rows, cols int) string {
+	key := valuesKey{head, rows, cols}
+	if s, ok := valuesStatements.Load(key); ok {
+		return s.(string)
+	}
+	one := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	s := head + " VALUES " + one + strings.Repeat(", "+one, rows-1)
+	valuesStatements.Store(key, s)
+	return s
 }
