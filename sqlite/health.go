@@ -44,6 +44,24 @@ type fileID struct{ dev, ino uint64 }
 // would lose it silently.
 var errFileLost = errors.New("the database file at the path is no longer the one this process opened (deleted or replaced); writes are refused until restart")
 
+// failSync makes every later write fail, and Ping report the store not
+// ready, after an fsync of the write-ahead log failed with err; it returns
+// the error the failed batches get.
+func (db *DB) failSync(err error) error {
+	lost := fmt.Errorf("fsync of the write-ahead log failed, so what is on disk is unknown; writes are refused until restart: %w", err)
+	h := &db.health
+	h.mu.Lock()
+	first := h.lost == nil
+	if first {
+		h.lost = lost
+	}
+	h.mu.Unlock()
+	if first {
+		db.log.Error("fsync of the write-ahead log failed: refusing writes; restart the server", "path", db.Path, "error", err)
+	}
+	return lost
+}
+
 // health is what the store knows about whether writes can succeed: the
 // identity of the file it opened, whether that file was lost, and the last
 // write that failed for lack of disk.

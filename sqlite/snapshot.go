@@ -268,7 +268,7 @@ func (imp *snapshotImport) Commit(ctx context.Context) error {
 	if err := imp.tx.sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit import: %w", err)
 	}
-	return nil
+	return imp.tx.db.syncWAL()
 }
 
 // Rollback abandons the import.

@@ -109,6 +109,11 @@ type DB struct {
 
 	w *writer // the group commit writer; nil without group commit
 
+	// ckdb is the checkpointer's pool (one connection) and ck the
+	// checkpointer (checkpoint.go).
+	ckdb *sql.DB
+	ck   *checkpointer
+
 	// Statements prepared once per connection of each pool (stmt.go).
 	wstmts, rstmts *stmtCache
 
@@ -127,6 +132,8 @@ type DB struct {
 	testNoGroup         bool              // run every unsubscribe on its own, as a benchmark's baseline
 	testHookBeforeBatch func()
 	testHookCommit      func(n int) error
+	testHookSync        func() error // runs before each fsync of the log; its error fails the fsync
+	testHookCheckpoint  func(logPages, done int)
 }
 
 // NewDB returns a DB for the file at path. It does not touch the file until Open.
@@ -150,12 +157,17 @@ func (db *DB) dsn(write bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	if write {
+		// The writer fsyncs the log itself after each commit, off the
+		// writer goroutine (syncWAL), before any caller hears.
+		q.Add("_pragma", "synchronous(NORMAL)")
+		// The checkpointer copies the log into the file (checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
 	} else {
+		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "query_only(1)")
 	}
 	return db.Path + "?" + q.Encode()
@@ -202,6 +214,9 @@ func (db *DB) Open() (err error) {
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := db.syncWAL(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	db.migrated = true
 	if err := db.recordOpen(); err != nil {
 		return err
@@ -216,6 +231,15 @@ func (db *DB) Open() (err error) {
 	if err := db.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("open %s for reading: %w", db.Path, err)
 	}
+	if db.ckdb, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+		return fmt.Errorf("open checkpoint pool: %w", err)
+	}
+	db.ckdb.SetMaxOpenConns(1)
+	db.ckdb.SetMaxIdleConns(1)
+	db.ckdb.SetConnMaxIdleTime(0)
+	db.ckdb.SetConnMaxLifetime(0)
+	db.ck = newCheckpointer(db.ckdb, db.log.Warn, db.testHookCheckpoint)
+
 	// After the migrations: they run as text, several statements each.
 	if !db.testNoStmtCache {
 		db.wstmts, db.rstmts = newStmtCache(db.wdb), newStmtCache(db.rdb)
@@ -301,7 +325,13 @@ func (db *DB) Close() error {
 			c.close()
 		}
 	}
+	if db.ck != nil {
+		db.ck.close()
+	}
 	var errs []error
+	if db.ckdb != nil {
+		errs = append(errs, db.ckdb.Close())
+	}
 	if db.rdb != nil {
 		errs = append(errs, db.rdb.Close())
 	}

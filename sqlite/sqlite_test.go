@@ -125,19 +125,23 @@ func TestDB_Open(t *testing.T) {
 
 	t.Run("Pragmas", func(t *testing.T) {
 		db := MustOpenDB(t, nil)
+		// The writer commits with synchronous=NORMAL (1) and fsyncs the
+		// log itself before answering (TestWriter_SyncBeforeAnswer).
+		// Its checkpoints run on another connection (TestCheckpointer).
 		for _, pool := range []struct {
-			name string
-			tx   func() (*Tx, error)
+			name, synchronous, autocheckpoint string
+			tx                                func() (*Tx, error)
 		}{
-			{"write", func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
-			{"read", func() (*Tx, error) { return db.beginTx(t.Context(), false) }},
+			{"write", "1", "0", func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
+			{"read", "2", "1000", func() (*Tx, error) { return db.beginTx(t.Context(), false) }},
 		} {
 			tx, err := pool.tx()
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range []struct{ pragma, want string }{
-				{"journal_mode", "wal"}, {"foreign_keys", "1"}, {"synchronous", "2"}, {"busy_timeout", "5000"}, {"temp_store", "2"},
+				{"journal_mode", "wal"}, {"foreign_keys", "1"}, {"synchronous", pool.synchronous}, {"busy_timeout", "5000"}, {"temp_store", "2"},
+				{"wal_autocheckpoint", pool.autocheckpoint},
 			} {
 				var got string
 				if err := tx.QueryRowContext(t.Context(), "PRAGMA "+p.pragma).Scan(&got); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -55,7 +56,12 @@ var (
 	})
 	commitDuration = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "phonefleet_sqlite_commit_duration_seconds",
-		Help:    "Time of the COMMIT of one SQLite write transaction (the fsync of its batch).",
+		Help:    "Time of the COMMIT of one SQLite write transaction (writing its pages to the write-ahead log).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12), // 100µs … ~6s
+	})
+	syncDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "phonefleet_sqlite_wal_sync_duration_seconds",
+		Help:    "Time of one fsync of the SQLite write-ahead log, which makes every batch committed before it durable.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12), // 100µs … ~6s
 	})
 )
@@ -68,11 +74,25 @@ type writer struct {
 	closed bool
 
 	wake   chan struct{} // capacity 1: "the queue may have grown"; closed by close
-	exited chan struct{} // closed when the goroutine returns
+	exited chan struct{} // closed when both goroutines returned
+
+	// committed takes each batch from the writer goroutine to the syncer,
+	// which answers its callers once an fsync made it durable.
+	committed chan *committedBatch
+}
+
+// committedBatch is a batch whose transaction ended: its callers wait for
+// the fsync of the write-ahead log that makes it durable.
+type committedBatch struct {
+	ops  []*writeOp
+	errs []error // each operation's own error
+	err  error   // the batch's: nil if it committed
 }
 
 func newWriter() *writer {
-	return &writer{wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	// Capacity 1: the writer runs at most one batch ahead of the fsync in
+	// progress plus one waiting for the next.
+	return &writer{wake: make(chan struct{}, 1), exited: make(chan struct{}), committed: make(chan *committedBatch, 1)}
 }
 
 // enqueue appends op and returns the queue length; errClosed once the
@@ -211,13 +231,13 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) (err error) {
 	if err := tx.sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	commitDuration.Observe(time.Since(start).Seconds())
+	batchSize.Observe(1)
 	// A commit into a file deleted meanwhile is lost: do not acknowledge it.
 	if err := db.checkFile(); err != nil {
 		return err
 	}
-	commitDuration.Observe(time.Since(start).Seconds())
-	batchSize.Observe(1)
-	return nil
+	return db.syncWAL()
 }
 
 // runWriter is the writer goroutine: whenever operations are queued it
@@ -225,8 +245,20 @@ func (db *DB) writeAlone(ctx context.Context, fn opFunc) (err error) {
 // transaction. It waits for nothing else, so a lone operation commits at
 // once and batches grow only while a commit is in progress. After close it
 // runs what is still queued and returns.
+//
+// The writer connection commits without an fsync (synchronous=NORMAL): each
+// committed batch goes to the syncer goroutine (runSyncer), which fsyncs the
+// write-ahead log and only then answers the batch's callers. So the writer
+// runs the next batch while the disk makes the last one durable, and one
+// fsync covers every batch committed while the previous fsync ran.
 func (db *DB) runWriter(w *writer, maxBatch int) {
-	defer close(w.exited)
+	synced := make(chan struct{})
+	go db.runSyncer(w.committed, synced)
+	defer func() {
+		close(w.committed)
+		<-synced
+		close(w.exited)
+	}()
 	for {
 		_, open := <-w.wake
 		for {
@@ -237,7 +269,7 @@ func (db *DB) runWriter(w *writer, maxBatch int) {
 			if len(batch) == 0 {
 				break
 			}
-			db.runBatch(batch)
+			w.committed <- db.runBatch(batch)
 		}
 		if !open {
 			return
@@ -245,31 +277,93 @@ func (db *DB) runWriter(w *writer, maxBatch int) {
 	}
 }
 
-// runBatch runs the operations in one transaction and answers each caller
-// after the commit: with its own error if its operation failed (and was
-// rolled back to its savepoint), else with the batch's error if the
-// transaction could not be committed, else with nil.
-func (db *DB) runBatch(batch []*writeOp) {
-	errs := make([]error, len(batch))
-	batchErr := db.checkFile()
-	if batchErr == nil {
-		batchErr = db.commitBatch(batch, errs)
+// runBatch runs the operations in one transaction and returns the outcome:
+// each operation's own error (it was rolled back to its savepoint) and the
+// batch's error if the transaction could not be committed.
+func (db *DB) runBatch(batch []*writeOp) *committedBatch {
+	c := &committedBatch{ops: batch, errs: make([]error, len(batch))}
+	c.err = db.checkFile()
+	if c.err == nil {
+		c.err = db.commitBatch(batch, c.errs)
 	}
-	if batchErr == nil {
-		// A commit into a file deleted meanwhile is lost: do not
-		// acknowledge it.
-		batchErr = db.checkFile()
-	}
-	db.recordWrite(batchErr)
-	for _, err := range errs {
-		db.recordWrite(err)
-	}
-	for i, op := range batch {
-		if errs[i] == nil {
-			errs[i] = batchErr
+	return c
+}
+
+// runSyncer is the syncer goroutine: it takes every committed batch waiting,
+// makes them durable with one fsync of the write-ahead log, and answers
+// their callers: with the operation's own error, else the batch's, else
+// the fsync's, else nil. It returns when in is closed and drained.
+func (db *DB) runSyncer(in <-chan *committedBatch, done chan<- struct{}) {
+	defer close(done)
+	for c := range in {
+		group := []*committedBatch{c}
+	drain:
+		for {
+			select {
+			case c, ok := <-in:
+				if !ok {
+					break drain
+				}
+				group = append(group, c)
+			default:
+				break drain
+			}
 		}
-		op.done <- errs[i]
+		var syncErr error
+		for _, c := range group {
+			if c.err == nil {
+				// A commit into a file deleted meanwhile is lost: do not
+				// acknowledge it.
+				if syncErr = db.checkFile(); syncErr == nil {
+					syncErr = db.syncWAL()
+				}
+				break
+			}
+		}
+		for _, c := range group {
+			if c.err == nil {
+				c.err = syncErr
+			}
+			db.recordWrite(c.err)
+			for i, op := range c.ops {
+				db.recordWrite(c.errs[i])
+				if c.errs[i] == nil {
+					c.errs[i] = c.err
+				}
+				op.done <- c.errs[i]
+			}
+		}
 	}
+}
+
+// syncWAL fsyncs the write-ahead log, making every transaction committed
+// before the call durable (the log holds each commit's pages; SQLite
+// fsyncs the log itself before a checkpoint copies them into the database
+// file, and the file after). An fsync that fails leaves the log's state on
+// disk unknown, while its transactions are already visible: like a lost
+// file, it makes the store refuse writes until a restart.
+func (db *DB) syncWAL() error {
+	if hook := db.testHookSync; hook != nil {
+		if err := hook(); err != nil {
+			return db.failSync(err)
+		}
+	}
+	start := time.Now()
+	f, err := os.OpenFile(db.Path+"-wal", os.O_RDWR, 0)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return db.failSync(err)
+	}
+	syncDuration.Observe(time.Since(start).Seconds())
+	if db.ck != nil {
+		db.ck.notify()
+	}
+	return nil
 }
 
 // commitBatch runs each operation inside its own savepoint of one BEGIN

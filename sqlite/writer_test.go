@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -285,6 +286,92 @@ func TestWriter_CommitFailure(t *testing.T) {
 		t.Fatal(err)
 	} else if len(es) != 1 || es[0].Action != phonefleet.ActionInstanceCreate {
 		t.Fatalf("audit events=%+v, want only the purchase", es)
+	}
+}
+
+// TestWriter_SyncBeforeAnswer: a committed batch is answered only after the
+// fsync of the log, and the writer commits the next batch meanwhile.
+func TestWriter_SyncBeforeAnswer(t *testing.T) {
+	syncing, unblock := make(chan struct{}), make(chan struct{})
+	committing := make(chan int, 10)
+	var armed atomic.Bool
+	var once sync.Once
+	db := mustOpenDBWith(t, filepath.Join(t.TempDir(), "phonefleet.db"), func(db *DB) {
+		db.testHookSync = func() error {
+			if armed.Load() {
+				once.Do(func() { close(syncing); <-unblock })
+			}
+			return nil
+		}
+		db.testHookCommit = func(n int) error {
+			if armed.Load() {
+				committing <- n
+			}
+			return nil
+		}
+	})
+	armed.Store(true)
+
+	first := make(chan error, 1)
+	go func() { first <- db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "first"}) }()
+	<-syncing // the first batch committed; its fsync is held
+	select {
+	case err := <-first:
+		t.Fatalf("first caller answered (err=%v) before the fsync", err)
+	default:
+	}
+
+	second := make(chan error, 1)
+	go func() { second <- db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "second"}) }()
+	<-committing // the first batch's commit
+	select {
+	case <-committing: // the second's, while the first's fsync is still held
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not commit the next batch while the fsync was held")
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("second caller answered (err=%v) before any fsync after its commit", err)
+	default:
+	}
+	close(unblock)
+	for name, c := range map[string]chan error{"first": first, "second": second} {
+		if err := <-c; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := db.FindTenantByName(t.Context(), name); err != nil {
+			t.Fatalf("FindTenantByName(%s): %v", name, err)
+		}
+	}
+}
+
+// TestWriter_SyncFailure: when the fsync of the log fails, the batch's
+// callers get an internal error, and the store refuses every later write
+// and reports itself not ready: what is on disk is unknown.
+func TestWriter_SyncFailure(t *testing.T) {
+	var fail atomic.Bool
+	db := mustOpenDBWith(t, filepath.Join(t.TempDir(), "phonefleet.db"), func(db *DB) {
+		db.testHookSync = func() error {
+			if fail.Load() {
+				return errors.New("injected fsync failure")
+			}
+			return nil
+		}
+	})
+	if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "during"})
+	if err == nil || !strings.Contains(err.Error(), "injected fsync failure") || phonefleet.ErrorCode(err) != phonefleet.EInternal {
+		t.Fatalf("CreateTenant during the failure: err=%v, want the injected fsync failure as %s", err, phonefleet.EInternal)
+	}
+	fail.Store(false)
+	if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "after"}); err == nil || !strings.Contains(err.Error(), "writes are refused until restart") {
+		t.Fatalf("CreateTenant after the failure: err=%v, want writes refused", err)
+	}
+	if err := db.Ping(t.Context()); err == nil {
+		t.Fatal("Ping after a failed fsync: nil, want not ready")
 	}
 }
 
