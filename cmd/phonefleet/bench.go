@@ -29,6 +29,7 @@ type BenchCommand struct{ *Env }
 
 const benchUsage = `Usage: phonefleet bench [--db PATH|URL] [--workload unsubscribe|query|purchase|mix]
        [--batch N] [--conns N] [--duration D] [--instances N] [--cpuprofile FILE] [-o text|json]
+       phonefleet bench --serve [--addr HOST:PORT] [--static-addr HOST:PORT] [--ids FILE] [flags]
 
 Measures phonefleet on this machine. It makes sure a tenant (--tenant, default
 "bench") holds enough running monthly instances, buying the shortfall; starts
@@ -51,6 +52,16 @@ file in a temporary directory and removes it; with --db (a file or a
 postgres:// URL) the tenant and its instances stay for the next run.
 A progress line goes to stderr when it is a terminal. --cpuprofile writes a
 CPU profile of the process while phonefleet is driven, for go tool pprof.
+
+With --serve, bench drives nothing: it prepares the tenant as a run would,
+starts the real server on --addr (default 127.0.0.1:8080) and the static
+handler on --static-addr (default 127.0.0.1:8081), writes the admin token and
+then the running instances' IDs, one a line, to --ids (default
+phonefleet-bench-ids.txt in the temporary directory), prints the URLs and
+ready-to-paste wrk commands (scripts/wrk/ of the repository, with --batch,
+--conns and --duration), and serves until interrupted. At exit it removes the
+IDs file and prints the process's peak RSS while serving; --cpuprofile
+profiles the whole time served.
 `
 
 // benchConfig is the command's flags.
@@ -59,6 +70,9 @@ type benchConfig struct {
 	cpuProfile                   string
 	batch, conns, instances      int
 	duration                     time.Duration
+
+	serve                    bool // --serve: serve both targets for wrk
+	addr, staticAddr, idsOut string
 }
 
 // benchWorkloads are the workloads bench knows.
@@ -76,6 +90,10 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.instances, "instances", 0, "running instances the tenant holds before the run (0: 200,000 for unsubscribe and mix, 10,000 otherwise)")
 	fs.StringVar(&cfg.output, "o", "text", "output: text or json")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the process while phonefleet is driven to this file (go tool pprof reads it)")
+	fs.BoolVar(&cfg.serve, "serve", false, "serve phonefleet and the static handler for wrk until interrupted, instead of driving them")
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "with --serve: phonefleet's listen address")
+	fs.StringVar(&cfg.staticAddr, "static-addr", "127.0.0.1:8081", "with --serve: the static handler's listen address")
+	fs.StringVar(&cfg.idsOut, "ids", filepath.Join(os.TempDir(), "phonefleet-bench-ids.txt"), "with --serve: where to write the token and the instance IDs for wrk")
 	dbSet := false
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -103,6 +121,10 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--instances must not be negative")
 	case cfg.output != "text" && cfg.output != "json":
 		return usagef("-o must be text or json, not %q", cfg.output)
+	case cfg.serve && cfg.output != "text":
+		return usagef("-o json does not go with --serve, which prints text")
+	case cfg.serve && cfg.idsOut == "":
+		return usagef("--ids must name a file")
 	}
 	if cfg.instances == 0 {
 		cfg.instances = 10000
@@ -118,6 +140,9 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 		}
 		defer os.RemoveAll(dir)
 		cfg.db = filepath.Join(dir, "bench.db")
+	}
+	if cfg.serve {
+		return c.serve(ctx, &cfg)
 	}
 
 	res, err := c.run(ctx, &cfg)
@@ -209,21 +234,18 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 	res.Instances = len(ids)
 
 	// The static handler first, on a listener of its own.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	static, staticURL, err := startStatic("127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	static := &http.Server{Handler: http.HandlerFunc(serveStatic), ReadHeaderTimeout: 10 * time.Second}
-	go static.Serve(ln)
 	gen := &benchLoad{cfg: cfg, ids: ids, token: token, cycle: true, progress: c.progress()}
-	res.Static = gen.drive(ctx, "static", "http://"+ln.Addr().String())
+	res.Static = gen.drive(ctx, "static", staticURL)
 	static.Close()
 
-	// Then the real server: serve's defaults, without the rate limit.
-	m := NewMain(&Env{Stdout: io.Discard, Stderr: c.Stderr, Getenv: c.Getenv})
-	m.Config.DB, m.Config.Addr, m.Config.RateLimit, m.Config.LogLevel = cfg.db, "127.0.0.1:0", 0, "error"
+	// Then the real server.
 	start := time.Now()
-	if err := m.Run(ctx); err != nil {
+	m, err := c.startServer(ctx, cfg.db, "127.0.0.1:0")
+	if err != nil {
 		return nil, err
 	}
 	res.StartMillis = float64(time.Since(start).Microseconds()) / 1000
@@ -247,6 +269,129 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 		res.Ratio = res.Phonefleet.RequestsPerSec / res.Static.RequestsPerSec
 	}
 	return res, ctx.Err()
+}
+
+// startStatic serves the static handler on addr and returns its base URL.
+func startStatic(addr string) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(serveStatic), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+// startServer starts the real server on db and addr, in this process:
+// serve's defaults, without the per-tenant rate limit, logging only
+// errors.
+func (c *BenchCommand) startServer(ctx context.Context, db, addr string) (*Main, error) {
+	m := NewMain(&Env{Stdout: io.Discard, Stderr: c.Stderr, Getenv: c.Getenv})
+	m.Config.DB, m.Config.Addr, m.Config.RateLimit, m.Config.LogLevel = db, addr, 0, "error"
+	if err := m.Run(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// serve prepares the tenant as a run would, starts the server and the
+// static handler on cfg's addresses, writes the IDs file for wrk, prints how
+// to drive both, and serves until ctx is done.
+func (c *BenchCommand) serve(ctx context.Context, cfg *benchConfig) (err error) {
+	ids, token, err := c.prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	static, staticURL, err := startStatic(cfg.staticAddr)
+	if err != nil {
+		return err
+	}
+	defer static.Close()
+	m, err := c.startServer(ctx, cfg.db, cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := m.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	serverURL := m.HTTPServer.URL()
+
+	// The scripts keep, per target port, how far earlier runs got in the
+	// file (wrkUsedFile): a new file starts them afresh.
+	used := []string{wrkUsedFile(cfg.idsOut, serverURL), wrkUsedFile(cfg.idsOut, staticURL)}
+	for _, name := range used {
+		os.Remove(name)
+	}
+	if err := writeWrkIDs(cfg.idsOut, token, ids); err != nil {
+		return fmt.Errorf("write --ids: %w", err)
+	}
+	defer func() {
+		for _, name := range append(used, cfg.idsOut) {
+			os.Remove(name)
+		}
+	}()
+	resetPeakRSS()
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}()
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "phonefleet: %s\nstatic: %s\ntoken: %s\nids: %s\ninstances: %d\n\n", serverURL, staticURL, token, cfg.idsOut, len(ids))
+	fmt.Fprintf(&b, "From the repository's root, drive each target, then ratio = phonefleet's requests/s / static's:\n")
+	secs := max(1, int((cfg.duration+time.Second-1)/time.Second))
+	for _, w := range []struct {
+		name  string
+		batch int
+	}{
+		{"unsubscribe", min(cfg.batch, phonefleet.MaxUnsubscribeIDs)},
+		{"query", min(cfg.batch, phonefleet.MaxUnsubscribeIDs)},
+		{"purchase", min(cfg.batch, phonefleet.MaxPurchaseCount)},
+	} {
+		for _, u := range []string{staticURL, serverURL} {
+			fmt.Fprintf(&b, "  wrk -t%d -c%d -d%ds --latency -s scripts/wrk/%s.lua %s -- %s %d\n",
+				min(2, cfg.conns), cfg.conns, secs, w.name, u, cfg.idsOut, w.batch)
+		}
+	}
+	b.WriteString("serving until interrupted\n")
+	if _, err := io.WriteString(c.Stdout, b.String()); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	_, err = fmt.Fprintf(c.Stdout, "peak RSS while serving %.1f MB\n", float64(peakRSS())/(1<<20))
+	return err
+}
+
+// wrkUsedFile returns the file where scripts/wrk/unsubscribe.lua keeps how
+// far its runs against baseURL got in the IDs file ids.
+func wrkUsedFile(ids, baseURL string) string {
+	return ids + ".used-" + baseURL[strings.LastIndexByte(baseURL, ':')+1:]
+}
+
+// writeWrkIDs writes the token, then the IDs, one a line, to path. The file
+// is only the owner's (it holds a token) and replaces path whole, never
+// writing through a link left there.
+func writeWrkIDs(path, token string, ids []string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".phonefleet-bench-ids-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a failure
+	_, err = io.WriteString(f, token+"\n"+strings.Join(ids, "\n")+"\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // startCPUProfile starts a CPU profile into path, or does nothing when path

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/phonefleet/phonefleet"
@@ -155,6 +163,8 @@ func TestBench_Usage(t *testing.T) {
 		{"--conns", "0"},
 		{"--duration", "0s"},
 		{"--instances", "-1"},
+		{"--serve", "-o", "json"},
+		{"--serve", "--ids", ""},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -164,5 +174,219 @@ func TestBench_Usage(t *testing.T) {
 		if stdout.Len() != 0 || stderr.Len() == 0 {
 			t.Fatalf("bench %v: stdout %q, stderr %q; want only an error on stderr", args, stdout.String(), stderr.String())
 		}
+	}
+}
+
+// benchServe is a running "phonefleet bench --serve" and what it printed.
+type benchServe struct {
+	db, idsFile, token string
+	phonefleet, static string
+	commands           []string
+	ids                []string // the IDs file, after its token line
+
+	cancel context.CancelFunc
+	code   chan int    // the exit code, once Run returned
+	rest   chan string // what it printed after the set-up, once Run returned
+	stderr *bytes.Buffer
+}
+
+// startBenchServe starts bench --serve on free ports with a tenant of n
+// instances, and returns once it printed its set-up.
+func startBenchServe(t *testing.T, n int) *benchServe {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-exited }) // before t.TempDir's removal
+	s := &benchServe{db: filepath.Join(dir, "bench.db"), idsFile: filepath.Join(dir, "ids.txt"), cancel: cancel,
+		code: make(chan int, 1), rest: make(chan string, 1), stderr: new(bytes.Buffer)}
+	pr, pw := io.Pipe()
+	go func() {
+		s.code <- Run(ctx, []string{"bench", "--serve", "--db", s.db, "--instances", strconv.Itoa(n),
+			"--addr", "127.0.0.1:0", "--static-addr", "127.0.0.1:0", "--ids", s.idsFile}, pw, s.stderr)
+		pw.Close()
+		close(exited)
+	}()
+
+	sc := bufio.NewScanner(pr)
+	ready := false
+	for !ready && sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			switch k {
+			case "phonefleet":
+				s.phonefleet = v
+			case "static":
+				s.static = v
+			case "token":
+				s.token = v
+			}
+		}
+		if strings.HasPrefix(line, "  wrk ") {
+			s.commands = append(s.commands, strings.TrimSpace(line))
+		}
+		ready = line == "serving until interrupted"
+	}
+	if !ready {
+		t.Fatalf("bench --serve ended (exit %d) before it was ready; stderr %q", <-s.code, s.stderr.String())
+	}
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		s.rest <- b.String()
+	}()
+
+	b, err := os.ReadFile(s.idsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if lines[0] != s.token {
+		t.Fatalf("first line of the IDs file %q, want the printed token %q", lines[0], s.token)
+	}
+	s.ids = lines[1:]
+	if len(s.ids) != n {
+		t.Fatalf("IDs file holds %d IDs, want %d", len(s.ids), n)
+	}
+	return s
+}
+
+// stop cancels bench --serve, checks it exits 0, and returns what it
+// printed at exit.
+func (s *benchServe) stop(t *testing.T) string {
+	t.Helper()
+	s.cancel()
+	if code := <-s.code; code != 0 {
+		t.Fatalf("bench --serve exit %d, want 0; stderr %q", code, s.stderr.String())
+	}
+	return <-s.rest
+}
+
+// runningIDs returns the bench tenant's running instances in db.
+func runningIDs(t *testing.T, db string) map[string]bool {
+	t.Helper()
+	store, err := openStore(db, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tn, err := store.FindTenantByName(context.Background(), "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := phonefleet.InstanceStateRunning
+	ins, _, err := store.FindInstances(context.Background(), phonefleet.InstanceFilter{TenantID: tn.ID, State: &running, Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make(map[string]bool, len(ins))
+	for _, in := range ins {
+		ids[in.ID] = true
+	}
+	return ids
+}
+
+// postUnsubscribe sends what scripts/wrk/unsubscribe.lua sends for one ID
+// and returns the status and body.
+func postUnsubscribe(t *testing.T, baseURL, token, id string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", baseURL+"/v1/instances/delete", strings.NewReader(`{"instanceIdList":["`+id+`"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", token)
+	req.Header.Set("X-Request-Id", "test-"+id)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestBench_Serve: bench --serve prints both URLs, the token, the IDs file
+// and wrk commands for both; phonefleet unsubscribes what it is sent, the
+// static handler answers success and changes nothing; cancelling exits 0,
+// prints the peak RSS and removes the IDs file.
+func TestBench_Serve(t *testing.T) {
+	s := startBenchServe(t, 5)
+	if !strings.HasPrefix(s.phonefleet, "http://127.0.0.1:") || !strings.HasPrefix(s.static, "http://127.0.0.1:") || s.phonefleet == s.static {
+		t.Fatalf("phonefleet %q, static %q: want two loopback URLs", s.phonefleet, s.static)
+	}
+	if len(s.commands) != 6 {
+		t.Fatalf("%d wrk commands, want 6 (three workloads, two targets):\n%s", len(s.commands), strings.Join(s.commands, "\n"))
+	}
+	for _, want := range []string{
+		"wrk -t2 -c64 -d10s --latency -s scripts/wrk/unsubscribe.lua " + s.static + " -- " + s.idsFile + " 1",
+		"wrk -t2 -c64 -d10s --latency -s scripts/wrk/unsubscribe.lua " + s.phonefleet + " -- " + s.idsFile + " 1",
+	} {
+		if !slices.Contains(s.commands, want) {
+			t.Fatalf("wrk commands:\n%s\nwant among them %q", strings.Join(s.commands, "\n"), want)
+		}
+	}
+	for _, target := range []struct{ url, id string }{{s.phonefleet, s.ids[0]}, {s.static, s.ids[1]}} {
+		status, body := postUnsubscribe(t, target.url, s.token, target.id)
+		if status != http.StatusOK || !strings.Contains(body, `"error_code":"0"`) {
+			t.Fatalf("%s: unsubscribe answered %d %s, want 200 with error_code 0", target.url, status, body)
+		}
+	}
+
+	rest := s.stop(t)
+	if !strings.HasPrefix(rest, "peak RSS while serving ") {
+		t.Fatalf("printed at exit %q, want the peak RSS", rest)
+	}
+	if _, err := os.Stat(s.idsFile); !os.IsNotExist(err) {
+		t.Fatalf("IDs file after exit: %v, want it removed", err)
+	}
+	running := runningIDs(t, s.db)
+	if running[s.ids[0]] || !running[s.ids[1]] || len(running) != 4 {
+		t.Fatalf("running after the run: %v; want all but %s (unsubscribed through phonefleet; %s went to the static handler)",
+			running, s.ids[0], s.ids[1])
+	}
+}
+
+// TestBench_ServeWrk drives both targets of bench --serve with wrk and
+// scripts/wrk/unsubscribe.lua for a second each: no errors, and phonefleet
+// unsubscribed at least one instance per answered request, so no two
+// requests named the same instance. Skipped without wrk on PATH.
+func TestBench_ServeWrk(t *testing.T) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk is not on PATH (Debian: apt-get install wrk); the scripts in scripts/wrk go untested")
+	}
+	s := startBenchServe(t, 10000)
+	script, err := filepath.Abs("../../scripts/wrk/unsubscribe.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := map[string]int{}
+	for _, url := range []string{s.static, s.phonefleet} {
+		out, err := exec.Command(wrk, "-t2", "-c4", "-d1s", "-s", script, url, "--", s.idsFile, "1").CombinedOutput()
+		if err != nil {
+			t.Fatalf("wrk against %s: %v\n%s", url, err, out)
+		}
+		m := regexp.MustCompile(`(?m)^(\d+) requests of 1 instances: .*errors: status >= 400 0, connect 0, read 0, write 0, timeout 0$`).FindSubmatch(out)
+		if m == nil || strings.Contains(string(out), "WARNING") {
+			t.Fatalf("wrk against %s: want a report of no errors and no warning:\n%s", url, out)
+		}
+		requests[url], _ = strconv.Atoi(string(m[1]))
+		if url == s.phonefleet && strings.Contains(string(out), "ran out") {
+			t.Fatalf("wrk against phonefleet ran out of IDs, raise the test's instances:\n%s", out)
+		}
+	}
+	s.stop(t)
+	if left, _ := filepath.Glob(s.idsFile + "*"); len(left) != 0 {
+		t.Fatalf("left after exit: %v, want the IDs file and the scripts' .used files removed", left)
+	}
+	if gone := 10000 - len(runningIDs(t, s.db)); requests[s.phonefleet] == 0 || gone < requests[s.phonefleet] {
+		t.Fatalf("phonefleet answered %d requests, and %d instances are no longer running: want at least one per request",
+			requests[s.phonefleet], gone)
 	}
 }

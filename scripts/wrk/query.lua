@@ -1,0 +1,46 @@
+-- query.lua: wrk script; each request asks the status of BATCH instances
+-- (POST /v1/instances/batch-query-status), windows of the IDs file in turn:
+--
+--   wrk -t2 -c64 -d10s --latency -s scripts/wrk/query.lua URL -- IDS_FILE [BATCH]
+--
+-- IDS_FILE is what "phonefleet bench --serve" writes (see phonefleet.lua).
+-- Queries change nothing, so runs may repeat at will.
+
+local pf = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "phonefleet.lua")
+
+local threads = {}
+-- Main state only: each thread's copy of these is set by setup().
+local counted, run_prefix
+
+function setup(thread)
+   threads[#threads + 1] = thread
+   counted = counted or pf.threads()
+   run_prefix = run_prefix or pf.run_id()
+   thread:set("index", #threads - 1)
+   thread:set("nthreads", counted)
+   thread:set("run", run_prefix)
+end
+
+function init(args)
+   local token
+   file, batch = pf.args(args)
+   token, ids = pf.read(file)
+   if #ids < batch then
+      error("phonefleet: " .. file .. " holds fewer than " .. batch .. " IDs")
+   end
+   headers = pf.headers(token)
+   sent = 0
+end
+
+function request()
+   -- Window index+nthreads*sent, as phonefleet bench's own generator does.
+   local start = ((index + nthreads * sent) * batch) % (#ids - batch + 1)
+   sent = sent + 1
+   headers["X-Request-Id"] = run .. "-" .. index .. "-" .. sent
+   return wrk.format("POST", "/v1/instances/batch-query-status", headers,
+      pf.ids_body("instance_ids", batch, function(j) return ids[start + j] end))
+end
+
+function done(summary, latency, requests)
+   pf.report(summary, threads[1]:get("batch"))
+end
