@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -332,6 +333,11 @@ func (c *BenchCommand) serve(ctx context.Context, cfg *benchConfig) (err error) 
 			os.Remove(name)
 		}
 	}()
+	// The peak RSS is to be the serving's: the Go heap preparing used goes
+	// back to the system first.
+	instances := len(ids)
+	ids = nil
+	debug.FreeOSMemory()
 	resetPeakRSS()
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
@@ -344,7 +350,7 @@ func (c *BenchCommand) serve(ctx context.Context, cfg *benchConfig) (err error) 
 	}()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "phonefleet: %s\nstatic: %s\ntoken: %s\nids: %s\ninstances: %d\n\n", serverURL, staticURL, token, cfg.idsOut, len(ids))
+	fmt.Fprintf(&b, "phonefleet: %s\nstatic: %s\ntoken: %s\nids: %s\ninstances: %d\n\n", serverURL, staticURL, token, cfg.idsOut, instances)
 	fmt.Fprintf(&b, "From the repository's root, drive each target, then ratio = phonefleet's requests/s / static's:\n")
 	secs := max(1, int((cfg.duration+time.Second-1)/time.Second))
 	for _, w := range []struct {
@@ -356,7 +362,7 @@ func (c *BenchCommand) serve(ctx context.Context, cfg *benchConfig) (err error) 
 		{"purchase", min(cfg.batch, phonefleet.MaxPurchaseCount)},
 	} {
 		for _, u := range []string{staticURL, serverURL} {
-			fmt.Fprintf(&b, "  wrk -t%d -c%d -d%ds --latency -s scripts/wrk/%s.lua %s -- %s %d\n",
+			fmt.Fprintf(&b, "  wrk -t%d -c%d -d%ds --timeout 10s --latency -s scripts/wrk/%s.lua %s -- %s %d\n",
 				min(2, cfg.conns), cfg.conns, secs, w.name, u, cfg.idsOut, w.batch)
 		}
 	}

@@ -324,8 +324,8 @@ func TestBench_Serve(t *testing.T) {
 		t.Fatalf("%d wrk commands, want 6 (three workloads, two targets):\n%s", len(s.commands), strings.Join(s.commands, "\n"))
 	}
 	for _, want := range []string{
-		"wrk -t2 -c64 -d10s --latency -s scripts/wrk/unsubscribe.lua " + s.static + " -- " + s.idsFile + " 1",
-		"wrk -t2 -c64 -d10s --latency -s scripts/wrk/unsubscribe.lua " + s.phonefleet + " -- " + s.idsFile + " 1",
+		"wrk -t2 -c64 -d10s --timeout 10s --latency -s scripts/wrk/unsubscribe.lua " + s.static + " -- " + s.idsFile + " 1",
+		"wrk -t2 -c64 -d10s --timeout 10s --latency -s scripts/wrk/unsubscribe.lua " + s.phonefleet + " -- " + s.idsFile + " 1",
 	} {
 		if !slices.Contains(s.commands, want) {
 			t.Fatalf("wrk commands:\n%s\nwant among them %q", strings.Join(s.commands, "\n"), want)
