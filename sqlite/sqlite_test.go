@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,11 +130,11 @@ func TestDB_Open(t *testing.T) {
 		// log itself before answering (TestWriter_SyncBeforeAnswer).
 		// Its checkpoints run on another connection (TestCheckpointer).
 		for _, pool := range []struct {
-			name, synchronous, autocheckpoint string
-			tx                                func() (*Tx, error)
+			name, synchronous, autocheckpoint, cache string
+			tx                                       func() (*Tx, error)
 		}{
-			{"write", "1", "0", func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
-			{"read", "2", "1000", func() (*Tx, error) { return db.beginTx(t.Context(), false) }},
+			{"write", "1", "0", strconv.Itoa(-WriterCacheKiB), func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
+			{"read", "2", "1000", "-2000", func() (*Tx, error) { return db.beginTx(t.Context(), false) }},
 		} {
 			tx, err := pool.tx()
 			if err != nil {
@@ -141,7 +142,7 @@ func TestDB_Open(t *testing.T) {
 			}
 			for _, p := range []struct{ pragma, want string }{
 				{"journal_mode", "wal"}, {"foreign_keys", "1"}, {"synchronous", pool.synchronous}, {"busy_timeout", "5000"}, {"temp_store", "2"},
-				{"wal_autocheckpoint", pool.autocheckpoint},
+				{"wal_autocheckpoint", pool.autocheckpoint}, {"cache_size", pool.cache},
 			} {
 				var got string
 				if err := tx.QueryRowContext(t.Context(), "PRAGMA "+p.pragma).Scan(&got); err != nil {
