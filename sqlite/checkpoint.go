@@ -11,8 +11,13 @@ import (
 )
 
 // CheckpointInterval is the least time between two checkpoints of the
-// write-ahead log while writes go on.
-const CheckpointInterval = 100 * time.Millisecond
+// checkpointer while writes go on.
+const CheckpointInterval = 50 * time.Millisecond
+
+// DefaultWALRestartPages is the size of the write-ahead log, in pages, at
+// which the writer's own connection checkpoints (wal_autocheckpoint), unless
+// DB.WALRestartPages says otherwise.
+const DefaultWALRestartPages = 4000
 
 var checkpointDuration = promauto.NewHistogram(prometheus.HistogramOpts{
 	Name:    "phonefleet_sqlite_checkpoint_duration_seconds",
@@ -21,14 +26,21 @@ var checkpointDuration = promauto.NewHistogram(prometheus.HistogramOpts{
 })
 
 // checkpointer copies the write-ahead log into the database file on a
-// connection of its own, so that the writer goroutine never does: SQLite's
-// automatic checkpoint (every 1,000 pages) would run inside the writer's
-// COMMIT, and took about a tenth of its time under load. The writer's
-// connection has wal_autocheckpoint(0); the syncer pokes the checkpointer
-// after each fsync, and it runs a PASSIVE checkpoint (which never waits for
-// readers or the writer) at most every CheckpointInterval. Between two
-// checkpoints the log holds at most what the writer commits in that time;
-// a checkpoint writes each page once however often it changed.
+// connection of its own, so that the writer goroutine mostly does not:
+// SQLite's automatic checkpoint (every 1,000 pages by default) runs inside
+// the writer's COMMIT, and took about a tenth of its time under load. The
+// syncer pokes the checkpointer after each fsync, and it runs a PASSIVE
+// checkpoint (which never waits for readers or the writer) at most every
+// CheckpointInterval; a checkpoint writes each page once however often it
+// changed.
+//
+// Only a checkpoint on the writer's own connection, between two of its
+// transactions, can finish the log so that the next transaction starts it
+// over: one running beside a busy writer always leaves the newest pages
+// behind, and the log would grow without bound. So the writer keeps its
+// automatic checkpoint, at DB.WALRestartPages (4,000 pages, 16 MB): by then
+// the checkpointer has copied all but the last few batches' pages, and the
+// log's file stays about that size.
 type checkpointer struct {
 	db     *sql.DB
 	hook   func(logPages, done int) // test hook: after each checkpoint

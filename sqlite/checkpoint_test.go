@@ -2,16 +2,16 @@ package sqlite
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/phonefleet/phonefleet"
 )
 
-// TestCheckpointer: the writer never checkpoints (wal_autocheckpoint is 0
-// on its connection); the checkpointer copies every committed page of the
-// log into the database file after writes, so the log does not grow
-// without bound.
+// TestCheckpointer: after writes, the checkpointer copies every committed
+// page of the log into the database file.
 func TestCheckpointer(t *testing.T) {
 	type result struct{ logPages, done int }
 	checkpoints := make(chan result, 100)
@@ -44,5 +44,39 @@ func TestCheckpointer(t *testing.T) {
 	}
 	if done != logPages {
 		t.Fatalf("after the checkpointer: %d of %d log pages checkpointed", done, logPages)
+	}
+}
+
+// TestCheckpointer_LogBounded: under writes that keep the writer busy, the
+// log's file stays about WALRestartPages long: the writer finishes the log
+// and starts it over, which a checkpoint beside it never could.
+func TestCheckpointer_LogBounded(t *testing.T) {
+	const restart = 64
+	path := filepath.Join(t.TempDir(), "phonefleet.db")
+	db := mustOpenDBWith(t, path, func(db *DB) { db.WALRestartPages = restart })
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				if err := db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: fmt.Sprintf("t%d-%d", g, i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A frame is a page and its 24-byte header; allow one more batch's
+	// worth of pages past the restart size.
+	var pageSize int64
+	if err := db.wdb.QueryRowContext(t.Context(), `PRAGMA page_size`).Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if max := 32 + 2*restart*(pageSize+24); st.Size() > max {
+		t.Fatalf("log of %d bytes after 800 writes, want at most %d (about %d pages)", st.Size(), max, restart)
 	}
 }

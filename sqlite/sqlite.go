@@ -119,6 +119,11 @@ type DB struct {
 	// DefaultMaxBatch.
 	MaxBatch int
 
+	// WALRestartPages is the size of the write-ahead log, in pages, at
+	// which the writer checkpoints it and starts it over (see
+	// checkpointer); 0 means DefaultWALRestartPages.
+	WALRestartPages int
+
 	// MinFreeBytes is the free disk space next to the file below which
 	// Ping reports the store not ready; 0 means DefaultMinFreeBytes, a
 	// negative value disables the check.
@@ -179,8 +184,9 @@ func (db *DB) dsn(write bool) string {
 		// The writer fsyncs the log itself after each commit, off the
 		// writer goroutine (syncWAL), before any caller hears.
 		q.Add("_pragma", "synchronous(NORMAL)")
-		// The checkpointer copies the log into the file (checkpoint.go).
-		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// The checkpointer copies most of the log into the file; the
+		// writer finishes it and starts it over (checkpoint.go).
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", db.WALRestartPages))
 		// Past a few hundred thousand instances the indexes an unsubscribe
 		// touches outgrow SQLite's default 2 MB page cache, and each miss
 		// is a pread: 16 MB took a quarter off the writer's CPU per
@@ -205,6 +211,9 @@ func (db *DB) Open() (err error) {
 	}
 	if db.Now == nil {
 		db.Now = time.Now
+	}
+	if db.WALRestartPages <= 0 {
+		db.WALRestartPages = DefaultWALRestartPages
 	}
 	if db.Logger == nil {
 		db.Logger = slog.Default()

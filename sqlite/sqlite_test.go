@@ -133,7 +133,7 @@ func TestDB_Open(t *testing.T) {
 			name, synchronous, autocheckpoint, cache string
 			tx                                       func() (*Tx, error)
 		}{
-			{"write", "1", "0", strconv.Itoa(-WriterCacheKiB), func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
+			{"write", "1", strconv.Itoa(DefaultWALRestartPages), strconv.Itoa(-WriterCacheKiB), func() (*Tx, error) { return db.beginTx(t.Context(), true) }},
 			{"read", "2", "1000", "-2000", func() (*Tx, error) { return db.beginTx(t.Context(), false) }},
 		} {
 			tx, err := pool.tx()
