@@ -76,7 +76,7 @@ import (
 
 // WriterCacheKiB is the page cache of the writer connection, in KiB (the
 // read connections keep SQLite's default, 2 MB each).
-const WriterCacheKiB = 16000
+const WriterCacheKiB = 8000
 
 // BusyTimeout is how long a connection waits for another one (in this or
 // another process) to release the database lock before it gives up.
@@ -190,7 +190,8 @@ func (db *DB) dsn(write bool) string {
 		// Past a few hundred thousand instances the indexes an unsubscribe
 		// touches outgrow SQLite's default 2 MB page cache, and each miss
 		// is a pread: 16 MB took a quarter off the writer's CPU per
-		// instance at 150,000 instances (BenchmarkWriter, 1,500x).
+		// instance at 150,000 instances (BenchmarkWriter, 1,500x), but
+		// added about 30 MB to the process's RSS; 8 MB is the middle.
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -WriterCacheKiB))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
@@ -262,7 +263,9 @@ func (db *DB) Open() (err error) {
 	if err := db.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("open %s for reading: %w", db.Path, err)
 	}
-	if db.ckdb, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+	// The checkpointer needs no page cache of its own: a checkpoint copies
+	// the log's frames through a buffer.
+	if db.ckdb, err = sql.Open("sqlite", db.dsn(false)+"&_pragma=cache_size%28-256%29"); err != nil {
 		return fmt.Errorf("open checkpoint pool: %w", err)
 	}
 	db.ckdb.SetMaxOpenConns(1)
