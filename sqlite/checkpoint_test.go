@@ -70,13 +70,15 @@ func TestCheckpointer_LogBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A frame is a page and its 24-byte header; allow one more batch's
-	// worth of pages past the restart size.
+	// A frame is a page and its 24-byte header. The log may pass the
+	// restart size for a while: the writer's checkpoint gives up at once
+	// when the checkpointer is in the middle of one, and tries again after
+	// its next commit. Without the restart it grows about tenfold.
 	var pageSize int64
 	if err := db.wdb.QueryRowContext(t.Context(), `PRAGMA page_size`).Scan(&pageSize); err != nil {
 		t.Fatal(err)
 	}
-	if max := 32 + 2*restart*(pageSize+24); st.Size() > max {
+	if max := 32 + 4*restart*(pageSize+24); st.Size() > max {
 		t.Fatalf("log of %d bytes after 800 writes, want at most %d (about %d pages)", st.Size(), max, restart)
 	}
 }
