@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -30,12 +31,16 @@ func TestCheckpointer(t *testing.T) {
 	}
 	// Every write pokes the checkpointer; wait for one that found the
 	// log's pages and copied them all.
-	for r := range checkpoints {
-		if r.logPages < 0 || r.done > r.logPages {
-			t.Fatalf("checkpoint of %d log pages copied %d", r.logPages, r.done)
-		}
-		if r.logPages > 0 && r.done == r.logPages {
-			break
+	timeout := time.After(10 * time.Second)
+	for copied := false; !copied; {
+		select {
+		case r := <-checkpoints:
+			if r.logPages < 0 || r.done > r.logPages {
+				t.Fatalf("checkpoint of %d log pages copied %d", r.logPages, r.done)
+			}
+			copied = r.logPages > 0 && r.done == r.logPages
+		case <-timeout:
+			t.Fatal("no checkpoint of the checkpointer copied the whole log")
 		}
 	}
 	var busy, logPages, done int

@@ -314,7 +314,11 @@ func TestWriter_SyncBeforeAnswer(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() { first <- db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "first"}) }()
-	<-syncing // the first batch committed; its fsync is held
+	select {
+	case <-syncing: // the first batch committed; its fsync is held
+	case err := <-first:
+		t.Fatalf("first caller answered (err=%v) without an fsync", err)
+	}
 	select {
 	case err := <-first:
 		t.Fatalf("first caller answered (err=%v) before the fsync", err)

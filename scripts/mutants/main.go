@@ -114,6 +114,10 @@ var mutations = []mutation{
 	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/",
 		"`ROLLBACK TO op`", "`SELECT 1`", sqliteP},
 
+	{"sqlite: a batch is answered without an fsync of the log", "sqlite/",
+		"if syncErr = db.checkFile(); syncErr == nil {\n\t\t\t\t\tsyncErr = db.syncWAL()",
+		"if syncErr = db.checkFile(); syncErr != nil {\n\t\t\t\t\tsyncErr = db.syncWAL()", sqliteP},
+
 	{"sqlite: a failed operation without group commit commits what it wrote", "sqlite/",
 		"\tdefer tx.Rollback()\n\tif err := fn(ctx, tx); err != nil {",
 		"\tdefer tx.sqlTx.Commit()\n\tif err := fn(ctx, tx); err != nil {", sqliteP},
