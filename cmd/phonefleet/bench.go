@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -249,6 +250,9 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 		return nil, err
 	}
 	res.StartMillis = float64(time.Since(start).Microseconds()) / 1000
+	// The peak RSS is to be the driving's: the Go heap that preparing and
+	// the static run used goes back to the system first.
+	debug.FreeOSMemory()
 	resetPeakRSS()
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
