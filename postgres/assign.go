@@ -200,3 +200,39 @@ func sendBindings(ctx context.Context, tx pgx.Tx, b *pgx.Batch, bindings int, wh
 	}
 	return nil
 }
+
+// lockInstances loads the tenant's instances among ids with their command
+// in flight, locking them FOR UPDATE in ID order when lock is set. Rows
+// changed while we waited for their locks are returned in their committed
+// state.
+func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
+	if lock {
+		// Lock first, read after: the read is a new statement, so under
+		// READ COMMITTED it sees everything committed by the transactions
+		// it waited for, their commands included (a locked row that was
+		// not itself updated would otherwise be read with the joins of the
+		// first statement's snapshot).
+		if _, err := tx.Exec(ctx, `
+			SELECT id FROM instances WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, tenantID, ids); err != nil {
+			return nil, fmt.Errorf("lock instances: %w", err)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT `+instanceColumns+`
+		FROM `+instanceTables+`
+		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock instances: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
+		var in phonefleet.Instance
+		return &in, row.Scan(instanceDest(&in)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock instances: %w", err)
+	}
+	found := make(map[string]*phonefleet.Instance, len(list))
+	for _, in := range list {
+		found[in.ID] = in
+	}
+	return found, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,6 +89,56 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 		RETURNING id`,
 		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
+}
+
+// queueAuditEvents queues the insert of events into b, as one statement
+// however many; it sets their IDs when run, in order.
+func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
+	if len(events) == 1 {
+		queueAuditEvent(b, events[0])
+		return
+	}
+	n := len(events)
+	at, tenants, tokens := make([]time.Time, n), make([]*string, n), make([]*string, n)
+	users, actions, requests, codes, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	// Each event's instance IDs are a slice [from:to] of one flat array.
+	var ids []string
+	from, to := make([]int32, n), make([]int32, n)
+	for i, e := range events {
+		at[i], tenants[i], tokens[i] = e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID)
+		users[i], actions[i], requests[i], codes[i], details[i] = e.UserName, e.Action, e.RequestID, e.ErrorCode, e.Detail
+		from[i] = int32(len(ids) + 1)
+		ids = append(ids, e.InstanceIDs...)
+		to[i] = int32(len(ids))
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	// Identities are drawn in the order rows are inserted, which ORDER BY
+	// fixes: the returned IDs, sorted, are the events' in order.
+	b.Queue(`
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
+		SELECT u.at, u.tenant_id, u.token_id, u.user_name, u.action, u.request_id,
+			COALESCE(($8::text[])[u.ids_from:u.ids_to], '{}'), u.error_code, u.detail
+		FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$9::int[], $10::int[], $11::text[]) WITH ORDINALITY
+			AS u (at, tenant_id, token_id, user_name, action, request_id, error_code, ids_from, ids_to, detail, ord)
+		ORDER BY u.ord
+		RETURNING id`,
+		at, tenants, tokens, users, actions, requests, codes, ids, from, to, details,
+	).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		} else if len(got) != n {
+			return fmt.Errorf("inserted %d of %d audit events", len(got), n)
+		}
+		slices.Sort(got)
+		for i, e := range events {
+			e.ID = got[i]
+		}
+		return nil
+	})
 }
 
 // AuditFailure records e, the audit event of an operation that failed with

@@ -70,6 +70,14 @@ type DB struct {
 
 	shares tenantShares // each tenant's share of the pool
 
+	unsubscribes coalescer // unsubscribes waiting for a shared transaction
+
+	testNoCoalesce bool              // every unsubscribe runs alone, as a benchmark's baseline
+	testHookQueued func(queued int)  // an unsubscribe joined the coalescer's queue
+	testHookTake   func()            // a runner is about to take a group
+	testHookGroup  func(settled int) // a shared transaction committed
+	testRunners    int               // replaces maxRunners when set
+
 	late       chan lateAudit // failure audit events to write later
 	lateCancel context.CancelFunc
 	lateDone   chan struct{}
@@ -337,12 +345,17 @@ func (db *DB) txNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	if err := tx.QueryRow(ctx, `SELECT transaction_timestamp()`).Scan(&now); err != nil {
 		return time.Time{}, fmt.Errorf("transaction time: %w", err)
 	}
-	// The transaction began at most a round trip ago: a clock step on
-	// either side shows as a jump far beyond that.
+	db.noteTxTime(now)
+	return now.UTC(), nil
+}
+
+// noteTxTime follows the server's clock from now, the time of a transaction
+// that began at most a round trip ago: a clock step on either side shows as
+// a jump far beyond that.
+func (db *DB) noteTxTime(now time.Time) {
 	if off := time.Until(now); (off - time.Duration(db.clockOffset.Load())).Abs() > 100*time.Millisecond {
 		db.clockOffset.Store(int64(off))
 	}
-	return now.UTC(), nil
 }
 
 // Clock returns the current time by the database server's clock, as this
@@ -416,18 +429,34 @@ func (db *DB) withTx(ctx context.Context, op string, retry func(error) bool, fn 
 func (db *DB) withTxCheck(ctx context.Context, op string, retry func(error) bool, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error, check commitCheck) error {
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
-	opCtx, opCancel := context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/4))
+	opCtx, opCancel := txContext(ctx)
 	defer opCancel()
 	release, err := db.acquireTenantSlot(opCtx)
 	if err != nil {
 		return fmt.Errorf("wait for the tenant's share of the pool: %w", err)
 	}
 	defer release()
+	return db.retryTx(ctx, opCtx, op, retry, check, 0, func(ctx context.Context) error { return db.runTx(ctx, fn) })
+}
 
+// txContext returns the context of an operation's transactions: ctx (which
+// has a deadline) without the last quarter of its time, which is kept for
+// reading back a lost commit answer and for the failure audit event.
+func txContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, _ := ctx.Deadline()
+	return context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/4))
+}
+
+// retryTx is the loop of withTxCheck, for an operation that holds its
+// tenant's slot already: it runs run, one transaction, within opCtx, again
+// as withTxCheck says, and reads back a lost commit answer within ctx.
+// tried counts the attempts already made (in a shared transaction) against
+// MaxAttempts.
+func (db *DB) retryTx(ctx, opCtx context.Context, op string, retry func(error) bool, check commitCheck, tried int, run func(ctx context.Context) error) error {
+	var err error
 	txCtx, reconnected := opCtx, false
-	for attempt := 1; ; attempt++ {
-		if err = db.runTx(txCtx, fn); err == nil {
+	for attempt := 1 + tried; ; attempt++ {
+		if err = run(txCtx); err == nil {
 			return nil
 		}
 		db.noteError(err)

@@ -15,28 +15,23 @@ import (
 
 // openTxTestDB opens a store in a fresh schema of the test server, dropped
 // when the test ends, or skips the test without a server.
-func openTxTestDB(t *testing.T) *DB {
+func openTxTestDB(t testing.TB) *DB {
+	t.Helper()
+	return openTestDBAt(t, createTestSchema(t), 2)
+}
+
+// createTestSchema creates a fresh schema on the test server, dropped when
+// the test ends, and returns the URL of a database whose search path is it;
+// it skips the test without a server.
+func createTestSchema(t testing.TB) string {
 	t.Helper()
 	adminURL := os.Getenv("PHONEFLEET_TEST_POSTGRES_URL")
 	if adminURL == "" {
 		t.Skip("PHONEFLEET_TEST_POSTGRES_URL is not set: skipping PostgreSQL tests")
 	}
-	exec := func(sql string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, adminURL)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
 	schema := "pf_test_" + phonefleet.NewID(12)
-	exec(`CREATE SCHEMA ` + schema)
-	t.Cleanup(func() { exec(`DROP SCHEMA IF EXISTS ` + schema + ` CASCADE`) })
+	mustExecAt(t, adminURL, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() { mustExecAt(t, adminURL, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`) })
 	u, err := url.Parse(adminURL)
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +39,29 @@ func openTxTestDB(t *testing.T) *DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
 
-	db := NewDB(u.String())
-	db.MaxConns = 2
+// mustExecAt runs sql on a connection of its own to the database at dbURL.
+func mustExecAt(t testing.TB, dbURL, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// openTestDBAt opens a store with a pool of conns on the database at dbURL.
+func openTestDBAt(t testing.TB, dbURL string, conns int32) *DB {
+	t.Helper()
+	db := NewDB(dbURL)
+	db.MaxConns = conns
 	db.Logger = slog.New(slog.DiscardHandler)
 	if err := db.Open(); err != nil {
 		t.Fatalf("open: %v", err)

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/phonefleet/phonefleet"
 )
 
@@ -13,130 +15,320 @@ import (
 // tenant's named instances in ID order (so overlapping batches queue behind
 // each other instead of deadlocking), plans on the locked rows, and writes
 // the states, refunds, release commands (cancelling any command in flight)
-// and audit event. A batch that waited on
-// another sees the other's committed states and treats those instances as
-// no-ops. On error nothing changes (the caller audits the failure).
+// and audit event. A batch that waited on another sees the other's
+// committed states and treats those instances as no-ops. On error nothing
+// changes (the caller audits the failure).
+//
+// Concurrent unsubscribes of a node share transactions (see coalescer):
+// one that finds none of its rows locked by another transaction commits
+// with the others queued at the same time; one that does, or whose shared
+// transaction fails, runs in a transaction of its own, which waits for the
+// locks. Either way its outcome is the same.
 // Errors: ENotOwned, EPayPerUse, EInternal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
 	// One deadline for the unsubscribe and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
-	var plan *phonefleet.UnsubscribePlan
-	var event *phonefleet.AuditEvent
-	// The refund and release-job keys are the last guard: should they ever
-	// fire, the retry sees the instances as unsubscribed and plans no-ops.
-	guard := func(err error) bool {
-		return isUniqueViolation(err, "refunds_pkey", "commands_pkey", "commands_release_idx", "commands_in_flight_idx")
+	opCtx, opCancel := txContext(ctx)
+	defer opCancel()
+	op := &unsubscribeOp{req: req}
+	if !db.testNoCoalesce {
+		if settled, err := db.unsubscribes.run(db, ctx, opCtx, op); settled {
+			return op.plan, err
+		}
 	}
-	err := db.withTxCheck(ctx, "unsubscribe", guard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, !req.DryRun)
-		if err != nil {
-			return err
-		}
-		p, err := phonefleet.PlanUnsubscribe(req, found, now)
-		if err != nil {
-			return err
-		}
-		var changes []phonefleet.UnsubscribeItem
-		if !req.DryRun {
-			changes = p.Changes()
-		}
-		event = phonefleet.UnsubscribeAuditEvent(req, p, now)
-		wall, err := db.wallNow(ctx, tx, now) // release commands are scheduled on wall time
-		if err != nil {
-			return err
-		}
-		if err := applyUnsubscribe(ctx, tx, req, changes, event, now, wall); err != nil {
-			return err
-		}
-		plan = p
-		return nil
-	}, auditCommitted(&event))
+	// Alone, it may wait for row locks: within its tenant's share.
+	release, err := db.acquireTenantSlot(opCtx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for the tenant's share of the pool: %w", err)
+	}
+	defer release()
+	err = db.retryTx(ctx, opCtx, "unsubscribe", unsubscribeGuard, auditCommitted(&op.event), op.tried, func(ctx context.Context) error {
+		return db.unsubscribeTx(ctx, []*unsubscribeOp{op}, true)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return plan, nil
+	return op.plan, nil
 }
 
-// lockInstances loads the tenant's instances among ids with their command
-// in flight, locking them FOR UPDATE in ID order when lock is set. Rows
-// changed while we waited for their locks are returned in their committed
-// state.
-func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
-	if lock {
-		// Lock first, read after: the read is a new statement, so under
-		// READ COMMITTED it sees everything committed by the transactions
-		// it waited for, their commands included (a locked row that was
-		// not itself updated would otherwise be read with the joins of the
-		// first statement's snapshot).
-		if _, err := tx.Exec(ctx, `
-			SELECT id FROM instances WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, tenantID, ids); err != nil {
-			return nil, fmt.Errorf("lock instances: %w", err)
+// unsubscribeGuard: the refund and release-job keys are the last guard.
+// Should they ever fire, the retry sees the instances as unsubscribed and
+// plans no-ops.
+func unsubscribeGuard(err error) bool {
+	return isUniqueViolation(err, "refunds_pkey", "commands_pkey", "commands_release_idx", "commands_in_flight_idx")
+}
+
+// unsubscribeOp is one Unsubscribe, run alone or in a group.
+type unsubscribeOp struct {
+	req *phonefleet.UnsubscribeRequest
+
+	// What its last transaction decided (unsubscribeTx resets them).
+	plan  *phonefleet.UnsubscribePlan
+	event *phonefleet.AuditEvent // the audit event written with the plan
+	err   error                  // its own error: the plan's, or an unknown outcome
+	alone bool                   // not settled by its group: it runs alone
+	tried int                    // attempts its group made: 1 if it failed in a way a retry may fix
+
+	// For the coalescer.
+	txDeadline, deadline time.Time     // of its transactions, of the whole operation
+	done                 chan struct{} // closed once its group answered
+	taken, withdrawn     bool          // guarded by coalescer.mu
+}
+
+// The statements of an unsubscribe transaction.
+const (
+	// The rows each op would change, as (tenant, ID) pairs, locked in ID
+	// order. A group skips rows another transaction holds: their ops run
+	// alone, and wait there.
+	lockInstancesSQL = `
+		SELECT i.id FROM instances i
+		JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, id) ON i.id = r.id AND i.tenant_id = r.tenant_id
+		ORDER BY i.id FOR UPDATE OF i`
+	// Every named instance, whatever its tenant: PlanUnsubscribe answers a
+	// foreign ID as it answers a missing one.
+	readInstancesSQL = `SELECT ` + instanceColumns + ` FROM ` + instanceTables + ` WHERE i.id = ANY($1)`
+	// The transaction's time and the test clock's offset.
+	txTimeSQL = `SELECT transaction_timestamp(), COALESCE((SELECT offset_ns FROM test_clock WHERE id = 1), 0)`
+)
+
+// unsubscribeTx runs ops in one transaction, in three round trips: BEGIN,
+// the time, the lock and the read pipelined; the writes of every plan;
+// COMMIT.
+//
+// With wait (a single op, run alone), it waits for the locks of its rows;
+// the plan's error is returned and rolls back. Without (a group), an op
+// that needs a row another transaction holds is marked alone and left out,
+// and an op whose plan fails records its error and writes nothing; the
+// returned error is then the transaction's, and means that none of ops
+// committed, or (an *ambiguousCommitError) that it cannot be known yet.
+//
+// Row locks are taken in ID order whatever the tenant, so two nodes'
+// transactions never wait for each other in a cycle on instances. The read
+// that plans is a statement of its own after the lock: under READ
+// COMMITTED it sees everything committed by the transactions the lock
+// waited for.
+func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool) (err error) {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer c.Release()
+	conn := c.Conn()
+	defer func() {
+		if err == nil {
+			return
+		}
+		var amb *ambiguousCommitError
+		if connectionLost(err) && !errors.As(err, &amb) {
+			dropConn(conn)
+		}
+		if conn.PgConn().TxStatus() != 'I' {
+			// As pgx's Tx.Rollback: a connection that cannot roll back
+			// is closed, never returned to the pool in a transaction.
+			if _, rerr := conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+				conn.Close(context.Background())
+			}
+		}
+	}()
+
+	var lockTenants, lockIDs, readIDs []string
+	for _, op := range ops {
+		op.plan, op.event, op.err, op.alone = nil, nil, nil, false
+		readIDs = append(readIDs, op.req.InstanceIDs...)
+		if op.req.DryRun {
+			continue // plans without locks and changes nothing
+		}
+		for _, id := range op.req.InstanceIDs {
+			lockTenants, lockIDs = append(lockTenants, op.req.TenantID), append(lockIDs, id)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT `+instanceColumns+`
-		FROM `+instanceTables+`
-		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
-	if err != nil {
-		return nil, fmt.Errorf("lock instances: %w", err)
+
+	var base time.Time
+	var offset int64
+	locked := make(map[string]bool, len(lockIDs))
+	found := make(map[string]*phonefleet.Instance, len(readIDs))
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(txTimeSQL)
+	if len(lockIDs) > 0 {
+		lock := lockInstancesSQL
+		if !wait {
+			lock += ` SKIP LOCKED`
+		}
+		b.Queue(lock, lockTenants, lockIDs)
 	}
+	b.Queue(readInstancesSQL, readIDs)
+	br := conn.SendBatch(ctx, b)
+	if err := readLockBatch(br, len(lockIDs) > 0, &base, &offset, locked, found); err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("lock instances: %w", err)
+	}
+	now, wall := db.txTimes(base, offset)
+
+	var w unsubscribeWrites
+	for _, op := range ops {
+		if !wait && !op.req.DryRun && !holdsRows(op.req, found, locked) {
+			op.alone = true
+			continue
+		}
+		p, err := phonefleet.PlanUnsubscribe(op.req, found, now)
+		if err != nil {
+			if wait {
+				return err
+			}
+			op.err = err
+			continue
+		}
+		op.plan, op.event = p, phonefleet.UnsubscribeAuditEvent(op.req, p, now)
+		w.add(op.req, p, op.event, wall)
+	}
+	if len(w.events) == 0 {
+		_, err := conn.Exec(ctx, "ROLLBACK") // nothing to write
+		return err
+	}
+	if err := w.write(ctx, conn, now, wall); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	tag, err := conn.Exec(ctx, "COMMIT")
+	commitDuration.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil && connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err):
+		dropConn(conn)
+		return &ambiguousCommitError{pid: conn.PgConn().PID(), err: err}
+	case err != nil:
+		return fmt.Errorf("commit: %w", err)
+	case tag.String() == "ROLLBACK":
+		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
+}
+
+// readLockBatch reads the answers of the first batch of unsubscribeTx.
+func readLockBatch(br pgx.BatchResults, lock bool, base *time.Time, offset *int64, locked map[string]bool, found map[string]*phonefleet.Instance) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := br.QueryRow().Scan(base, offset); err != nil {
+		return fmt.Errorf("transaction time: %w", err)
+	}
+	if lock {
+		rows, _ := br.Query()
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("lock instances: %w", err)
+		}
+		for _, id := range ids {
+			locked[id] = true
+		}
+	}
+	rows, _ := br.Query()
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*phonefleet.Instance, error) {
 		var in phonefleet.Instance
 		return &in, row.Scan(instanceDest(&in)...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("lock instances: %w", err)
+		return fmt.Errorf("read instances: %w", err)
 	}
-	found := make(map[string]*phonefleet.Instance, len(list))
 	for _, in := range list {
 		found[in.ID] = in
 	}
-	return found, nil
+	return nil
 }
 
-// applyUnsubscribe writes the plan's changes (instances to deleting, one
-// refund and one release job each) and the audit event, as one pipelined
-// batch: a single round trip whatever the count.
-func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.UnsubscribeRequest, changes []phonefleet.UnsubscribeItem, event *phonefleet.AuditEvent, now, wall time.Time) error {
-	b := &pgx.Batch{}
-	n := len(changes)
-	if n > 0 {
-		ids, orders, currencies := make([]string, n), make([]string, n), make([]string, n)
-		tenants, requests := make([]string, n), make([]string, n)
-		paid, consumed, fee, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		createdAt := make([]time.Time, n)
-		cancel := []string{}
-		releases := make([]*phonefleet.Command, n)
-		for i, it := range changes {
-			r := it.Refund
-			ids[i], orders[i], currencies[i] = it.InstanceID, r.OrderID, r.Currency
-			tenants[i], requests[i] = r.TenantID, r.RequestID
-			paid[i], consumed[i], fee[i], amount[i] = r.Paid, r.Consumed, r.Fee, r.Amount
-			createdAt[i] = r.CreatedAt
-			releases[i] = phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, wall)
-			if it.CancelJobID != "" {
-				cancel = append(cancel, it.CancelJobID)
-			}
+// txTimes are the business and wall times of a transaction that began at
+// base, with the test clock at offset: what businessNow and wallNow return.
+func (db *DB) txTimes(base time.Time, offset int64) (now, wall time.Time) {
+	if db.Now != nil {
+		base = db.Now().Truncate(time.Microsecond)
+	} else {
+		db.noteTxTime(base)
+	}
+	base = base.UTC()
+	if !db.TestClock {
+		return base, base
+	}
+	return base.Add(time.Duration(offset)), base
+}
+
+// holdsRows reports whether every instance of req's tenant among those it
+// names is locked by this transaction (missing and foreign IDs need no
+// lock: the plan refuses them).
+func holdsRows(req *phonefleet.UnsubscribeRequest, found map[string]*phonefleet.Instance, locked map[string]bool) bool {
+	for _, id := range req.InstanceIDs {
+		if in := found[id]; in != nil && in.TenantID == req.TenantID && !locked[id] {
+			return false
 		}
+	}
+	return true
+}
+
+// unsubscribeWrites are the rows the plans of one transaction write.
+type unsubscribeWrites struct {
+	ids, orders, currencies, tenants, requests []string
+	paid, consumed, fee, amount                []int64
+	createdAt                                  []time.Time
+	cancel                                     []string // commands in flight
+	releases                                   []*phonefleet.Command
+	events                                     []*phonefleet.AuditEvent
+}
+
+// add records what plan decided for req, and its audit event: a dry run
+// writes only the event.
+func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan, event *phonefleet.AuditEvent, wall time.Time) {
+	w.events = append(w.events, event)
+	if req.DryRun {
+		return
+	}
+	for _, it := range plan.Changes() {
+		r := it.Refund
+		w.ids, w.orders, w.currencies = append(w.ids, it.InstanceID), append(w.orders, r.OrderID), append(w.currencies, r.Currency)
+		w.tenants, w.requests = append(w.tenants, r.TenantID), append(w.requests, r.RequestID)
+		w.paid, w.consumed, w.fee, w.amount = append(w.paid, r.Paid), append(w.consumed, r.Consumed), append(w.fee, r.Fee), append(w.amount, r.Amount)
+		w.createdAt = append(w.createdAt, r.CreatedAt)
+		// Release commands are scheduled on wall time.
+		w.releases = append(w.releases, phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, wall))
+		if it.CancelJobID != "" {
+			w.cancel = append(w.cancel, it.CancelJobID)
+		}
+	}
+}
+
+// write writes the changes (instances to deleting, one refund and one
+// release job each, commands in flight cancelled) and the audit events as
+// one pipelined batch: a single round trip whatever the count. The
+// instances are locked by the transaction and were verified to belong to
+// the tenants that unsubscribe them.
+func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, now, wall time.Time) error {
+	b := &pgx.Batch{}
+	n := len(w.ids)
+	if n > 0 {
 		b.Queue(`
-			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = $3
-			WHERE tenant_id = $1 AND id = ANY($2) AND state = 'running'`, req.TenantID, ids, now)
-		// Unsubscribing wins: the command in flight is cancelled before
-		// the release takes its place.
-		b.Queue(`
-			UPDATE commands SET state = 'canceled', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
-			WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, cancel, wall)
+			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = $2
+			WHERE id = ANY($1) AND state = 'running'`, w.ids, now)
+		if len(w.cancel) > 0 {
+			// Unsubscribing wins: the command in flight is cancelled
+			// before the release takes its place.
+			b.Queue(`
+				UPDATE commands SET state = 'canceled', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
+				WHERE id = ANY($1) AND state IN ('pending', 'accepted')`, w.cancel, wall)
+		}
 		b.Queue(`
 			INSERT INTO refunds (instance_id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)
 			SELECT u.id, u.tenant_id, u.order_id, u.paid, u.consumed, u.fee, u.amount, u.currency, u.request_id, u.created_at
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])
 				AS u (id, tenant_id, order_id, paid, consumed, fee, amount, currency, request_id, created_at)`,
-			ids, tenants, orders, paid, consumed, fee, amount, currencies, requests, createdAt)
-		queueInsertCommands(b, releases)
+			w.ids, w.tenants, w.orders, w.paid, w.consumed, w.fee, w.amount, w.currencies, w.requests, w.createdAt)
+		queueInsertCommands(b, w.releases)
 	}
-	queueAuditEvent(b, event)
+	queueAuditEvents(b, w.events)
 
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if n > 0 {
 		tag, err := br.Exec()
@@ -146,8 +338,10 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 			// The rows are locked, so this cannot happen unless a rule changed.
 			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
 		}
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("cancel commands: %w", err)
+		if len(w.cancel) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("cancel commands: %w", err)
+			}
 		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("insert refunds: %w", err)
@@ -156,7 +350,7 @@ func applyUnsubscribe(ctx context.Context, tx pgx.Tx, req *phonefleet.Unsubscrib
 			return fmt.Errorf("insert release commands: %w", err)
 		}
 	}
-	// Close runs the audit insert's callback, which sets event.ID.
+	// Close runs the audit insert's callback, which sets the events' IDs.
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("insert audit event: %w", err)
 	}
