@@ -202,11 +202,24 @@ func (db *DB) Open() error {
 // Close stops the writer of deferred failure audit events, closes the
 // pool, waiting for connections in use to be returned, and closes the
 // health connection.
+//
+// It waits at most ConnectTimeout for the pool's connections to close: one
+// whose statement timed out on a server that stopped answering is closed
+// by pgx after a cancel request that may wait 15 s for that server.
 func (db *DB) Close() error {
 	if db.pool != nil {
 		db.lateCancel()
 		<-db.lateDone
-		db.pool.Close()
+		closed := make(chan struct{})
+		go func() {
+			db.pool.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(db.ConnectTimeout):
+			db.log.Warn("stopped waiting for connections to close: the database server does not answer")
+		}
 		db.closeHealth()
 	}
 	return nil
