@@ -170,7 +170,7 @@ var mutations = []mutation{
 	{"sqlite: a live lease does not keep a job from being claimed", "sqlite/",
 		"IS NULL OR c.lease_expires_at <= ?)", "IS NULL OR c.lease_expires_at <= ? OR 1)", join(sqliteP, releaseP)},
 	{"postgres: concurrent unsubscribes do not lock their instances", "postgres/",
-		"AND id = ANY($2) ORDER BY id FOR UPDATE`", "AND id = ANY($2) ORDER BY id`", pg},
+		"ORDER BY i.id FOR UPDATE OF i`", "ORDER BY i.id FOR KEY SHARE OF i`", pg},
 }
 
 func main() {
