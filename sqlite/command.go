@@ -65,14 +65,16 @@ func (db *DB) ClaimCommands(ctx context.Context, owner string, limit int, lease 
 // instance from deleting to released. A command no longer in flight is left
 // alone. The owner is not checked: a delivery that succeeded is done even if
 // its lease ran out meanwhile. ENotFound if there is no such command.
+//
+// The writer may run the completions of a batch together (completeGroup).
 func (db *DB) CompleteCommand(ctx context.Context, jobID, owner string) error {
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.writeWith(ctx, &writeOp{ctx: ctx, complete: jobID, fn: func(ctx context.Context, tx *Tx) error {
 		c, err := findCommandByID(ctx, tx, jobID, phonefleet.ENotFound)
 		if err != nil || !c.State.InFlight() {
 			return err
 		}
 		return completeCommand(ctx, tx, c)
-	})
+	}})
 }
 
 // completeCommand marks c done and applies its effect.

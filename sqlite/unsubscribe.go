@@ -15,10 +15,10 @@ import (
 // Errors: ENotOwned, EPayPerUse, internal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
 	u := &unsubscribeOp{req: req}
-	err := db.writeWith(ctx, len(req.InstanceIDs), func(ctx context.Context, tx *Tx) (err error) {
+	err := db.writeWith(ctx, &writeOp{ctx: ctx, work: len(req.InstanceIDs), unsub: u, fn: func(ctx context.Context, tx *Tx) (err error) {
 		u.plan, err = unsubscribe(ctx, tx, req)
 		return err
-	}, u)
+	}})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,9 @@ type writeOp struct {
 	// unsub, if set, says fn is this unsubscribe, which the writer may run
 	// together with the batch's other unsubscribes instead of calling fn.
 	unsub *unsubscribeOp
+	// complete, if set, says fn is CompleteCommand of this job, which the
+	// writer may run together with the batch's other completions.
+	complete string
 
 	// Guarded by writer.mu.
 	taken    bool // the writer took it into a batch; it can no longer be withdrawn
@@ -178,23 +181,24 @@ func (db *DB) write(ctx context.Context, fn opFunc) error {
 // writeWork is write for an operation that writes about work rows; group
 // commit bounds a batch by work (MaxBatchWork) as well as by count.
 func (db *DB) writeWork(ctx context.Context, work int, fn opFunc) error {
-	return db.writeWith(ctx, work, fn, nil)
+	return db.writeWith(ctx, &writeOp{ctx: ctx, fn: fn, work: work})
 }
 
-// writeWith is writeWork for an operation the writer may also run as part
-// of its batch: an unsubscribe u (nil: none).
-func (db *DB) writeWith(ctx context.Context, work int, fn opFunc, u *unsubscribeOp) error {
+// writeWith is writeWork for op (its ctx, fn and work set), which may say
+// what the writer can run together with the rest of its batch (unsub,
+// complete).
+func (db *DB) writeWith(ctx context.Context, op *writeOp) error {
 	if db.wdb == nil {
 		return errNotOpen
 	}
 	if db.w == nil {
-		return db.writeAlone(ctx, fn)
+		return db.writeAlone(ctx, op.fn)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
-	op := &writeOp{ctx: ctx, fn: fn, work: max(work, 1), done: make(chan error, 1), unsub: u}
+	op.work, op.done = max(op.work, 1), make(chan error, 1)
 	n, err := db.w.enqueue(op)
 	if err != nil {
 		return err
@@ -384,6 +388,7 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	// waits for the same commit, so any order of them is one the callers
 	// could have seen.
 	grouped := db.unsubscribeGroup(ctx, btx, batch, errs)
+	db.completeGroup(ctx, btx, batch, errs, grouped)
 	for i, op := range batch {
 		if grouped[i] {
 			continue

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phonefleet/phonefleet"
+)
+
+// completeSetup unsubscribes n running instances of a held database's
+// tenant and claims their release commands, as the release worker would.
+func completeSetup(t *testing.T, n int, configure func(*DB)) (*DB, *writerHold, *phonefleet.Tenant, []*phonefleet.Command) {
+	t.Helper()
+	db, h, tn, ins := writerSetup(t, n, configure)
+	var ids []string
+	for _, in := range ins {
+		ids = append(ids, in.ID)
+	}
+	if _, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-setup", InstanceIDs: ids}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := db.ClaimCommands(t.Context(), "worker", n, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	} else if len(cs) != n {
+		t.Fatalf("claimed %d commands, want %d", len(cs), n)
+	}
+	return db, h, tn, cs
+}
+
+// checkHeld fails unless the tenant's count of held instances is the
+// number of its instances not released.
+func checkHeld(t *testing.T, db *DB, tn *phonefleet.Tenant, want int) {
+	t.Helper()
+	got, err := db.FindTenantByName(t.Context(), tn.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live int
+	if err := db.rdb.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM instances WHERE tenant_id = ? AND state <> 'released'`, tn.ID).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	if got.HeldInstances != want || live != want {
+		t.Fatalf("held_instances=%d, instances not released=%d, want %d", got.HeldInstances, live, want)
+	}
+}
+
+// TestWriter_CompleteGroup: the completions of a batch run together and
+// each gets CompleteCommand's own answer: done and released, ENotFound for
+// a missing job, nothing for one no longer in flight; the tenant's count
+// of held instances drops by the instances released.
+func TestWriter_CompleteGroup(t *testing.T) {
+	var grouped atomic.Int32
+	db, h, tn, cs := completeSetup(t, 5, func(db *DB) {
+		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
+	})
+	if err := db.CompleteCommand(t.Context(), cs[4].ID, "worker"); err != nil { // done before the batch
+		t.Fatal(err)
+	}
+	checkHeld(t, db, tn, 4)
+	grouped.Store(0)
+	h.arm()
+
+	jobs := []string{cs[0].ID, cs[1].ID, "job_missing", cs[2].ID, cs[4].ID}
+	want := []string{"", "", phonefleet.ENotFound, "", ""}
+	var ops []func() error
+	for _, id := range jobs {
+		ops = append(ops, func() error { return db.CompleteCommand(t.Context(), id, "worker") })
+	}
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+
+	if n := grouped.Load(); n != int32(len(ops)) {
+		t.Fatalf("completions run together=%d, want %d", n, len(ops))
+	}
+	for i, err := range errs {
+		if got := phonefleet.ErrorCode(err); want[i] == "" && err != nil || want[i] != "" && got != want[i] {
+			t.Fatalf("complete %s: err=%v, want code %q", jobs[i], err, want[i])
+		}
+	}
+	after, err := db.FindCommands(t.Context(), phonefleet.CommandFilter{TenantID: &tn.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range after {
+		wantState := phonefleet.JobStateDone
+		if c.ID == cs[3].ID {
+			wantState = phonefleet.JobStatePending // nobody completed it
+		}
+		if c.State != wantState {
+			t.Fatalf("command %s: state %s, want %s", c.ID, c.State, wantState)
+		}
+	}
+	checkHeld(t, db, tn, 1)
+}
+
+// TestWriter_CompleteGroupFallback: when a write of the group fails, the
+// group rolls back and each completion runs on its own, so only the one at
+// fault fails.
+func TestWriter_CompleteGroupFallback(t *testing.T) {
+	var grouped atomic.Int32
+	db, h, tn, cs := completeSetup(t, 3, func(db *DB) {
+		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
+	})
+	if _, err := db.wdb.ExecContext(t.Context(), `
+		CREATE TRIGGER fail_one BEFORE UPDATE OF state ON commands WHEN OLD.id = '`+cs[1].ID+`'
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	grouped.Store(0)
+	h.arm()
+	var ops []func() error
+	for _, c := range cs {
+		ops = append(ops, func() error { return db.CompleteCommand(t.Context(), c.ID, "worker") })
+	}
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+
+	if n := grouped.Load(); n != 0 {
+		t.Fatalf("completions settled together=%d, want 0 (the group failed)", n)
+	}
+	for i, err := range errs {
+		if (i == 1) != (err != nil) {
+			t.Fatalf("complete %d: err=%v, want an error only for the one the trigger refuses", i, err)
+		}
+	}
+	checkHeld(t, db, tn, 1)
+}
