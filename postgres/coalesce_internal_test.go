@@ -444,3 +444,38 @@ func BenchmarkUnsubscribeCoalesce(b *testing.B) {
 		})
 	}
 }
+
+// TestUnsubscribeGroup_LocksRows: while a shared unsubscribe transaction
+// plans, its instances are locked against any other writer: another
+// transaction cannot even take the lock an UPDATE of the row would take.
+// (A weaker lock that only guards the key, FOR KEY SHARE, would let it.)
+func TestUnsubscribeGroup_LocksRows(t *testing.T) {
+	db := openTxTestDB(t)
+	acme := mustTenant(t, db, "acme")
+	id := mustBuy(t, db, acme, 1, true)[0]
+	locked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	db.testHookLocked = func() { once.Do(func() { close(locked); <-release }) }
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Unsubscribe(context.Background(), &phonefleet.UnsubscribeRequest{TenantID: acme, RequestID: "r-lock", InstanceIDs: []string{id}})
+		done <- err
+	}()
+	<-locked
+	tx, err := db.pool.Begin(context.Background())
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	_, lockErr := tx.Exec(context.Background(), `SELECT id FROM instances WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, id)
+	tx.Rollback(context.Background())
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("unsubscribe: %v", err)
+	}
+	if pgCode(lockErr) != "55P03" {
+		t.Fatalf("locking the instance while the unsubscribe held it: err=%v, want lock_not_available (55P03)", lockErr)
+	}
+	mustBeStates(t, db, map[string]phonefleet.InstanceState{id: phonefleet.InstanceStateDeleting})
+}

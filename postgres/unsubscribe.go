@@ -167,6 +167,9 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("lock instances: %w", err)
 	}
+	if hook := db.testHookLocked; hook != nil {
+		hook()
+	}
 	now, wall := db.txTimes(base, offset)
 
 	var w unsubscribeWrites
