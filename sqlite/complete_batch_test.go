@@ -68,12 +68,7 @@ func TestWriter_CompleteGroup(t *testing.T) {
 	for _, id := range jobs {
 		ops = append(ops, func() error { return db.CompleteCommand(t.Context(), id, "worker") })
 	}
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 
 	if n := grouped.Load(); n != int32(len(ops)) {
 		t.Fatalf("completions run together=%d, want %d", n, len(ops))
@@ -118,12 +113,7 @@ func TestWriter_CompleteGroupFallback(t *testing.T) {
 	for _, c := range cs {
 		ops = append(ops, func() error { return db.CompleteCommand(t.Context(), c.ID, "worker") })
 	}
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 
 	if n := grouped.Load(); n != 0 {
 		t.Fatalf("completions settled together=%d, want 0 (the group failed)", n)

@@ -71,12 +71,7 @@ func TestWriter_UnsubscribeGroup(t *testing.T) {
 			return err
 		})
 	}
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 
 	if n := <-batches; n != len(ops) {
 		t.Fatalf("first batch ran %d operations, want all %d", n, len(ops))
@@ -164,12 +159,7 @@ func TestWriter_UnsubscribeGroupOverlap(t *testing.T) {
 			return err
 		})
 	}
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("unsubscribe %d: %v", i, err)
@@ -206,12 +196,7 @@ func TestWriter_UnsubscribeGroupTestClock(t *testing.T) {
 			return err
 		})
 	}
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("unsubscribe %d: %v", i, err)

@@ -62,6 +62,19 @@ func (h *writerHold) waitQueued(n int) {
 // release lets the writer go on.
 func (h *writerHold) release() { close(h.hold) }
 
+// runAll runs ops concurrently while the writer is held (armed), lets the
+// writer go once all are queued, so that they share its next batch, and
+// returns their errors.
+func (h *writerHold) runAll(ops []func() error) []error {
+	var errs []error
+	done := make(chan struct{})
+	go func() { errs = runOps(ops); close(done) }()
+	h.waitQueued(len(ops))
+	h.release()
+	<-done
+	return errs
+}
+
 // openHeld opens a database whose writer h can hold; configure (or nil)
 // sets more fields before Open.
 func openHeld(t *testing.T, path string, configure func(*DB)) (*DB, *writerHold) {
@@ -141,12 +154,7 @@ func TestWriter_BatchIsolation(t *testing.T) {
 		func() error { return db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "globex"}) },
 		func() error { return db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "acme"}) },
 	)
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 
 	if n := <-batches; n != len(ops) {
 		t.Fatalf("first batch ran %d operations, want all %d", n, len(ops))
@@ -259,12 +267,7 @@ func TestWriter_CommitFailure(t *testing.T) {
 			return err
 		},
 	)
-	var errs []error
-	done := make(chan struct{})
-	go func() { errs = runOps(ops); close(done) }()
-	h.waitQueued(len(ops))
-	h.release()
-	<-done
+	errs := h.runAll(ops)
 
 	if n := <-answeredAtCommit; n != 0 {
 		t.Fatalf("%d callers answered before the commit", n)
