@@ -28,8 +28,10 @@
 // with one read of every instance they name, each request planned in Go and
 // one statement per table for what the successful ones decided; a request
 // whose plan fails writes nothing, and a failing write sends the group back
-// to one savepoint per operation (unsubscribe_batch.go). Statements are
-// prepared once per connection and reused (stmt.go).
+// to one savepoint per operation (unsubscribe_batch.go). The release
+// worker's command completions run together the same way
+// (complete_batch.go). Statements are prepared once per connection and
+// reused (stmt.go).
 //
 // # Durability
 //
