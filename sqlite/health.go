@@ -49,14 +49,7 @@ var errFileLost = errors.New("the database file at the path is no longer the one
 // the error the failed batches get.
 func (db *DB) failSync(err error) error {
 	lost := fmt.Errorf("fsync of the write-ahead log failed, so what is on disk is unknown; writes are refused until restart: %w", err)
-	h := &db.health
-	h.mu.Lock()
-	first := h.lost == nil
-	if first {
-		h.lost = lost
-	}
-	h.mu.Unlock()
-	if first {
+	if db.health.refuse(lost) {
 		db.log.Error("fsync of the write-ahead log failed: refusing writes; restart the server", "path", db.Path, "error", err)
 	}
 	return lost
@@ -69,9 +62,21 @@ type health struct {
 	mu       sync.Mutex
 	id       fileID
 	known    bool  // id was read at Open (false where the platform cannot tell)
-	lost     error // sticky: set once the file at the path changed
+	lost     error // sticky: set once the file at the path changed or an fsync failed
 	failedAt time.Time
 	failErr  error // the last disk failure
+}
+
+// refuse makes every later write fail with err, unless a reason to refuse
+// writes is already set, and reports whether err is the first.
+func (h *health) refuse(err error) (first bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lost != nil {
+		return false
+	}
+	h.lost = err
+	return true
 }
 
 // recordOpen remembers the identity of the file just opened.
@@ -108,13 +113,7 @@ func (db *DB) checkFile() error {
 	} else if err != nil {
 		detail = err.Error()
 	}
-	h.mu.Lock()
-	first := h.lost == nil
-	if first {
-		h.lost = errFileLost
-	}
-	h.mu.Unlock()
-	if first {
+	if h.refuse(errFileLost) {
 		fileLost.Set(1)
 		db.log.Error("database file lost: refusing writes; restore the file or restart on the right path",
 			"path", db.Path, "detail", detail)
