@@ -9,23 +9,22 @@ import (
 )
 
 // completeGroup runs the command completions of a batch (CompleteCommand)
-// together, inside a savepoint of the batch's transaction tx: one query
-// reads every command they name, each completion is decided in Go as
+// together, in the batch's transaction tx after the unsubscribe group: one
+// query reads every command they name, each completion is decided in Go as
 // CompleteCommand decides it (ENotFound for a missing job, nothing for one
-// no longer in flight), and one statement per table writes the rest:
-// the commands done, their released instances, and each tenant's count of
-// held instances. The release worker completes every command it delivers,
-// so under unsubscribe load there are as many completions as released
+// no longer in flight), and one statement per table writes the rest: the
+// commands done, their released instances, and each tenant's count of held
+// instances. The release worker completes every command it delivers, so
+// under unsubscribe load there are as many completions as released
 // instances.
 //
 // It marks in settled the operations it settled (their errors are in errs)
-// and leaves the others, and those of a group whose write failed (rolled
-// back to its savepoint), to run one by one. It settles nothing when fewer
-// than two completions are left, or when two of them name the same job.
-func (db *DB) completeGroup(ctx context.Context, tx *Tx, batch []*writeOp, errs []error, settled []bool) {
-	if db.testNoGroup {
-		return
-	}
+// and leaves the others to run one by one. Like unsubscribeGroup, it runs
+// in no savepoint: when a write fails it returns errGroupFailed, and the
+// writer runs the batch again with one savepoint per operation. It settles
+// nothing when fewer than two completions are left, or when two of them
+// name the same job.
+func (db *DB) completeGroup(ctx context.Context, tx *Tx, batch []*writeOp, errs []error, settled []bool) error {
 	var idx []int
 	var ids []string
 	seen := make(map[string]bool)
@@ -34,39 +33,23 @@ func (db *DB) completeGroup(ctx context.Context, tx *Tx, batch []*writeOp, errs 
 			continue
 		}
 		if seen[op.complete] {
-			return
+			return nil
 		}
 		seen[op.complete] = true
 		idx = append(idx, i)
 		ids = append(ids, op.complete)
 	}
 	if len(idx) < 2 {
-		return
+		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT completes`); err != nil {
-		return // the per-operation path meets the same error
-	}
-	err := db.runCompleteGroup(ctx, tx, batch, idx, ids, errs)
-	if err != nil {
+	if err := db.runCompleteGroup(ctx, tx, batch, idx, ids, errs); err != nil {
 		db.log.Warn("command completions of a batch run one by one", "operations", len(idx), "error", err)
-		for _, i := range idx {
-			errs[i] = nil
-		}
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO completes`); err != nil {
-			return // the transaction is gone: the per-operation path fails the batch
-		}
+		return errGroupFailed
 	}
-	if _, err := tx.ExecContext(ctx, `RELEASE completes`); err != nil {
-		return
+	for _, i := range idx {
+		settled[i] = true
 	}
-	if err == nil {
-		for _, i := range idx {
-			settled[i] = true
-		}
-		if hook := db.testHookGroup; hook != nil {
-			hook(len(idx))
-		}
-	}
+	return nil
 }
 
 // runCompleteGroup reads, decides and writes the completions batch[idx] of

@@ -125,3 +125,95 @@ func TestWriter_CompleteGroupFallback(t *testing.T) {
 	}
 	checkHeld(t, db, tn, 1)
 }
+
+// TestWriter_GroupFailureRerunsBatch: the groups of a batch run in no
+// savepoint, so when the completion group fails after the unsubscribe group
+// succeeded, the writer rolls the whole transaction back and runs the batch
+// again one operation at a time. Every operation then runs exactly once:
+// only the completion at fault fails, and nothing of the first attempt
+// (the unsubscribes' refunds and commands) is kept twice.
+func TestWriter_GroupFailureRerunsBatch(t *testing.T) {
+	batches := make(chan int, 100)
+	var grouped atomic.Int32
+	db, h, tn, cs := completeSetup(t, 3, func(db *DB) {
+		db.testHookCommit = func(n int) error { batches <- n; return nil }
+		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
+	})
+	_, ins, err := db.Purchase(t.Context(), &phonefleet.PurchaseRequest{
+		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
+		RegionID: "cn-north-4", NamePrefix: "q", BandSize: 4, Count: 3,
+		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.wdb.ExecContext(t.Context(), `
+		CREATE TRIGGER fail_one BEFORE UPDATE OF state ON commands WHEN OLD.id = '`+cs[1].ID+`'
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	for len(batches) > 0 { // the setup's
+		<-batches
+	}
+	grouped.Store(0)
+	h.arm()
+
+	var ops []func() error
+	for _, c := range cs {
+		ops = append(ops, func() error { return db.CompleteCommand(t.Context(), c.ID, "worker") })
+	}
+	for _, in := range ins {
+		ops = append(ops, func() error {
+			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{
+				TenantID: tn.ID, RequestID: "req-" + in.ID, InstanceIDs: []string{in.ID},
+			})
+			return err
+		})
+	}
+	ops = append(ops, func() error { return db.CreateTenant(t.Context(), &phonefleet.Tenant{Name: "globex"}) })
+	errs := h.runAll(ops)
+
+	if n := <-batches; n != len(ops) {
+		t.Fatalf("batch ran %d operations, want all %d", n, len(ops))
+	}
+	if n := grouped.Load(); n != 0 {
+		t.Fatalf("operations committed as a group=%d, want 0 (a group failed)", n)
+	}
+	for i, err := range errs {
+		if (i == 1) != (err != nil) {
+			t.Fatalf("operation %d: err=%v, want an error only for the completion the trigger refuses", i, err)
+		}
+	}
+	// 6 instances bought, 2 released.
+	checkHeld(t, db, tn, 4)
+	refunds, err := db.FindRefunds(t.Context(), phonefleet.RefundFilter{})
+	if err != nil {
+		t.Fatal(err)
+	} else if len(refunds) != 6 {
+		t.Fatalf("refunds=%d, want 6 (3 before the batch, 3 in it)", len(refunds))
+	}
+	for _, in := range ins {
+		cmds, err := db.FindCommands(t.Context(), phonefleet.CommandFilter{InstanceID: &in.ID})
+		if err != nil {
+			t.Fatal(err)
+		} else if len(cmds) != 1 || cmds[0].State != phonefleet.JobStatePending {
+			t.Fatalf("commands of %s: %+v, want one pending release", in.ID, cmds)
+		}
+	}
+	es, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{TenantID: &tn.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRequest := map[string]int{}
+	for _, e := range es {
+		perRequest[e.RequestID]++
+	}
+	for _, in := range ins {
+		if n := perRequest["req-"+in.ID]; n != 1 {
+			t.Fatalf("audit events of req-%s=%d, want 1", in.ID, n)
+		}
+	}
+	if _, err := db.FindTenantByName(t.Context(), "globex"); err != nil {
+		t.Fatalf("tenant created in the batch: %v", err)
+	}
+}

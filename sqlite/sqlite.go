@@ -27,11 +27,13 @@
 // Unsubscribes are the exception: the writer runs those of a batch together,
 // with one read of every instance they name, each request planned in Go and
 // one statement per table for what the successful ones decided; a request
-// whose plan fails writes nothing, and a failing write sends the group back
-// to one savepoint per operation (unsubscribe_batch.go). The release
+// whose plan fails writes nothing (unsubscribe_batch.go). The release
 // worker's command completions run together the same way
-// (complete_batch.go). Statements are prepared once per connection and
-// reused (stmt.go).
+// (complete_batch.go). The groups run first in the transaction and in no
+// savepoint, which would copy every page they change into a journal in
+// memory; a failing write rolls the whole transaction back, and the batch
+// runs again with one savepoint per operation. Statements are prepared once
+// per connection and reused (stmt.go).
 //
 // # Durability
 //
@@ -152,7 +154,7 @@ type DB struct {
 	// error fails the batch as a failed commit would.
 	testHookQueued      func(n int)
 	testNoStmtCache     bool              // parse every statement anew, as a benchmark's baseline
-	testHookGroup       func(settled int) // unsubscribes the writer ran together in a batch
+	testHookGroup       func(settled int) // operations a committed batch ran together (unsubscribes, completions)
 	testNoGroup         bool              // run every unsubscribe on its own, as a benchmark's baseline
 	testHookBeforeBatch func()
 	testHookCommit      func(n int) error

@@ -370,11 +370,36 @@ func (db *DB) syncWAL() error {
 	return nil
 }
 
-// commitBatch runs each operation inside its own savepoint of one BEGIN
-// IMMEDIATE transaction, each with its own time, records each operation's
-// error in errs, and commits. An error of the transaction itself (begin,
-// savepoint, commit) is returned: then nothing of the batch is written.
+// errGroupFailed is returned by a group of a batch (unsubscribeGroup,
+// completeGroup) whose write failed: its transaction holds part of the
+// group's writes and must be rolled back.
+var errGroupFailed = errors.New("a group of the batch failed")
+
+// commitBatch runs the batch in one BEGIN IMMEDIATE transaction, records
+// each operation's error in errs, and commits. The batch's unsubscribes and
+// command completions run first, each kind together (unsubscribeGroup,
+// completeGroup); every other operation runs inside its own savepoint, with
+// its own time. If a group fails, the transaction is rolled back and the
+// batch runs again without groups, every operation in its own savepoint. An
+// error of the transaction itself (begin, savepoint, commit) is returned:
+// then nothing of the batch is written.
 func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
+	err := db.commitBatchWith(batch, errs, !db.testNoGroup)
+	if errors.Is(err, errGroupFailed) {
+		for i, op := range batch {
+			errs[i] = nil
+			if op.unsub != nil {
+				op.unsub.plan = nil
+			}
+		}
+		err = db.commitBatchWith(batch, errs, false)
+	}
+	return err
+}
+
+// commitBatchWith is one attempt of commitBatch, with the groups or
+// without.
+func (db *DB) commitBatchWith(batch []*writeOp, errs []error, groups bool) error {
 	ctx := context.Background()
 	sqlTx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -384,11 +409,17 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	// btx runs the savepoint statements, prepared like the operations'.
 	btx := &Tx{sqlTx: sqlTx, db: db, stmts: db.wstmts}
 
-	// The batch's unsubscribes first, together; every operation of a batch
-	// waits for the same commit, so any order of them is one the callers
-	// could have seen.
-	grouped := db.unsubscribeGroup(ctx, btx, batch, errs)
-	db.completeGroup(ctx, btx, batch, errs, grouped)
+	// Every operation of a batch waits for the same commit, so any order
+	// of them is one the callers could have seen.
+	grouped := make([]bool, len(batch))
+	if groups {
+		if err := db.unsubscribeGroup(ctx, btx, batch, errs, grouped); err != nil {
+			return err
+		}
+		if err := db.completeGroup(ctx, btx, batch, errs, grouped); err != nil {
+			return err
+		}
+	}
 	for i, op := range batch {
 		if grouped[i] {
 			continue
@@ -425,6 +456,15 @@ func (db *DB) commitBatch(batch []*writeOp, errs []error) error {
 	}
 	commitDuration.Observe(time.Since(start).Seconds())
 	batchSize.Observe(float64(len(batch)))
+	if hook := db.testHookGroup; hook != nil {
+		n := 0
+		for _, g := range grouped {
+			if g {
+				n++
+			}
+		}
+		hook(n)
+	}
 	return nil
 }
 

@@ -114,6 +114,10 @@ var mutations = []mutation{
 	{"sqlite: a failed operation in a batch is not rolled back", "sqlite/",
 		"`ROLLBACK TO op`", "`SELECT 1`", sqliteP},
 
+	{"sqlite: a failed group goes on in the same transaction", "sqlite/",
+		"if err := db.unsubscribeGroup(ctx, btx, batch, errs, grouped); err != nil {\n\t\t\treturn err",
+		"if err := db.unsubscribeGroup(ctx, btx, batch, errs, grouped); err != nil {\n\t\t\t_ = err", sqliteP},
+
 	{"sqlite: a batch is answered without an fsync of the log", "sqlite/",
 		"if syncErr = db.checkFile(); syncErr == nil {\n\t\t\t\t\tsyncErr = db.syncWAL()",
 		"if syncErr = db.checkFile(); syncErr != nil {\n\t\t\t\t\tsyncErr = db.syncWAL()", sqliteP},
