@@ -28,9 +28,10 @@ const maxGroupIDs = 512
 // there, within its tenant's share of the pool (acquireTenantSlot). So a
 // tenant whose requests wait on locked rows holds at most that share, and
 // the runners keep serving everyone else. Queued unsubscribes hold no
-// slot: the runners' connections are no tenant's, and a group is bounded
-// (maxGroupIDs), so the queue drains whoever fills it; a tenant's slot
-// would bound its unsubscribes in flight, and so its groups' sizes, to
+// slot: the runners' connections are no tenant's, a group is bounded
+// (maxGroupIDs), and groups take tenants round robin (take), so one
+// tenant's flood delays another's unsubscribe by one group; a tenant's
+// slot would bound its unsubscribes in flight, and so its groups' sizes, to
 // half the pool.
 //
 // Two unsubscribes naming the same instance never share a transaction (the
@@ -112,33 +113,58 @@ func (q *coalescer) runGroups(db *DB) {
 	}
 }
 
-// take removes and returns the next group: the queued unsubscribes, oldest
-// first, that name no instance another of the group names, up to
-// maxGroupIDs IDs. Those left out stay queued, in order. With none queued,
-// the runner stops (under the same lock as enqueuing, so an unsubscribe
-// queued meanwhile starts a new one).
+// take removes and returns the next group: queued unsubscribes that name
+// no instance another of the group names, up to maxGroupIDs IDs, taken
+// round robin across tenants (each tenant's oldest, then each one's second,
+// and so on, tenants in the order of their oldest). So a tenant that fills
+// the queue delays another tenant's unsubscribe by at most one group, not
+// by the length of the queue. Those left out stay queued, in order. With
+// none queued, the runner stops (under the same lock as enqueuing, so an
+// unsubscribe queued meanwhile starts a new one).
 func (q *coalescer) take() []*unsubscribeOp {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var group []*unsubscribeOp
-	named := make(map[string]bool)
-	kept := q.queue[:0]
+	var tenants []string
+	byTenant := make(map[string][]*unsubscribeOp)
 	for _, op := range q.queue {
 		if op.withdrawn {
 			continue
 		}
-		fits := len(group) == 0 || len(named)+len(op.req.InstanceIDs) <= maxGroupIDs
-		for _, id := range op.req.InstanceIDs {
-			fits = fits && !named[id]
+		t := op.req.TenantID
+		if _, ok := byTenant[t]; !ok {
+			tenants = append(tenants, t)
 		}
-		if !fits {
+		byTenant[t] = append(byTenant[t], op)
+	}
+	var group []*unsubscribeOp
+	named := make(map[string]bool)
+	for round, more := 0, true; more && len(named) < maxGroupIDs; round++ {
+		more = false
+		for _, t := range tenants {
+			ops := byTenant[t]
+			if round >= len(ops) {
+				continue
+			}
+			more = true
+			op := ops[round]
+			fits := len(group) == 0 || len(named)+len(op.req.InstanceIDs) <= maxGroupIDs
+			for _, id := range op.req.InstanceIDs {
+				fits = fits && !named[id]
+			}
+			if !fits {
+				continue
+			}
+			op.taken = true
+			group = append(group, op)
+			for _, id := range op.req.InstanceIDs {
+				named[id] = true
+			}
+		}
+	}
+	kept := q.queue[:0]
+	for _, op := range q.queue {
+		if !op.taken && !op.withdrawn {
 			kept = append(kept, op)
-			continue
-		}
-		op.taken = true
-		group = append(group, op)
-		for _, id := range op.req.InstanceIDs {
-			named[id] = true
 		}
 	}
 	clear(q.queue[len(kept):])

@@ -479,3 +479,58 @@ func TestUnsubscribeGroup_LocksRows(t *testing.T) {
 	}
 	mustBeStates(t, db, map[string]phonefleet.InstanceState{id: phonefleet.InstanceStateDeleting})
 }
+
+// TestCoalescerTake_RoundRobin: a group takes the tenants' queued
+// unsubscribes round robin, so one tenant that queued more than a group
+// holds does not push another tenant's unsubscribe, queued after all of
+// them, into a later group; what is left stays queued in order, and a
+// withdrawn unsubscribe is dropped.
+func TestCoalescerTake_RoundRobin(t *testing.T) {
+	op := func(tenant string, ids ...string) *unsubscribeOp {
+		return &unsubscribeOp{req: &phonefleet.UnsubscribeRequest{TenantID: tenant, InstanceIDs: ids}}
+	}
+	q := &coalescer{runners: 1}
+	var flood []*unsubscribeOp
+	for i := range maxGroupIDs + 100 {
+		flood = append(flood, op("flood", fmt.Sprintf("f%d", i)))
+	}
+	gone := op("other", "o0")
+	gone.withdrawn = true
+	small := op("other", "o1")
+	big := op("third", "t0", "t1", "t2")
+	q.queue = append(append(slices.Clone(flood), gone, small), big)
+
+	group := q.take()
+	// maxGroupIDs-4 of flood's 1-ID unsubscribes fit beside the other two
+	// tenants' 1 and 3 IDs.
+	if want := maxGroupIDs - 4 + 2; len(group) != want {
+		t.Fatalf("group of %d unsubscribes, want %d", len(group), want)
+	}
+	// Round 0 takes each tenant's oldest: flood's first, other's (the
+	// withdrawn one skipped), third's; then flood's, in order.
+	if group[0] != flood[0] || group[1] != small || group[2] != big {
+		t.Fatalf("group starts %v %v %v, want flood's first, then the other tenants' one each",
+			group[0].req, group[1].req, group[2].req)
+	}
+	for i, op := range group[3:] {
+		if op != flood[i+1] {
+			t.Fatalf("group[%d]=%v, want flood's unsubscribe %d in queue order", i+3, op.req, i+1)
+		}
+	}
+	if want := flood[maxGroupIDs-4:]; !slices.Equal(q.queue, want) {
+		t.Fatalf("left queued %d, want flood's last %d, in order", len(q.queue), len(want))
+	}
+	for _, op := range group {
+		if !op.taken {
+			t.Fatalf("%v in the group is not marked taken", op.req)
+		}
+	}
+	if q.runners != 1 {
+		t.Fatalf("runners=%d after a group, want 1", q.runners)
+	}
+	for q.take() != nil {
+	}
+	if len(q.queue) != 0 || q.runners != 0 {
+		t.Fatalf("after draining: queued %d, runners %d, want 0 and 0", len(q.queue), q.runners)
+	}
+}
