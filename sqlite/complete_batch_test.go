@@ -139,11 +139,7 @@ func TestWriter_GroupFailureRerunsBatch(t *testing.T) {
 		db.testHookCommit = func(n int) error { batches <- n; return nil }
 		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
 	})
-	_, ins, err := db.Purchase(t.Context(), &phonefleet.PurchaseRequest{
-		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
-		RegionID: "cn-north-4", NamePrefix: "q", BandSize: 4, Count: 3,
-		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
-	})
+	_, ins, err := db.Purchase(t.Context(), monthlyRequest(tn.ID, 3))
 	if err != nil {
 		t.Fatal(err)
 	}

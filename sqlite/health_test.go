@@ -13,10 +13,11 @@ import (
 	"github.com/phonefleet/phonefleet"
 )
 
-func healthRequest(tenantID string) *phonefleet.PurchaseRequest {
+// monthlyRequest is a purchase of count monthly instances for the tenant.
+func monthlyRequest(tenantID string, count int) *phonefleet.PurchaseRequest {
 	return &phonefleet.PurchaseRequest{
 		TenantID: tenantID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
-		RegionID: "cn-north-4", NamePrefix: "h", BandSize: 4, Count: 1,
+		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: count,
 		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
 	}
 }
@@ -41,7 +42,7 @@ func TestHealth_FileDeleted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, _, err := db.Purchase(t.Context(), healthRequest(tn.ID)); !errors.Is(err, errFileLost) {
+			if _, _, err := db.Purchase(t.Context(), monthlyRequest(tn.ID, 1)); !errors.Is(err, errFileLost) {
 				t.Fatalf("Purchase after the file was deleted: %v, want errFileLost", err)
 			}
 			if err := db.Ping(t.Context()); !errors.Is(err, errFileLost) {
@@ -74,7 +75,7 @@ func TestHealth_DiskFull(t *testing.T) {
 	if _, err := db.wdb.ExecContext(t.Context(), `PRAGMA max_page_count = `+strconv.Itoa(pages)); err != nil {
 		t.Fatal(err)
 	}
-	big := healthRequest(tn.ID)
+	big := monthlyRequest(tn.ID, 1)
 	big.Count = phonefleet.MaxPurchaseCount
 	if _, _, err := db.Purchase(t.Context(), big); err == nil {
 		t.Fatal("Purchase succeeded past max_page_count")
@@ -85,7 +86,7 @@ func TestHealth_DiskFull(t *testing.T) {
 	if _, err := db.wdb.ExecContext(t.Context(), `PRAGMA max_page_count = 1073741823`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.Purchase(t.Context(), healthRequest(tn.ID)); err != nil {
+	if _, _, err := db.Purchase(t.Context(), monthlyRequest(tn.ID, 1)); err != nil {
 		t.Fatal(err)
 	}
 	// A later success does not end it; the window does.

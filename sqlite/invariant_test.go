@@ -17,11 +17,7 @@ func mustUnsubscribable(tb testing.TB, groupCommit bool) (*DB, *phonefleet.Tenan
 	if err := db.CreateTenant(tb.Context(), tn); err != nil {
 		tb.Fatal(err)
 	}
-	_, ins, err := db.Purchase(tb.Context(), &phonefleet.PurchaseRequest{
-		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
-		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: 3,
-		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
-	})
+	_, ins, err := db.Purchase(tb.Context(), monthlyRequest(tn.ID, 3))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -259,11 +259,7 @@ func TestDB_UnsubscribeInternalError(t *testing.T) {
 	if err := db.CreateTenant(t.Context(), tn); err != nil {
 		t.Fatal(err)
 	}
-	_, ins, err := db.Purchase(t.Context(), &phonefleet.PurchaseRequest{
-		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
-		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: 3,
-		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
-	})
+	_, ins, err := db.Purchase(t.Context(), monthlyRequest(tn.ID, 3))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,11 +95,7 @@ func writerSetup(t *testing.T, n int, configure func(*DB)) (*DB, *writerHold, *p
 	if err := db.CreateTenant(t.Context(), tn); err != nil {
 		t.Fatal(err)
 	}
-	_, ins, err := db.Purchase(t.Context(), &phonefleet.PurchaseRequest{
-		TenantID: tn.ID, OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
-		RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: n,
-		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
-	})
+	_, ins, err := db.Purchase(t.Context(), monthlyRequest(tn.ID, n))
 	if err != nil {
 		t.Fatal(err)
 	}
