@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -39,29 +38,15 @@ func (db *DB) completeGroup(ctx context.Context, tx *Tx, batch []*writeOp, errs 
 		idx = append(idx, i)
 		ids = append(ids, op.complete)
 	}
-	if len(idx) < 2 {
-		return nil
-	}
-	if err := db.runCompleteGroup(ctx, tx, batch, idx, ids, errs); err != nil {
-		db.log.Warn("command completions of a batch run one by one", "operations", len(idx), "error", err)
-		return errGroupFailed
-	}
-	for _, i := range idx {
-		settled[i] = true
-	}
-	return nil
+	return db.runGroup("command completions", idx, settled, func() error {
+		return db.runCompleteGroup(ctx, tx, batch, idx, ids, errs)
+	})
 }
 
 // runCompleteGroup reads, decides and writes the completions batch[idx] of
 // the jobs ids, recording each one's own error in errs. Its error means a
 // write failed and the group must be undone.
 func (db *DB) runCompleteGroup(ctx context.Context, tx *Tx, batch []*writeOp, idx []int, ids []string, errs []error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db.log.Error("command completion group panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("command completion group panicked: %v", r)
-		}
-	}()
 	if tx, err = db.newTx(ctx, tx.sqlTx, db.wstmts); err != nil {
 		return err
 	}

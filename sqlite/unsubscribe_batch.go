@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -53,29 +52,15 @@ func (db *DB) unsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, er
 		idx = append(idx, i)
 		ids = append(ids, op.unsub.req.InstanceIDs...)
 	}
-	if len(idx) < 2 {
-		return nil
-	}
-	if err := db.runUnsubscribeGroup(ctx, tx, batch, idx, ids, errs); err != nil {
-		db.log.Warn("unsubscribes of a batch run one by one", "operations", len(idx), "error", err)
-		return errGroupFailed
-	}
-	for _, i := range idx {
-		settled[i] = true
-	}
-	return nil
+	return db.runGroup("unsubscribes", idx, settled, func() error {
+		return db.runUnsubscribeGroup(ctx, tx, batch, idx, ids, errs)
+	})
 }
 
 // runUnsubscribeGroup reads, plans and writes the unsubscribes batch[idx],
 // which name ids, recording each request's own error in errs. Its error
 // means a write failed and the group must be undone.
 func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, idx []int, ids []string, errs []error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db.log.Error("unsubscribe group panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("unsubscribe group panicked: %v", r)
-		}
-	}()
 	// One operation's transaction for the group: its business time (the
 	// test clock's offset included) is every plan's.
 	if tx, err = db.newTx(ctx, tx.sqlTx, db.wstmts); err != nil {

@@ -375,6 +375,30 @@ func (db *DB) syncWAL() error {
 // group's writes and must be rolled back.
 var errGroupFailed = errors.New("a group of the batch failed")
 
+// runGroup runs the operations batch[idx] of a group (what: "unsubscribes",
+// ...) with run, and marks them in settled. It runs nothing when fewer than
+// two are left. If run fails or panics, it logs why and returns
+// errGroupFailed.
+func (db *DB) runGroup(what string, idx []int, settled []bool, run func() error) (err error) {
+	if len(idx) < 2 {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			db.log.Error(what+" of a batch panicked", "panic", r, "stack", string(debug.Stack()))
+			err = errGroupFailed
+		}
+	}()
+	if err := run(); err != nil {
+		db.log.Warn(what+" of a batch run one by one", "operations", len(idx), "error", err)
+		return errGroupFailed
+	}
+	for _, i := range idx {
+		settled[i] = true
+	}
+	return nil
+}
+
 // commitBatch runs the batch in one BEGIN IMMEDIATE transaction, records
 // each operation's error in errs, and commits. The batch's unsubscribes and
 // command completions run first, each kind together (unsubscribeGroup,
