@@ -47,6 +47,22 @@ function pf.headers(token)
    return { ["X-Auth-Token"] = token, ["Content-Type"] = "application/json" }
 end
 
+-- pf.all holds, in the main state, every thread pf.setup saw, for done().
+pf.all = {}
+local counted, run_prefix
+
+-- pf.setup is setup() of the scripts whose threads split the IDs file: it
+-- tells each thread its index, wrk's thread count and the run's
+-- X-Request-Id prefix.
+function pf.setup(thread)
+   pf.all[#pf.all + 1] = thread
+   counted = counted or pf.threads()
+   run_prefix = run_prefix or pf.run_id()
+   thread:set("index", #pf.all - 1)
+   thread:set("nthreads", counted)
+   thread:set("run", run_prefix)
+end
+
 -- pf.threads returns wrk's thread count (-t), which wrk tells no script: the
 -- environment variable WRK_THREADS, or else wrk's own command line. Threads
 -- start before later threads are set up, so setup() cannot count them.

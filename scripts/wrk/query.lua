@@ -8,18 +8,8 @@
 
 local pf = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "phonefleet.lua")
 
-local threads = {}
--- Main state only: each thread's copy of these is set by setup().
-local counted, run_prefix
-
-function setup(thread)
-   threads[#threads + 1] = thread
-   counted = counted or pf.threads()
-   run_prefix = run_prefix or pf.run_id()
-   thread:set("index", #threads - 1)
-   thread:set("nthreads", counted)
-   thread:set("run", run_prefix)
-end
+local threads = pf.all
+setup = pf.setup
 
 function init(args)
    local token
