@@ -41,6 +41,15 @@ function pf.read(file)
    return token, ids
 end
 
+-- pf.load is what init() of each script reads from its arguments: it
+-- returns the IDs file, the batch, the instance IDs and the headers of
+-- every request.
+function pf.load(args)
+   local file, batch = pf.args(args)
+   local token, ids = pf.read(file)
+   return file, batch, ids, pf.headers(token)
+end
+
 -- pf.headers returns the headers of every request; request() adds the
 -- X-Request-Id.
 function pf.headers(token)

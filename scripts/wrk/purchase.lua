@@ -21,13 +21,10 @@ function setup(thread)
 end
 
 function init(args)
-   local token
-   file, batch = pf.args(args)
+   file, batch, _, headers = pf.load(args)
    if batch > 1500 then
       error("phonefleet: a purchase buys at most 1500 instances")
    end
-   token = pf.read(file)
-   headers = pf.headers(token)
    body = string.format('{"os":"AOSP11","instanceSkuId":"kp.pro.2u4g","bandSkuId":"kp.band.bgp.standard",' ..
       '"regionId":"cn-north-4","instanceNamePrefix":"bench","bandSize":2,"count":%d,' ..
       '"chargeParam":{"chargingMode":1,"periodType":2,"periodNum":1}}', batch)

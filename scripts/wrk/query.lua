@@ -12,13 +12,10 @@ local threads = pf.all
 setup = pf.setup
 
 function init(args)
-   local token
-   file, batch = pf.args(args)
-   token, ids = pf.read(file)
+   file, batch, ids, headers = pf.load(args)
    if #ids < batch then
       error("phonefleet: " .. file .. " holds fewer than " .. batch .. " IDs")
    end
-   headers = pf.headers(token)
    sent = 0
 end
 

@@ -18,11 +18,8 @@ local threads = pf.all
 setup = pf.setup
 
 function init(args)
-   local token
-   file, batch = pf.args(args)
-   token, ids = pf.read(file)
+   file, batch, ids, headers = pf.load(args)
    count = #ids
-   headers = pf.headers(token)
    used_file = file .. ".used-" .. (wrk.port or wrk.scheme)
    local f = io.open(used_file, "r")
    offset = f and tonumber(f:read("*l") or "") or 0
