@@ -250,9 +250,8 @@ func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult,
 		return nil, err
 	}
 	res.StartMillis = float64(time.Since(start).Microseconds()) / 1000
-	// The peak RSS is to be the driving's: the Go heap that preparing and
-	// the static run used goes back to the system first.
-	debug.FreeOSMemory()
+	// The peak RSS is to be the driving's, not preparing's or the static
+	// run's.
 	resetPeakRSS()
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
@@ -633,9 +632,13 @@ func (l *benchLoad) showProgress(name string, start time.Time, requests, errs *a
 	return func() { close(done); wg.Wait() }
 }
 
-// resetPeakRSS resets the process's peak resident set size, where Linux
-// allows it, so peakRSS reports the peak from now on.
-func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+// resetPeakRSS hands the Go heap no longer in use back to the system and
+// resets the process's peak resident set size, where Linux allows it, so
+// peakRSS reports the peak from now on.
+func resetPeakRSS() {
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
 
 // peakRSS returns the process's peak resident set size (VmHWM), 0 if
 // unknown.

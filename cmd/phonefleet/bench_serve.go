@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -51,11 +50,10 @@ func (c *BenchCommand) serve(ctx context.Context, cfg *benchConfig) (err error) 
 			os.Remove(name)
 		}
 	}()
-	// The peak RSS is to be the serving's: the Go heap preparing used goes
-	// back to the system first.
+	// The peak RSS is to be the serving's: the IDs preparing read are
+	// dropped before resetPeakRSS frees the heap.
 	instances := len(ids)
 	ids = nil
-	debug.FreeOSMemory()
 	resetPeakRSS()
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
