@@ -24,7 +24,7 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 	var plan *phonefleet.AssignPlan
 	var event *phonefleet.AuditEvent
 	err := db.withTxCheck(ctx, "assign", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
+		found, err := db.lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 	var plan *phonefleet.CommandPlan
 	var event *phonefleet.AuditEvent
 	err := db.withTxCheck(ctx, "unassign", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
+		found, err := db.lockInstances(ctx, tx, req.TenantID, req.InstanceIDs(), true)
 		if err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 	var plan *phonefleet.CommandPlan
 	var event *phonefleet.AuditEvent
 	err := db.withTxCheck(ctx, "start_commands", inFlightGuard, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, true)
+		found, err := db.lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, true)
 		if err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]ph
 	var out []phonefleet.PrepareStatus
 	var event *phonefleet.AuditEvent
 	err := db.withTxCheck(ctx, "prepare", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		found, err := lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, false)
+		found, err := db.lockInstances(ctx, tx, req.TenantID, req.InstanceIDs, false)
 		if err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func sendBindings(ctx context.Context, tx pgx.Tx, b *pgx.Batch, bindings int, wh
 // in flight, locking them FOR UPDATE in ID order when lock is set. Rows
 // changed while we waited for their locks are returned in their committed
 // state.
-func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
+func (db *DB) lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
 	if lock {
 		// Lock first, read after: the read is a new statement, so under
 		// READ COMMITTED it sees everything committed by the transactions
@@ -233,6 +233,9 @@ func lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string
 	found := make(map[string]*phonefleet.Instance, len(list))
 	for _, in := range list {
 		found[in.ID] = in
+	}
+	if hook := db.testHookLocked; hook != nil && lock {
+		hook()
 	}
 	return found, nil
 }

@@ -76,7 +76,7 @@ type DB struct {
 	testHookQueued func(queued int)  // an unsubscribe joined the coalescer's queue
 	testHookTake   func()            // a runner is about to take a group
 	testHookGroup  func(settled int) // a shared transaction committed
-	testHookLocked func()            // an unsubscribe transaction locked and read its instances
+	testHookLocked func()            // a transaction locked and read its instances (unsubscribe, assign, unassign, commands)
 	testRunners    int               // replaces maxRunners when set
 
 	late       chan lateAudit // failure audit events to write later

@@ -88,6 +88,8 @@ var mutations = []mutation{
 		"if attempt >= MaxAttempts ||", "if attempt >= MaxAttempts+1 ||", pg},
 	{"postgres: the refund key does not make unsubscribe run again", "postgres/",
 		`isUniqueViolation(err, "refunds_pkey", "commands_pkey",`, `isUniqueViolation(err, "commands_pkey",`, pg},
+	{"postgres: assign, unassign and commands take no row lock", "postgres/",
+		"tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`", "tenant_id = $1 AND id = ANY($2) ORDER BY id`", pg},
 	{"postgres: an update that missed an instance is not an error", "postgres/",
 		"} else if tag.RowsAffected() != int64(n) {", "} else if tag.RowsAffected() > int64(n) {", pg},
 
