@@ -21,6 +21,10 @@ func TestLockInstances_HoldsRows(t *testing.T) {
 	pair := func(id string) []phonefleet.UserInstance {
 		return []phonefleet.UserInstance{{UserID: "alice@x.io", InstanceID: id}}
 	}
+	assign := func(id string) error {
+		_, err := db.Assign(ctx, &phonefleet.AssignRequest{TenantID: acme, RequestID: "r-assign", Pairs: pair(id)})
+		return err
+	}
 	for _, tc := range []struct {
 		name   string
 		before func(id string) error // untimed set-up
@@ -28,16 +32,10 @@ func TestLockInstances_HoldsRows(t *testing.T) {
 		check  func(id string) error
 	}{
 		{name: "assign",
-			run: func(id string) error {
-				_, err := db.Assign(ctx, &phonefleet.AssignRequest{TenantID: acme, RequestID: "r-assign", Pairs: pair(id)})
-				return err
-			},
+			run: assign,
 			check: func(id string) error { return wantAssignUser(db, acme, id, "alice@x.io") }},
 		{name: "unassign",
-			before: func(id string) error {
-				_, err := db.Assign(ctx, &phonefleet.AssignRequest{TenantID: acme, RequestID: "r-assign", Pairs: pair(id)})
-				return err
-			},
+			before: assign,
 			run: func(id string) error {
 				_, err := db.Unassign(ctx, &phonefleet.AssignRequest{TenantID: acme, RequestID: "r-unassign", Pairs: pair(id)})
 				return err
