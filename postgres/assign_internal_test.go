@@ -32,7 +32,7 @@ func TestLockInstances_HoldsRows(t *testing.T) {
 		check  func(id string) error
 	}{
 		{name: "assign",
-			run: assign,
+			run:   assign,
 			check: func(id string) error { return wantAssignUser(db, acme, id, "alice@x.io") }},
 		{name: "unassign",
 			before: assign,
