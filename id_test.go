@@ -56,10 +56,19 @@ func TestNewID_Uniform(t *testing.T) {
 	}
 }
 
+// TestNewInstanceID: 18 of [a-z0-9], and each ID sorts after the one made
+// before it (bytewise), even within one millisecond.
 func TestNewInstanceID(t *testing.T) {
-	id := phonefleet.NewInstanceID()
-	if len(id) != 8 || !phonefleet.ValidInstanceID(id) || strings.ToLower(id) != id {
-		t.Fatalf("NewInstanceID=%q, want 8 of [a-z0-9]", id)
+	prev := ""
+	for range 5000 {
+		id := phonefleet.NewInstanceID()
+		if len(id) != 18 || !phonefleet.ValidInstanceID(id) || strings.ToLower(id) != id {
+			t.Fatalf("NewInstanceID=%q, want 18 of [a-z0-9]", id)
+		}
+		if id <= prev {
+			t.Fatalf("NewInstanceID=%q after %q, want it to sort after", id, prev)
+		}
+		prev = id
 	}
 }
 

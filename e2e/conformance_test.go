@@ -293,7 +293,7 @@ func TestConformance(t *testing.T) {
 		}
 		for i, it := range infos {
 			m := it.(map[string]any)
-			if want := []string{"phone-0001", "phone-0002", "phone-0003"}[i]; m["instanceName"] != want || !regexp.MustCompile(`^[a-z0-9]{8}$`).MatchString(m["instanceId"].(string)) {
+			if want := []string{"phone-0001", "phone-0002", "phone-0003"}[i]; m["instanceName"] != want || !regexp.MustCompile(`^[a-z0-9]{18}$`).MatchString(m["instanceId"].(string)) {
 				t.Fatalf("instanceInfos[%d]=%v", i, m)
 			}
 		}
