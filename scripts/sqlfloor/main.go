@@ -52,10 +52,13 @@ func run(args []string, stdout io.Writer) error {
 	dbPath := fs.String("db", "", "a phonefleet SQLite database with running instances (phonefleet bench --db)")
 	total := fs.Int("instances", 3200, "instances unsubscribed per driver and group size")
 	rounds := fs.Int("rounds", 2, "times each driver runs, alternating")
+	order := fs.String("order", "random", "which instances a group names: random, or id (neighbours in ID order, as instances bought together)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	} else if *dbPath == "" {
 		return fmt.Errorf("--db required")
+	} else if *order != "random" && *order != "id" {
+		return fmt.Errorf("--order %q: want random or id", *order)
 	}
 	dir, err := os.MkdirTemp("", "sqlfloor")
 	if err != nil {
@@ -63,7 +66,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Fprintf(stdout, "µs per instance; %d instances per run, no fsync, checkpoints untimed\n", *total)
+	fmt.Fprintf(stdout, "µs per instance; %d instances per run in %s order, no fsync, checkpoints untimed\n", *total, *order)
 	fmt.Fprintf(stdout, "%-8s %-6s", "driver", "group")
 	for _, s := range steps {
 		fmt.Fprintf(stdout, " %8s", s)
@@ -77,7 +80,7 @@ func run(args []string, stdout io.Writer) error {
 				if err := copyFile(*dbPath, copyPath); err != nil {
 					return err
 				}
-				per, err := measure(driver, copyPath, group, *total)
+				per, err := measure(driver, copyPath, group, *total, *order == "random")
 				if err != nil {
 					return fmt.Errorf("%s, groups of %d: %w", driver, group, err)
 				}
@@ -101,8 +104,9 @@ func run(args []string, stdout io.Writer) error {
 
 // measure unsubscribes total running instances of the database at path, in
 // groups of group, with driver, and returns each step's time per instance
-// in µs.
-func measure(driver, path string, group, total int) (map[string]float64, error) {
+// in µs. The groups take the instances in ID order, shuffled first if
+// shuffle is set.
+func measure(driver, path string, group, total int, shuffle bool) (map[string]float64, error) {
 	ctx := context.Background()
 	db, err := sql.Open(driver, path)
 	if err != nil {
@@ -141,7 +145,9 @@ func measure(driver, path string, group, total int) (map[string]float64, error) 
 	if len(ids) < total {
 		return nil, fmt.Errorf("%d running instances, want %d (raise bench --instances)", len(ids), total)
 	}
-	rand.New(rand.NewPCG(1, 2)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	if shuffle {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	}
 
 	spent := map[string]time.Duration{}
 	step := func(name string, fn func() error) error {

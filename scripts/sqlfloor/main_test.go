@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,13 +11,22 @@ import (
 )
 
 // TestRun: on a database made by phonefleet bench, sqlfloor runs the
-// writer's statements on both drivers and prints a time for every step and
-// the ratio for every group size.
+// writer's statements on both drivers, in either order of instances, and
+// prints a time for every step and the ratio for every group size.
 func TestRun(t *testing.T) {
-	dbPath := benchDB(t, "--instances", "500", "--duration", "100ms", "--conns", "2")
+	dbPath := benchDB(t, "--instances", "500", "--duration", "100ms", "--conns", "2", "--workload", "query")
+	for _, order := range []string{"random", "id"} {
+		t.Run(order, func(t *testing.T) { testRun(t, dbPath, order) })
+	}
+}
+
+func testRun(t *testing.T, dbPath, order string) {
 	var out strings.Builder
-	if err := run([]string{"--db", dbPath, "--instances", "400", "--rounds", "1"}, &out); err != nil {
+	if err := run([]string{"--db", dbPath, "--instances", "400", "--rounds", "1", "--order", order}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if want := "in " + order + " order"; !strings.Contains(out.String(), want) {
+		t.Errorf("output does not say %q:\n%s", want, out.String())
 	}
 	rows := regexp.MustCompile(`(?m)^(C|pure Go)\s+(\d+)((?:\s+\d+\.\d)+)$`).FindAllStringSubmatch(out.String(), -1)
 	if len(rows) != 6 {
@@ -45,6 +55,15 @@ func TestRun_TooFewInstances(t *testing.T) {
 	err := run([]string{"--db", dbPath, "--instances", "400"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "raise bench --instances") {
 		t.Fatalf("run = %v, want the shortfall named", err)
+	}
+}
+
+// TestRun_BadOrder: an --order that is neither random nor id is an error
+// naming it.
+func TestRun_BadOrder(t *testing.T) {
+	err := run([]string{"--db", "unused.db", "--order", "sorted"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `--order "sorted"`) {
+		t.Fatalf("run = %v, want the bad --order named", err)
 	}
 }
 
