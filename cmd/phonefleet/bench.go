@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +30,8 @@ import (
 type BenchCommand struct{ *Env }
 
 const benchUsage = `Usage: phonefleet bench [--db PATH|URL] [--workload unsubscribe|query|purchase|mix]
-       [--batch N] [--conns N] [--duration D] [--instances N] [--cpuprofile FILE] [-o text|json]
+       [--batch N] [--conns N] [--duration D] [--instances N] [--order bought|random]
+       [--cpuprofile FILE] [-o text|json]
        phonefleet bench --serve [--addr HOST:PORT] [--static-addr HOST:PORT] [--ids FILE] [flags]
 
 Measures phonefleet on this machine. It makes sure a tenant (--tenant, default
@@ -46,6 +48,12 @@ Workloads:
   query        POST /v1/instances/batch-query-status of --batch instances
   purchase     POST /v1/instances/create of --batch monthly instances
   mix          per 20 requests: 12 query, 2 first-page batch-query, 5 unsubscribe, 1 purchase
+
+Requests name instances in the order they were bought (--order bought), so
+that a request's instances, and those of requests sent together, are
+neighbours, as when a tenant hands back what it bought together; --order
+random shuffles them once first, with a fixed seed, so that they are
+strangers.
 
 Unsubscribing uses instances up: a run ends early, and says so, when the
 instances run out (raise --instances). Without --db the run uses a new SQLite
@@ -68,6 +76,7 @@ profiles the whole time served.
 // benchConfig is the command's flags.
 type benchConfig struct {
 	db, tenant, workload, output string
+	order                        string // bought or random
 	cpuProfile                   string
 	batch, conns, instances      int
 	duration                     time.Duration
@@ -88,6 +97,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.batch, "batch", 1, "instances per request")
 	fs.IntVar(&cfg.conns, "conns", 64, "concurrent connections")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long each target is driven")
+	fs.StringVar(&cfg.order, "order", "bought", "which instances requests name together: bought (in the order bought) or random")
 	fs.IntVar(&cfg.instances, "instances", 0, "running instances the tenant holds before the run (0: 200,000 for unsubscribe and mix, 10,000 otherwise)")
 	fs.StringVar(&cfg.output, "o", "text", "output: text or json")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the process while phonefleet is driven to this file (go tool pprof reads it)")
@@ -120,6 +130,8 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--duration must be positive")
 	case cfg.instances < 0:
 		return usagef("--instances must not be negative")
+	case cfg.order != "bought" && cfg.order != "random":
+		return usagef("--order must be bought or random, not %q", cfg.order)
 	case cfg.output != "text" && cfg.output != "json":
 		return usagef("-o must be text or json, not %q", cfg.output)
 	case cfg.serve && cfg.output != "text":
@@ -161,6 +173,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 // benchResult is what bench prints; -o json writes it as is.
 type benchResult struct {
 	Workload    string  `json:"workload"`
+	Order       string  `json:"order"`
 	Store       string  `json:"store"`
 	Batch       int     `json:"batch"`
 	Conns       int     `json:"conns"`
@@ -200,8 +213,8 @@ type benchStats struct {
 // writeText prints r as a small table.
 func (r *benchResult) writeText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workload %s, batch %d, %d connections, %s each, %s store, %d instances, %d CPUs\n",
-		r.Workload, r.Batch, r.Conns, time.Duration(r.DurationSec*float64(time.Second)), r.Store, r.Instances, r.CPUs)
+	fmt.Fprintf(&b, "workload %s, batch %d, instances in %s order, %d connections, %s each, %s store, %d instances, %d CPUs\n",
+		r.Workload, r.Batch, r.Order, r.Conns, time.Duration(r.DurationSec*float64(time.Second)), r.Store, r.Instances, r.CPUs)
 	fmt.Fprintf(&b, "%-10s %12s %12s %8s %8s %8s %8s %7s\n", "target", "requests/s", "instances/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors")
 	for _, t := range []struct {
 		name string
@@ -223,7 +236,7 @@ func (r *benchResult) writeText(w io.Writer) error {
 
 // run prepares the tenant, then drives the static handler and the server.
 func (c *BenchCommand) run(ctx context.Context, cfg *benchConfig) (*benchResult, error) {
-	res := &benchResult{Workload: cfg.workload, Batch: cfg.batch, Conns: cfg.conns, DurationSec: cfg.duration.Seconds(),
+	res := &benchResult{Workload: cfg.workload, Order: cfg.order, Batch: cfg.batch, Conns: cfg.conns, DurationSec: cfg.duration.Seconds(),
 		Store: "sqlite", CPUs: runtime.NumCPU()}
 	if isPostgresURL(cfg.db) {
 		res.Store = "postgres"
@@ -384,6 +397,9 @@ func (c *BenchCommand) prepare(ctx context.Context, cfg *benchConfig) ([]string,
 	}
 	if progress != nil {
 		fmt.Fprint(progress, "\r\033[K")
+	}
+	if cfg.order == "random" {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	}
 	secret, _, err := issueToken(ctx, store, t, phonefleet.RoleAdmin, "bench", 24*time.Hour)
 	if err != nil {

@@ -151,6 +151,7 @@ func TestBench_Usage(t *testing.T) {
 		{"--instances", "-1"},
 		{"--serve", "-o", "json"},
 		{"--serve", "--ids", ""},
+		{"--order", "shuffled"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -177,8 +178,8 @@ type benchServe struct {
 }
 
 // startBenchServe starts bench --serve on free ports with a tenant of n
-// instances, and returns once it printed its set-up.
-func startBenchServe(t *testing.T, n int) *benchServe {
+// instances and any more flags, and returns once it printed its set-up.
+func startBenchServe(t *testing.T, n int, flags ...string) *benchServe {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,8 +189,9 @@ func startBenchServe(t *testing.T, n int) *benchServe {
 		code: make(chan int, 1), rest: make(chan string, 1), stderr: new(bytes.Buffer)}
 	pr, pw := io.Pipe()
 	go func() {
-		s.code <- Run(ctx, []string{"bench", "--serve", "--db", s.db, "--instances", strconv.Itoa(n),
-			"--addr", "127.0.0.1:0", "--static-addr", "127.0.0.1:0", "--ids", s.idsFile}, pw, s.stderr)
+		args := []string{"bench", "--serve", "--db", s.db, "--instances", strconv.Itoa(n),
+			"--addr", "127.0.0.1:0", "--static-addr", "127.0.0.1:0", "--ids", s.idsFile}
+		s.code <- Run(ctx, append(args, flags...), pw, s.stderr)
 		pw.Close()
 		close(exited)
 	}()
@@ -335,6 +337,32 @@ func TestBench_Serve(t *testing.T) {
 	if running[s.ids[0]] || !running[s.ids[1]] || len(running) != 4 {
 		t.Fatalf("running after the run: %v; want all but %s (unsubscribed through phonefleet; %s went to the static handler)",
 			running, s.ids[0], s.ids[1])
+	}
+}
+
+// TestBench_Order: with --order bought (the default) bench names instances
+// in the order they were bought, which for one purchase is the order of
+// their IDs; with --order random it names the same instances shuffled.
+func TestBench_Order(t *testing.T) {
+	bought := startBenchServe(t, 300)
+	bought.stop(t)
+	if !slices.IsSorted(bought.ids) {
+		t.Fatalf("--order bought: IDs %v..., want them in the order bought (ascending)", bought.ids[:5])
+	}
+	random := startBenchServe(t, 300, "--order", "random")
+	random.stop(t)
+	if slices.IsSorted(random.ids) {
+		t.Fatalf("--order random: IDs in ascending order, want them shuffled")
+	}
+	running := runningIDs(t, random.db)
+	for _, id := range random.ids {
+		if !running[id] {
+			t.Fatalf("--order random: %s is not a running instance of the tenant", id)
+		}
+		delete(running, id)
+	}
+	if len(running) != 0 {
+		t.Fatalf("--order random left out %d running instances", len(running))
 	}
 }
 
