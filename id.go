@@ -53,8 +53,9 @@ func NewInstanceID() string { return instanceIDs.next(time.Now().UnixMilli()) }
 var instanceIDs = &idSequence{node: NewID(5)}
 
 // idSequence makes increasing IDs: a millisecond, a node part and a
-// sequence within the millisecond. When the sequence runs out, or the clock
-// goes back, it goes on from the millisecond after the last one.
+// sequence within the millisecond. When the clock goes back, it goes on
+// counting in the last millisecond it used; when a millisecond's sequence
+// runs out, it goes on in the millisecond after.
 type idSequence struct {
 	node string
 	mu   sync.Mutex
@@ -62,6 +63,7 @@ type idSequence struct {
 	seq  int64
 }
 
+// idSeqMax is the number of IDs of one millisecond: 4 characters of base 36.
 const idSeqMax = 36 * 36 * 36 * 36
 
 func (s *idSequence) next(now int64) string {
