@@ -21,12 +21,15 @@ func TestNewID(t *testing.T) {
 	}
 }
 
+// TestNewID_Unique: 20,000 random IDs of 8 characters (the length
+// instance IDs had) never repeat. TestNewInstanceID covers instance IDs,
+// which increase.
 func TestNewID_Unique(t *testing.T) {
 	seen := map[string]bool{}
 	for range 20000 {
-		id := phonefleet.NewInstanceID()
+		id := phonefleet.NewID(8)
 		if seen[id] {
-			t.Fatalf("NewInstanceID repeated %q", id)
+			t.Fatalf("NewID(8) repeated %q", id)
 		}
 		seen[id] = true
 	}
