@@ -40,11 +40,12 @@ func (p UserInstance) String() string { return p.UserID + "/" + p.InstanceID }
 
 // AssignRequest is one assign or unassign call.
 type AssignRequest struct {
-	TenantID  string
-	TokenID   string
-	UserName  string // the tenant user who called, for the audit trail
-	RequestID string
-	Pairs     []UserInstance
+	TenantID   string
+	TokenID    string
+	UserName   string // the tenant user who called, for the audit trail
+	ClientAddr string // the caller's address, for the audit trail
+	RequestID  string
+	Pairs      []UserInstance
 }
 
 // Validate returns EInvalid naming the field unless there are 1–100 pairs,
@@ -88,6 +89,7 @@ type CommandRequest struct {
 	TenantID    string
 	TokenID     string
 	UserName    string // the tenant user who called, for the audit trail
+	ClientAddr  string // the caller's address, for the audit trail
 	RequestID   string
 	Type        CommandType // CommandReboot or CommandReset
 	InstanceIDs []string
@@ -107,6 +109,7 @@ type PrepareRequest struct {
 	TenantID    string
 	TokenID     string
 	UserName    string // the tenant user who called, for the audit trail
+	ClientAddr  string // the caller's address, for the audit trail
 	RequestID   string
 	UserID      string
 	InstanceIDs []string
@@ -316,9 +319,9 @@ func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStat
 // requestAuditEvent returns the audit event of an assign, unassign,
 // reboot, reset or prepare request that succeeded with detail. Failures are
 // audited by the caller with FailureAuditEvent.
-func requestAuditEvent(action, tenantID, tokenID, userName, requestID string, ids []string, detail string, now time.Time) *AuditEvent {
+func requestAuditEvent(action, tenantID, tokenID, userName, clientAddr, requestID string, ids []string, detail string, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, Action: action,
+		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, ClientAddr: clientAddr, Action: action,
 		RequestID: requestID, InstanceIDs: ids, ErrorCode: ECodeOK, Detail: detail,
 	}
 	if e.InstanceIDs == nil {
@@ -332,14 +335,14 @@ func requestAuditEvent(action, tenantID, tokenID, userName, requestID string, id
 func AssignAuditEvent(req *AssignRequest, plan *AssignPlan, now time.Time) *AuditEvent {
 	changed := len(plan.Changes())
 	detail := fmt.Sprintf("assigned %d, no-op %d: %s", changed, len(plan.Items)-changed, pairList(req.Pairs))
-	return requestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, now)
+	return requestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
 // UnassignAuditEvent returns the audit event of an unassign request that
 // succeeded with plan.
 func UnassignAuditEvent(req *AssignRequest, plan *CommandPlan, now time.Time) *AuditEvent {
 	detail := fmt.Sprintf("task %s: unassigned %s; wipe_user_data jobs %s", plan.TaskID, pairList(req.Pairs), jobList(plan))
-	return requestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs(), detail, now)
+	return requestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
 // CommandAuditEvent returns the audit event of a reboot or reset request
@@ -350,7 +353,7 @@ func CommandAuditEvent(req *CommandRequest, plan *CommandPlan, now time.Time) *A
 		action = ActionInstanceReset
 	}
 	detail := fmt.Sprintf("task %s: %s jobs %s", plan.TaskID, req.Type, jobList(plan))
-	return requestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, now)
+	return requestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
 }
 
 // PrepareAuditEvent returns the audit event of a prepare request that
@@ -361,7 +364,7 @@ func PrepareAuditEvent(req *PrepareRequest, statuses []PrepareStatus, now time.T
 		parts[i] = fmt.Sprintf("%s=%d", s.InstanceID, s.Status)
 	}
 	detail := fmt.Sprintf("prepare for user %s: %s", req.UserID, strings.Join(parts, ", "))
-	return requestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.RequestID, req.InstanceIDs, detail, now)
+	return requestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
 }
 
 func pairList(pairs []UserInstance) string {

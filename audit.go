@@ -14,7 +14,8 @@ type AuditEvent struct {
 	TenantID    string    `json:"-"`
 	TenantName  string    `json:"tenant"`
 	TokenID     string    `json:"-"`
-	UserName    string    `json:"user"` // the tenant user who called; "" for an operator's token
+	UserName    string    `json:"user"`        // the tenant user who called; "" for an operator's token
+	ClientAddr  string    `json:"client_addr"` // the caller's IP address (behind a trusted proxy, the forwarded one); "" when not recorded
 	Action      string    `json:"action"`
 	RequestID   string    `json:"request_id"`
 	InstanceIDs []string  `json:"instance_ids"`
@@ -52,7 +53,7 @@ type AuditService interface {
 func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, now time.Time) *AuditEvent {
 	changed := len(plan.Changes())
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceDelete,
+		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, ClientAddr: req.ClientAddr, Action: ActionInstanceDelete,
 		RequestID: req.RequestID, InstanceIDs: req.InstanceIDs, ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("unsubscribed %d, no-op %d, refund %s", changed, len(plan.Items)-changed, FormatMoney(plan.TotalRefund, plan.Currency)),
 	}
@@ -66,7 +67,7 @@ func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, now t
 // with order and instances; the stores write it in the same transaction.
 func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instance, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, Action: ActionInstanceCreate,
+		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, ClientAddr: req.ClientAddr, Action: ActionInstanceCreate,
 		RequestID: req.RequestID, InstanceIDs: make([]string, 0, len(instances)), ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %s",
 			order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, FormatMoney(order.Total, order.Currency)),

@@ -34,6 +34,7 @@ type PurchaseRequest struct {
 	TenantID      string
 	TokenID       string
 	UserName      string // the tenant user who called, for the audit trail
+	ClientAddr    string // the caller's address, for the audit trail
 	RequestID     string
 	OS            string
 	InstanceSKUID string

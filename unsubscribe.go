@@ -13,6 +13,7 @@ type UnsubscribeRequest struct {
 	TenantID    string
 	TokenID     string
 	UserName    string // the tenant user who called, for the audit trail
+	ClientAddr  string // the caller's address, for the audit trail
 	RequestID   string
 	InstanceIDs []string
 	DryRun      bool

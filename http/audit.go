@@ -24,6 +24,7 @@ const auditWriteTimeout = 5 * time.Second
 func (s *Server) auditFailure(r *http.Request, action string, ids []string, err error) {
 	ctx := r.Context()
 	e := phonefleet.FailureAuditEvent(action, phonefleet.PrincipalFromContext(ctx), phonefleet.RequestIDFromContext(ctx), ids, err, time.Time{})
+	e.ClientAddr = clientAddr(r)
 	// At is left zero: the store stamps the event with its business time.
 	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -37,10 +36,15 @@ type iamTokenRequest struct {
 	Domain   string // password.user.domain.name: the tenant
 	User     string
 	Password string
-	// Scope: a project by name (a region) or ID, or the domain.
-	ProjectName string
-	ProjectID   string
-	DomainScope bool
+	// Scope: a project by name (a region) or ID, possibly with its
+	// domain, or the domain by name or ID.
+	ProjectName       string
+	ProjectID         string
+	ProjectDomainName string
+	ProjectDomainID   string
+	DomainScope       bool
+	ScopeDomainName   string
+	ScopeDomainID     string
 }
 
 // iamErrorResponse is the Keystone error body.
@@ -133,9 +137,11 @@ type iamEndpoint struct {
 // handleIAMTokenCreate answers POST /v3/auth/tokens: a tenant user's
 // password for a 24-hour token in X-Subject-Token. The request needs no
 // other credentials (an Authorization header is ignored). A wrong tenant,
-// user or password and a disabled user all get the same 401 after the same
-// hashing work; five failures in a row for one name lock it for 5 minutes,
-// and failures are limited per client address too.
+// user or password, a disabled user and a scope outside the user's tenant
+// all get the same 401 after the same hashing work; five failures in a row
+// for one name lock it for 5 minutes, and failures are limited per client
+// address too. An attempt counts against both limits while its password is
+// checked, so simultaneous attempts get no more checks than the limits.
 func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	q, err := strictQuery(r)
 	if err == nil {
@@ -154,29 +160,38 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Reserve the attempt against the address and the name before the
+	// password is checked, so that simultaneous guesses cannot all be
+	// checked before the first failure is counted.
 	now := s.Now()
-	addr := clientAddress(r)
+	addr := clientAddr(r)
 	nameKey := req.Domain + "\x00" + req.User
-	if s.addressFailures.locked(addr, now) {
+	if !s.addressFailures.reserve(addr, now) {
 		writeIAMError(w, r, http.StatusTooManyRequests, msgIAMAddressLocked)
 		return
-	} else if s.loginFailures.locked(nameKey, now) {
+	} else if !s.loginFailures.reserve(nameKey, now) {
+		s.addressFailures.release(addr, false)
 		writeIAMError(w, r, http.StatusTooManyRequests, msgIAMUserLocked)
 		return
 	}
 
 	u, ok, err := s.checkPassword(r.Context(), req)
 	if err != nil {
+		s.addressFailures.release(addr, false)
+		s.loginFailures.release(nameKey, false)
 		iamFail(w, r, err)
 		return
 	}
 	if !ok {
-		s.addressFailures.fail(addr, now)
-		s.loginFailures.fail(nameKey, now)
+		s.addressFailures.failReserved(addr, now)
+		s.loginFailures.failReserved(nameKey, now)
 		writeIAMError(w, r, http.StatusUnauthorized, msgIAMWrongPassword)
 		return
 	}
-	s.loginFailures.succeed(nameKey)
+	// A success does not clear the address's failures: knowing one
+	// password must not let a source try more names.
+	s.addressFailures.release(addr, false)
+	s.loginFailures.release(nameKey, true)
 
 	actions, err := phonefleet.RoleActions(u.Role)
 	if err != nil {
@@ -219,11 +234,11 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusCreated, resp)
 }
 
-// checkPassword finds the user and checks the password, with exactly one
-// Argon2id verification whatever the outcome: an unknown tenant or user is
-// checked against the dummy hash, and a disabled user's password is still
-// checked. Verifications run at most passwordSlots at a time, which bounds
-// their memory.
+// checkPassword finds the user and checks the password and the scope, with
+// exactly one Argon2id verification whatever the outcome: an unknown tenant
+// or user is checked against the dummy hash, and a disabled user's password
+// or a refused scope's is still checked. Verifications run at most
+// passwordSlots at a time, which bounds their memory.
 func (s *Server) checkPassword(ctx context.Context, req *iamTokenRequest) (*phonefleet.User, bool, error) {
 	u, err := s.Store.FindUser(ctx, req.Domain, req.User)
 	hash := phonefleet.DummyPasswordHash()
@@ -240,24 +255,27 @@ func (s *Server) checkPassword(ctx context.Context, req *iamTokenRequest) (*phon
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
+	passwordChecksTotal.Inc()
 	ok := s.verifyPassword(hash, req.Password)
 	<-s.passwordSlots
-	return u, ok && u != nil && !u.Disabled, nil
+	return u, ok && u != nil && !u.Disabled && req.scopeAllows(u), nil
+}
+
+// scopeAllows reports whether the scope asked for is the user's own
+// tenant: a domain named by the tenant's name or ID, a project (a region)
+// with no domain or the tenant's, or the project ID the tenant's ID (as
+// GET /v3/projects answers). Keystone refuses a scope the user has no role
+// in; the token is always of the user's tenant.
+func (req *iamTokenRequest) scopeAllows(u *phonefleet.User) bool {
+	own := func(name, id string) bool {
+		return (name == "" || name == u.TenantName) && (id == "" || id == u.TenantID)
+	}
+	return own(req.ScopeDomainName, req.ScopeDomainID) && own(req.ProjectDomainName, req.ProjectDomainID) && own("", req.ProjectID)
 }
 
 // defaultPasswordSlots is how many password verifications run at once:
 // the cores, and at most 8 (8 × 19 MiB of Argon2id memory).
 func defaultPasswordSlots() int { return min(max(runtime.NumCPU(), 1), 8) }
-
-// clientAddress is the IP address the request came from (the direct peer;
-// forwarding headers are not trusted).
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // baseURL is the scheme and host the client used to reach the server.
 func baseURL(r *http.Request) string {
@@ -346,7 +364,7 @@ func decodeIAMTokenRequest(body []byte) (*iamTokenRequest, error) {
 	if err != nil || scope == nil {
 		return req, err
 	}
-	project, err := iamObject(scope, "project", "auth.scope.project", false, "name", "id")
+	project, err := iamObject(scope, "project", "auth.scope.project", false, "name", "id", "domain")
 	if err != nil {
 		return nil, err
 	}
@@ -365,11 +383,18 @@ func decodeIAMTokenRequest(body []byte) (*iamTokenRequest, error) {
 		} else if req.ProjectName == "" && req.ProjectID == "" {
 			return nil, phonefleet.Errorf(phonefleet.EInvalid, "auth.scope.project needs a name or an id")
 		}
-	case scopeDomain != nil:
-		var name, id string
-		if err := iamString(scopeDomain, "name", "auth.scope.domain.name", &name, 64, false); err != nil {
+		projectDomain, err := iamObject(project, "domain", "auth.scope.project.domain", false, "name", "id")
+		if err != nil {
 			return nil, err
-		} else if err := iamString(scopeDomain, "id", "auth.scope.domain.id", &id, 64, false); err != nil {
+		} else if err := iamString(projectDomain, "name", "auth.scope.project.domain.name", &req.ProjectDomainName, 64, false); err != nil {
+			return nil, err
+		} else if err := iamString(projectDomain, "id", "auth.scope.project.domain.id", &req.ProjectDomainID, 64, false); err != nil {
+			return nil, err
+		}
+	case scopeDomain != nil:
+		if err := iamString(scopeDomain, "name", "auth.scope.domain.name", &req.ScopeDomainName, 64, false); err != nil {
+			return nil, err
+		} else if err := iamString(scopeDomain, "id", "auth.scope.domain.id", &req.ScopeDomainID, 64, false); err != nil {
 			return nil, err
 		}
 		req.DomainScope = true

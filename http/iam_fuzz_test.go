@@ -19,6 +19,7 @@ func FuzzDecodeIAMTokenRequest(f *testing.F) {
 	f.Add([]byte(`{"auth":{"identity":{"methods":["password"],"password":{"user":{"Name":"a","name":"a","password":"p","domain":{"name":"d"}}}}}}`))
 	f.Add([]byte(`{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a\u0000","password":"p","domain":{"name":"d"}}}}}}`))
 	f.Add([]byte(`{"auth":{"scope":{"project":{"name":1}}}}`))
+	f.Add([]byte(`{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"a","password":"p","domain":{"name":"d"}}}},"scope":{"project":{"name":"r","domain":{"name":"x","id":"y"}}}}}`))
 	f.Add([]byte(`{"auth":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := decodeIAMTokenRequest(body)
@@ -29,7 +30,8 @@ func FuzzDecodeIAMTokenRequest(f *testing.F) {
 		if req.User == "" || req.Domain == "" || req.Password == "" {
 			t.Fatalf("decoded %+v without a user, tenant or password", req)
 		}
-		for _, s := range []string{req.User, req.Domain, req.Password, req.ProjectName, req.ProjectID} {
+		for _, s := range []string{req.User, req.Domain, req.Password, req.ProjectName, req.ProjectID,
+			req.ProjectDomainName, req.ProjectDomainID, req.ScopeDomainName, req.ScopeDomainID} {
 			if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 				t.Fatalf("decoded %q with control characters or invalid UTF-8", s)
 			}

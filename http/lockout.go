@@ -26,6 +26,12 @@ const (
 
 // failureLimiter counts failures in a row per key and locks a key for
 // lockoutDuration once it reaches its limit. State is per node and bounded.
+//
+// Sign-ins reserve an attempt before checking the password (reserve) and
+// then turn the reservation into a failure or give it back, so attempts in
+// progress count against the limit too: however many arrive at once, at
+// most limit of them are checked. Access keys record failures after the
+// check (locked, fail, succeed).
 type failureLimiter struct {
 	limit int
 
@@ -35,6 +41,7 @@ type failureLimiter struct {
 
 type failureEntry struct {
 	failures    int
+	pending     int // reserved attempts in progress
 	last        time.Time
 	lockedUntil time.Time
 }
@@ -51,11 +58,51 @@ func (l *failureLimiter) locked(key string, now time.Time) bool {
 	return e != nil && now.Before(e.lockedUntil)
 }
 
-// fail records a failure of key at now; the limit-th failure in a row locks
-// it, and fail reports whether it is now locked.
-func (l *failureLimiter) fail(key string, now time.Time) bool {
+// reserve takes one attempt of key at now, or reports false, taking
+// nothing, if key is locked or its failures and the attempts in progress
+// already reach the limit. A reservation ends with exactly one of
+// failReserved or release.
+func (l *failureLimiter) reserve(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	e := l.entry(key, now)
+	if now.Before(e.lockedUntil) || e.failures+e.pending >= l.limit {
+		return false
+	}
+	e.pending++
+	return true
+}
+
+// failReserved turns a reservation of key into a failure at now (see fail).
+func (l *failureLimiter) failReserved(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entry(key, now)
+	e.pending = max(e.pending-1, 0)
+	return l.failEntry(e, now)
+}
+
+// release gives back a reservation of key that did not fail; with reset,
+// it also ends key's run of failures (a right password).
+func (l *failureLimiter) release(key string, reset bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[key]
+	if e == nil {
+		return
+	}
+	e.pending = max(e.pending-1, 0)
+	if reset {
+		e.failures = 0
+	}
+	if e.pending == 0 && e.failures == 0 && e.lockedUntil.IsZero() {
+		delete(l.entries, key)
+	}
+}
+
+// entry returns key's entry, new if there is none, with a run of failures
+// older than failureMemory forgotten. Called with l.mu held.
+func (l *failureLimiter) entry(key string, now time.Time) *failureEntry {
 	e := l.entries[key]
 	if e == nil {
 		if len(l.entries) >= maxLockoutEntries {
@@ -66,6 +113,19 @@ func (l *failureLimiter) fail(key string, now time.Time) bool {
 	} else if now.Sub(e.last) > failureMemory && !now.Before(e.lockedUntil) {
 		e.failures = 0
 	}
+	return e
+}
+
+// fail records a failure of key at now; the limit-th failure in a row locks
+// it, and fail reports whether it is now locked.
+func (l *failureLimiter) fail(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failEntry(l.entry(key, now), now)
+}
+
+// failEntry counts a failure of e at now. Called with l.mu held.
+func (l *failureLimiter) failEntry(e *failureEntry, now time.Time) bool {
 	e.failures++
 	e.last = now
 	if e.failures >= l.limit {
@@ -78,24 +138,25 @@ func (l *failureLimiter) fail(key string, now time.Time) bool {
 func (l *failureLimiter) succeed(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e := l.entries[key]; e != nil && e.lockedUntil.IsZero() {
+	if e := l.entries[key]; e != nil && e.lockedUntil.IsZero() && e.pending == 0 {
 		delete(l.entries, key)
 	} else if e != nil {
 		e.failures = 0
 	}
 }
 
-// sweep drops entries that are neither locked nor recent; if that frees
-// nothing, every unlocked entry. Called with l.mu held.
+// sweep drops entries that are neither locked, reserved nor recent; if
+// that frees nothing, every entry neither locked nor reserved. Called with
+// l.mu held.
 func (l *failureLimiter) sweep(now time.Time) {
 	for k, e := range l.entries {
-		if !now.Before(e.lockedUntil) && now.Sub(e.last) > failureMemory {
+		if !now.Before(e.lockedUntil) && e.pending == 0 && now.Sub(e.last) > failureMemory {
 			delete(l.entries, k)
 		}
 	}
 	if len(l.entries) >= maxLockoutEntries {
 		for k, e := range l.entries {
-			if !now.Before(e.lockedUntil) {
+			if !now.Before(e.lockedUntil) && e.pending == 0 {
 				delete(l.entries, k)
 			}
 		}

@@ -36,6 +36,10 @@ var (
 		Name: "phonefleet_token_cache_lookups_total",
 		Help: "Token lookups by result: hit (answered from this node's cache) or miss (read from the store).",
 	}, []string{"result"})
+	passwordChecksTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "phonefleet_iam_password_checks_total",
+		Help: "Password hashes checked by sign-ins (POST /v3/auth/tokens), whatever the outcome; sign-ins refused by a lockout are not checked.",
+	})
 	rateLimitedTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "phonefleet_rate_limited_requests_total",
 		Help: "Requests refused with APIGW.0308 because their tenant was over its rate limit.",

@@ -27,6 +27,7 @@ type auditItem struct {
 	At          string   `json:"at"`
 	Action      string   `json:"action"`
 	RequestID   string   `json:"request_id"`
+	ClientAddr  string   `json:"client_addr"`
 	InstanceIDs []string `json:"instance_ids"`
 	ErrorCode   string   `json:"error_code"`
 	Detail      string   `json:"detail"`
@@ -115,7 +116,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 			ids = []string{}
 		}
 		items = append(items, auditItem{
-			At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, RequestID: e.RequestID,
+			At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, RequestID: e.RequestID, ClientAddr: e.ClientAddr,
 			InstanceIDs: ids, ErrorCode: e.ErrorCode, Detail: e.Detail,
 		})
 	}

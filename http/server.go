@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -85,6 +86,13 @@ type Server struct {
 	// business time (the store's); nil answers those paths 404. Never set
 	// it in production.
 	TestClock phonefleet.ClockService
+
+	// TrustedProxies are the load balancers and reverse proxies whose
+	// X-Forwarded-For is believed: a request whose peer is inside one of
+	// them comes from the right-most address of that header that is not.
+	// Sign-in limits per address and the audit trail use that address.
+	// Default none: the peer is the client.
+	TrustedProxies []netip.Prefix
 
 	// PasswordSlots bounds the password verifications that run at once
 	// (each takes phonefleet.PasswordHashMemory); default the number of
@@ -321,8 +329,8 @@ func (s *Server) URL() string {
 // embedding in another server.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// serveHTTP is the outermost layer: request ID, body cap, then metrics,
-// panic recovery and routing.
+// serveHTTP is the outermost layer: request ID, client address, body cap,
+// then metrics, panic recovery and routing.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("X-Request-Id")
 	if !validRequestID(id) {
@@ -331,6 +339,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", id)
 	ctx := phonefleet.NewContextWithRequestID(r.Context(), id)
 	ctx = context.WithValue(ctx, loggerContextKey{}, s.logger())
+	ctx = s.withClientAddr(ctx, r)
 	timeout := s.RequestTimeout
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout

@@ -35,8 +35,8 @@ func (e *E2E) Advance(d time.Duration) { e.clock.Add(d) }
 func MustOpenE2E(tb testing.TB) *E2E { return mustOpenE2E(tb, false) }
 
 // mustOpenE2E opens a SQLite store and a server on it, with the test clock
-// on if testClock.
-func mustOpenE2E(tb testing.TB, testClock bool) *E2E {
+// on if testClock, after configure changed the server.
+func mustOpenE2E(tb testing.TB, testClock bool, configure ...func(*pfhttp.Server)) *E2E {
 	tb.Helper()
 	e := &E2E{clock: testingutil.NewClock(testNow)}
 	e.DB = sqlite.NewDB(filepath.Join(tb.TempDir(), "phonefleet.db"))
@@ -55,6 +55,9 @@ func mustOpenE2E(tb testing.TB, testClock bool) *E2E {
 	e.Server.Logger = slog.New(slog.DiscardHandler)
 	if testClock {
 		e.Server.TestClock = e.DB
+	}
+	for _, f := range configure {
+		f(e.Server)
 	}
 	if err := e.Server.Open(); err != nil {
 		tb.Fatal(err)

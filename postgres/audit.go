@@ -56,12 +56,12 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 }
 
 const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
-	e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
+	e.client_addr, e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
 
 func scanAuditEvent(row pgx.CollectableRow) (*phonefleet.AuditEvent, error) {
 	var e phonefleet.AuditEvent
 	err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
-		&e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
+		&e.ClientAddr, &e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
 	if e.InstanceIDs == nil {
 		e.InstanceIDs = []string{}
 	}
@@ -84,10 +84,10 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 		ids = []string{}
 	}
 	b.Queue(`
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		RETURNING id`,
-		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
+		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 
@@ -101,12 +101,14 @@ func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
 	n := len(events)
 	at, tenants, tokens := make([]time.Time, n), make([]*string, n), make([]*string, n)
 	users, actions, requests, codes, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	addrs := make([]string, n)
 	// Each event's instance IDs are a slice [from:to] of one flat array.
 	var ids []string
 	from, to := make([]int32, n), make([]int32, n)
 	for i, e := range events {
 		at[i], tenants[i], tokens[i] = e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID)
 		users[i], actions[i], requests[i], codes[i], details[i] = e.UserName, e.Action, e.RequestID, e.ErrorCode, e.Detail
+		addrs[i] = e.ClientAddr
 		from[i] = int32(len(ids) + 1)
 		ids = append(ids, e.InstanceIDs...)
 		to[i] = int32(len(ids))
@@ -117,15 +119,15 @@ func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
 	// Identities are drawn in the order rows are inserted, which ORDER BY
 	// fixes: the returned IDs, sorted, are the events' in order.
 	b.Queue(`
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
-		SELECT u.at, u.tenant_id, u.token_id, u.user_name, u.action, u.request_id,
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)
+		SELECT u.at, u.tenant_id, u.token_id, u.user_name, u.client_addr, u.action, u.request_id,
 			COALESCE(($8::text[])[u.ids_from:u.ids_to], '{}'), u.error_code, u.detail
 		FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$9::int[], $10::int[], $11::text[]) WITH ORDINALITY
-			AS u (at, tenant_id, token_id, user_name, action, request_id, error_code, ids_from, ids_to, detail, ord)
+			$9::int[], $10::int[], $11::text[], $12::text[]) WITH ORDINALITY
+			AS u (at, tenant_id, token_id, user_name, action, request_id, error_code, ids_from, ids_to, detail, client_addr, ord)
 		ORDER BY u.ord
 		RETURNING id`,
-		at, tenants, tokens, users, actions, requests, codes, ids, from, to, details,
+		at, tenants, tokens, users, actions, requests, codes, ids, from, to, details, addrs,
 	).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {

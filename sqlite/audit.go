@@ -68,13 +68,13 @@ func findAuditEvents(ctx context.Context, tx *Tx, filter phonefleet.AuditFilter,
 
 // auditColumns are the columns scanAuditEvent reads (alias e, tenants t).
 const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
-		       e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
+		       e.client_addr, e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
 
 func scanAuditEvent(rows *sql.Rows) (*phonefleet.AuditEvent, error) {
 	var e phonefleet.AuditEvent
 	var at, ids string
 	if err := rows.Scan(&e.ID, &at, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
-		&e.Action, &e.RequestID, &ids, &e.ErrorCode, &e.Detail); err != nil {
+		&e.ClientAddr, &e.Action, &e.RequestID, &ids, &e.ErrorCode, &e.Detail); err != nil {
 		return nil, fmt.Errorf("scan audit event: %w", err)
 	}
 	var err error
@@ -101,9 +101,9 @@ func insertAuditEvent(ctx context.Context, tx *Tx, e *phonefleet.AuditEvent) err
 		return fmt.Errorf("marshal audit instance ids: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, `
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-	`, formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Action, e.RequestID,
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	`, formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr, e.Action, e.RequestID,
 		string(buf), e.ErrorCode, e.Detail)
 	if err != nil {
 		return fmt.Errorf("insert audit event: %w", err)

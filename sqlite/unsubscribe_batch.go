@@ -140,7 +140,7 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 	}
 	e := phonefleet.UnsubscribeAuditEvent(req, plan, now)
 	ids, _ := json.Marshal(e.InstanceIDs)
-	w.audit = append(w.audit, []any{formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName,
+	w.audit = append(w.audit, []any{formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr,
 		e.Action, e.RequestID, string(ids), e.ErrorCode, e.Detail})
 }
 
@@ -179,7 +179,7 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) er
 		return err
 	}
 	return insertRows(ctx, tx, "insert audit events", `INSERT INTO audit_events
-		(at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)`, w.audit)
+		(at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)`, w.audit)
 }
 
 // maxRowsPerInsert is the most rows one multi-row INSERT of insertRows

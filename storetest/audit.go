@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +14,7 @@ func testAudit(t *testing.T, open Opener) {
 		s, clk := mustOpen(t, open)
 		tn := mustCreateTenant(t, s, "acme")
 		e := &phonefleet.AuditEvent{
-			TenantID: tn.ID, TokenID: "tk1", Action: phonefleet.ActionInstanceDelete, RequestID: "req-1",
+			TenantID: tn.ID, TokenID: "tk1", ClientAddr: "192.0.2.1", Action: phonefleet.ActionInstanceDelete, RequestID: "req-1",
 			InstanceIDs: []string{"b", "a"}, ErrorCode: phonefleet.EInvalid, Detail: "instanceIdList must contain 1-100 instance IDs",
 		}
 		if err := s.CreateAuditEvent(t.Context(), e); err != nil {
@@ -26,7 +28,7 @@ func testAudit(t *testing.T, open Opener) {
 		if !got.At.Equal(clk.Now()) {
 			t.Fatalf("At=%v, want now %v", got.At, clk.Now())
 		} else if got.TenantID != tn.ID || got.TenantName != "acme" || got.TokenID != "tk1" || got.Action != e.Action ||
-			got.RequestID != "req-1" || got.ErrorCode != phonefleet.EInvalid || got.Detail != e.Detail {
+			got.RequestID != "req-1" || got.ClientAddr != "192.0.2.1" || got.ErrorCode != phonefleet.EInvalid || got.Detail != e.Detail {
 			t.Fatalf("event=%+v, want %+v", got, e)
 		}
 		wantIDs(t, "InstanceIDs", got.InstanceIDs, []string{"b", "a"})
@@ -117,6 +119,46 @@ func testAudit(t *testing.T, open Opener) {
 		wantIDs(t, "failed delete InstanceIDs", es[0].InstanceIDs, []string{"nosuchid"})
 		if e := es[1]; e.Action != phonefleet.ActionInstanceCreate || e.ErrorCode != phonefleet.ESKUNotFound || len(e.InstanceIDs) != 0 {
 			t.Fatalf("oldest event=%+v, want the failed create", e)
+		}
+	})
+
+	t.Run("ClientAddr", func(t *testing.T) {
+		// Every write path keeps the caller's address: a purchase, and
+		// unsubscribes one by one and at once (grouped into one write
+		// where the store groups them).
+		s, _ := mustOpen(t, open)
+		tn := mustCreateTenant(t, s, "acme")
+		req := monthlyRequest(tn.ID, 9)
+		req.ClientAddr = "192.0.2.1"
+		ins := mustPurchase(t, s, req)
+		want := map[string]string{req.RequestID: req.ClientAddr}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(ins))
+		for i, in := range ins {
+			r := &phonefleet.UnsubscribeRequest{
+				TenantID: tn.ID, RequestID: fmt.Sprintf("req-%d", i), ClientAddr: fmt.Sprintf("2001:db8::%d", i), InstanceIDs: []string{in.ID},
+			}
+			want[r.RequestID] = r.ClientAddr
+			wg.Go(func() {
+				_, err := s.Unsubscribe(t.Context(), r)
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("Unsubscribe: %v", err)
+			}
+		}
+		es := mustFindAudit(t, s)
+		if len(es) != len(want) {
+			t.Fatalf("events=%d, want %d", len(es), len(want))
+		}
+		for _, e := range es {
+			if e.ClientAddr != want[e.RequestID] {
+				t.Fatalf("event %s: ClientAddr=%q, want %q", e.RequestID, e.ClientAddr, want[e.RequestID])
+			}
 		}
 	})
 }

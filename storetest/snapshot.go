@@ -200,7 +200,7 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	wantCode(t, err, phonefleet.ESKUNotFound)
 	auditFailure(phonefleet.ActionInstanceCreate, acme.ID, "req-badsku", nil, err)
 	if err := s.CreateAuditEvent(ctx, &phonefleet.AuditEvent{
-		Action: phonefleet.ActionInstanceDelete, RequestID: "req-anon", ErrorCode: phonefleet.EUnauthorized, Detail: "unknown token",
+		Action: phonefleet.ActionInstanceDelete, RequestID: "req-anon", ClientAddr: "2001:db8::7", ErrorCode: phonefleet.EUnauthorized, Detail: "unknown token",
 	}); err != nil {
 		t.Fatalf("CreateAuditEvent: %v", err)
 	}
@@ -482,6 +482,6 @@ func fmtAudit(e *phonefleet.AuditEvent, withID bool) string {
 	if withID {
 		id = fmt.Sprintf("%d ", e.ID)
 	}
-	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s user=%s action=%s request=%s ids=%v code=%s detail=%q",
-		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.UserName, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
+	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s user=%s addr=%s action=%s request=%s ids=%v code=%s detail=%q",
+		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.UserName, e.ClientAddr, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
 }

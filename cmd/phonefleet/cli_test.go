@@ -68,6 +68,10 @@ func TestConfigValidate(t *testing.T) {
 			c.ReleaseDriver, c.WebhookURL, c.WebhookSecret = "webhook", "http://127.0.0.1:9/x", "s"
 		}, ""},
 		{"ErrAddr", func(c *Config) { c.Addr = "" }, "--addr"},
+		{"TrustedProxies", func(c *Config) { c.TrustedProxies = "10.0.0.0/8, 192.0.2.1,2001:db8::/32" }, ""},
+		{"ErrTrustedProxiesPrefix", func(c *Config) { c.TrustedProxies = "10.0.0.0/8,10.0.0.0/33" }, `--trusted-proxies "10.0.0.0/33" is not a CIDR`},
+		{"ErrTrustedProxiesName", func(c *Config) { c.TrustedProxies = "lb.internal" }, `--trusted-proxies "lb.internal"`},
+		{"ErrTrustedProxiesEmpty", func(c *Config) { c.TrustedProxies = "10.0.0.0/8," }, `--trusted-proxies ""`},
 		{"ErrLogFormat", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"ErrLogLevel", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
 		{"ErrRate", func(c *Config) { c.RateLimit = -1 }, "--rate-limit"},

@@ -30,6 +30,11 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
+	// TrustedProxies are the load balancers whose X-Forwarded-For gives
+	// the client address: CIDRs or addresses separated by commas ("" for
+	// none). See pfhttp.ParseTrustedProxies.
+	TrustedProxies string
+
 	RateLimit      float64
 	RateBurst      int
 	TokenCacheTTL  time.Duration
@@ -129,6 +134,9 @@ func (c *Config) Validate() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("--log-level", "must be debug, info, warn or error")
+	}
+	if _, err := pfhttp.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("--trusted-proxies", "%s", err)
 	}
 	if c.RateLimit < 0 {
 		bad("--rate-limit", "must be 0 or more")

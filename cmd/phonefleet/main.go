@@ -111,6 +111,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.HTTPServer.Collectors = append(m.HTTPServer.Collectors, pg.PoolCollector())
 	}
 	m.HTTPServer.Logger = m.Logger
+	// Validate has parsed it already.
+	m.HTTPServer.TrustedProxies, _ = pfhttp.ParseTrustedProxies(cfg.TrustedProxies)
 	m.HTTPServer.RateLimit = cfg.RateLimit
 	m.HTTPServer.RateBurst = cfg.RateBurst
 	m.HTTPServer.TokenCacheTTL = cfg.TokenCacheTTL

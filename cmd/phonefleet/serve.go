@@ -63,6 +63,9 @@ func (m *Main) ParseFlags(args []string) error {
 	if v := m.Getenv("PHONEFLEET_WEBHOOK_SECRET"); v != "" && cfg.WebhookSecret == "" {
 		cfg.WebhookSecret = v
 	}
+	if v := m.Getenv("PHONEFLEET_TRUSTED_PROXIES"); v != "" && cfg.TrustedProxies == "" {
+		cfg.TrustedProxies = v
+	}
 	fs := m.newFlagSet("serve", serveUsage, &cfg.DB)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics on this address instead of --addr (e.g. 127.0.0.1:9090)")
@@ -70,6 +73,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&cfg.TestClock, "test-clock", cfg.TestClock, "serve /v1/_test/clock so tests can move business time forward (never in production)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", cfg.TrustedProxies, "load balancers or proxies (CIDRs or addresses, comma-separated; env PHONEFLEET_TRUSTED_PROXIES) whose X-Forwarded-For names the client; default none: the peer is the client")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per tenant, on each node (0: unlimited)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant, on each node")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most client connections at once (0: the open-file limit less room for the database and webhooks, at most 10000); idle ones are closed first to admit new ones")
