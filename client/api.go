@@ -312,6 +312,7 @@ type AuditEvent struct {
 	At          string   `json:"at"`
 	Action      string   `json:"action"`
 	RequestID   string   `json:"request_id"`
+	ClientAddr  string   `json:"client_addr"` // the caller's IP address as the server saw it
 	InstanceIDs []string `json:"instance_ids"`
 	ErrorCode   string   `json:"error_code"`
 	Detail      string   `json:"detail"`

@@ -129,7 +129,8 @@ func TestClient_Calls(t *testing.T) {
 	audit, err := cl.Audit(ctx, 1, 1)
 	if err != nil {
 		t.Fatal(err)
-	} else if audit.TotalCount != 3 || len(audit.Result) != 1 || audit.Result[0].Action != phonefleet.ActionInstanceDelete || audit.Result[0].ErrorCode != "0" {
+	} else if audit.TotalCount != 3 || len(audit.Result) != 1 || audit.Result[0].Action != phonefleet.ActionInstanceDelete || audit.Result[0].ErrorCode != "0" ||
+		audit.Result[0].ClientAddr != "127.0.0.1" {
 		// purchase, dry run, unsubscribe; newest first
 		t.Fatalf("audit page 1 of size 1: %+v", audit)
 	}

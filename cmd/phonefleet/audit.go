@@ -13,7 +13,7 @@ type AuditCommand struct{ *Env }
 func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	var dsn, tenant string
 	var limit int
-	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, action, request_id, instance_ids, error_code, detail.\n", &dsn)
+	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, user, client_addr, action, request_id, instance_ids, error_code,\ndetail.\n", &dsn)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's events")
 	fs.IntVar(&limit, "limit", 0, "at most this many of the newest events (0: all)")
 	if err := parseNoArgs(fs, args); err != nil {
