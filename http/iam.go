@@ -163,35 +163,26 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	// Reserve the attempt against the address and the name before the
 	// password is checked, so that simultaneous guesses cannot all be
 	// checked before the first failure is counted.
-	now := s.Now()
-	addr := clientAddr(r)
-	nameKey := req.Domain + "\x00" + req.User
-	if !s.addressFailures.reserve(addr, now) {
-		writeIAMError(w, r, http.StatusTooManyRequests, msgIAMAddressLocked)
-		return
-	} else if !s.loginFailures.reserve(nameKey, now) {
-		s.addressFailures.release(addr, false)
-		writeIAMError(w, r, http.StatusTooManyRequests, msgIAMUserLocked)
+	res, msg := s.reserveSignIn(clientAddr(r), req.Domain+"\x00"+req.User, s.Now())
+	if res == nil {
+		writeIAMError(w, r, http.StatusTooManyRequests, msg)
 		return
 	}
+	// Whatever goes wrong (an internal error, a panic), the reservation
+	// ends.
+	defer res.abandon()
 
 	u, ok, err := s.checkPassword(r.Context(), req)
 	if err != nil {
-		s.addressFailures.release(addr, false)
-		s.loginFailures.release(nameKey, false)
 		iamFail(w, r, err)
 		return
 	}
 	if !ok {
-		s.addressFailures.failReserved(addr, now)
-		s.loginFailures.failReserved(nameKey, now)
+		res.fail()
 		writeIAMError(w, r, http.StatusUnauthorized, msgIAMWrongPassword)
 		return
 	}
-	// A success does not clear the address's failures: knowing one
-	// password must not let a source try more names.
-	s.addressFailures.release(addr, false)
-	s.loginFailures.release(nameKey, true)
+	res.succeed()
 
 	actions, err := phonefleet.RoleActions(u.Role)
 	if err != nil {

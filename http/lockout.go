@@ -162,3 +162,55 @@ func (l *failureLimiter) sweep(now time.Time) {
 		}
 	}
 }
+
+// signInReservation is one sign-in attempt's hold on its client address
+// and its (tenant, user name) while the password is checked.
+type signInReservation struct {
+	s          *Server
+	addr, name string
+	now        time.Time
+	done       bool
+}
+
+// reserveSignIn reserves an attempt against addr and then name at now, or
+// returns nil and the message of the limit that refused it (taking
+// nothing).
+func (s *Server) reserveSignIn(addr, name string, now time.Time) (*signInReservation, string) {
+	if !s.addressFailures.reserve(addr, now) {
+		return nil, msgIAMAddressLocked
+	} else if !s.loginFailures.reserve(name, now) {
+		s.addressFailures.release(addr, false)
+		return nil, msgIAMUserLocked
+	}
+	return &signInReservation{s: s, addr: addr, name: name, now: now}, ""
+}
+
+// fail counts the attempt as a failure of both.
+func (r *signInReservation) fail() {
+	if !r.done {
+		r.done = true
+		r.s.addressFailures.failReserved(r.addr, r.now)
+		r.s.loginFailures.failReserved(r.name, r.now)
+	}
+}
+
+// succeed gives the reservations back and ends the name's run of failures.
+// The address keeps its failures: knowing one password must not let a
+// source try more names.
+func (r *signInReservation) succeed() {
+	if !r.done {
+		r.done = true
+		r.s.addressFailures.release(r.addr, false)
+		r.s.loginFailures.release(r.name, true)
+	}
+}
+
+// abandon gives the reservations back unless fail or succeed ended them:
+// an attempt that could not be checked is not a failure.
+func (r *signInReservation) abandon() {
+	if !r.done {
+		r.done = true
+		r.s.addressFailures.release(r.addr, false)
+		r.s.loginFailures.release(r.name, false)
+	}
+}

@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -337,5 +339,32 @@ func TestIAMToken_Scope(t *testing.T) {
 			// Refused scopes count as failures: start each case afresh.
 			e.Advance(lockoutReset)
 		}
+	}
+}
+
+// A sign-in that could not be checked (the store failed) gives its
+// reservations back without counting as a failure: 30 in a row leave the
+// name and the address free.
+func TestIAMToken_StoreFailureReleases(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	hash := testHash()
+	s := MustOpenServer(t, func(s *TestServer) {
+		s.Store.FindUserFn = func(ctx context.Context, tenantName, name string) (*phonefleet.User, error) {
+			if fail.Load() {
+				return nil, errors.New("database is down")
+			}
+			return &phonefleet.User{ID: "u1", TenantID: "t1", TenantName: tenantName, Name: name, Role: phonefleet.RoleAdmin, PasswordHash: hash}, nil
+		}
+		s.Store.CreateTokenFn = func(ctx context.Context, tok *phonefleet.Token) error { return nil }
+	})
+	for i := range 30 {
+		if a := signIn(s.URL(), iamBody("acme", "alice", "wrong password", "")); a.status != 500 {
+			t.Fatalf("sign-in %d with the store down: %d %q, want 500", i, a.status, a.msg)
+		}
+	}
+	fail.Store(false)
+	if a := signIn(s.URL(), iamBody("acme", "alice", testPassword, "")); a.status != 201 {
+		t.Fatalf("after 30 store failures: %d %q, want 201", a.status, a.msg)
 	}
 }
