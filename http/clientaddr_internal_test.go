@@ -2,6 +2,8 @@ package http
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +82,36 @@ func FuzzClientAddress(f *testing.F) {
 		}
 		if ap, err := netip.ParseAddrPort(remote); err != nil || !isTrusted(ap.Addr().Unmap(), trusted) {
 			t.Fatalf("clientAddress(%q, %q)=%q from an untrusted peer", remote, xff, a)
+		}
+	})
+}
+
+// FuzzParseTrustedProxies checks that any flag value parses without
+// panicking into valid masked prefixes that read back the same, or fails
+// naming an entry.
+func FuzzParseTrustedProxies(f *testing.F) {
+	f.Add("10.0.0.0/8,192.0.2.1")
+	f.Add("2001:db8::/32, ::1")
+	f.Add("10.0.0.0/33")
+	f.Add(",")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTrustedProxies(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), `"`) {
+				t.Fatalf("ParseTrustedProxies(%q): %v names no entry", s, err)
+			}
+			return
+		}
+		var parts []string
+		for _, p := range got {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() {
+				t.Fatalf("ParseTrustedProxies(%q) gave %v", s, p)
+			}
+			parts = append(parts, p.String())
+		}
+		again, err := ParseTrustedProxies(strings.Join(parts, ","))
+		if err != nil || !slices.Equal(again, got) {
+			t.Fatalf("ParseTrustedProxies(%q)=%v reads back as %v, %v", s, got, again, err)
 		}
 	})
 }
