@@ -16,14 +16,15 @@ var _ phonefleet.ClockService = (*DB)(nil)
 // on (see onTenantClock).
 type clockTenantKey struct{}
 
-// onTenantClock returns ctx for an operation of tenantID: the now its
+// onTenantClock returns ctx for an operation of tenantID (ctx itself when
+// the test clock is off): the now its
 // transactions get is that tenant's business time (its test clock's offset
 // applied when the test clock is on), read in the transaction's first
 // query. Each exported method sets it from its own request (never from the
 // caller's principal); an operation of no tenant (the catalogue, tenant
 // creation, the command worker) runs on the database's time.
-func onTenantClock(ctx context.Context, tenantID string) context.Context {
-	if tenantID == "" {
+func (db *DB) onTenantClock(ctx context.Context, tenantID string) context.Context {
+	if tenantID == "" || !db.TestClock {
 		return ctx
 	}
 	return context.WithValue(ctx, clockTenantKey{}, tenantID)
@@ -38,7 +39,7 @@ func clockTenant(ctx context.Context) string {
 // BusinessNow returns the database's time plus the tenant's stored offset.
 func (db *DB) BusinessNow(ctx context.Context, tenantID string) (time.Time, error) {
 	var out time.Time
-	err := db.withTx(onTenantClock(ctx, tenantID), "business_now", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	err := db.withTx(db.onTenantClock(ctx, tenantID), "business_now", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		out = now
 		return nil
 	})

@@ -14,13 +14,14 @@ var _ phonefleet.ClockService = (*DB)(nil)
 // on (see onTenantClock).
 type clockTenantKey struct{}
 
-// onTenantClock returns ctx for an operation of tenantID: its transaction's
+// onTenantClock returns ctx for an operation of tenantID (ctx itself when
+// the test clock is off): its transaction's
 // now is that tenant's business time (its test clock's offset applied when
 // the test clock is on). Each exported method sets it from its own request
 // (never from the caller's principal); an operation of no tenant (the
 // catalogue, tenant creation, the command worker) runs on wall time.
-func onTenantClock(ctx context.Context, tenantID string) context.Context {
-	if tenantID == "" {
+func (db *DB) onTenantClock(ctx context.Context, tenantID string) context.Context {
+	if tenantID == "" || !db.TestClock {
 		return ctx
 	}
 	return context.WithValue(ctx, clockTenantKey{}, tenantID)
@@ -34,7 +35,7 @@ func clockTenant(ctx context.Context) string {
 
 // BusinessNow returns the process's time plus the tenant's stored offset.
 func (db *DB) BusinessNow(ctx context.Context, tenantID string) (time.Time, error) {
-	tx, err := db.beginTx(onTenantClock(ctx, tenantID), false)
+	tx, err := db.beginTx(db.onTenantClock(ctx, tenantID), false)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -67,10 +67,12 @@ func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp,
 	if tx, err = db.newTx(ctx, tx.sqlTx, db.wstmts); err != nil {
 		return err
 	}
-	nows := make(map[string]time.Time, 1)
+	var nows map[string]time.Time // by tenant; none: wall time
 	for _, i := range idx {
-		tenant := batch[i].unsub.req.TenantID
-		if _, ok := nows[tenant]; !ok {
+		if tenant := batch[i].unsub.req.TenantID; db.TestClock && nows[tenant].IsZero() {
+			if nows == nil {
+				nows = make(map[string]time.Time)
+			}
 			if nows[tenant], err = db.tenantNow(ctx, tx, tenant); err != nil {
 				return err
 			}
@@ -83,7 +85,10 @@ func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp,
 	var w unsubscribeWrites
 	for _, i := range idx {
 		u := batch[i].unsub
-		now := nows[u.req.TenantID]
+		now := tx.wall
+		if t, ok := nows[u.req.TenantID]; ok {
+			now = t
+		}
 		plan, err := phonefleet.PlanUnsubscribe(u.req, found, now)
 		if err != nil {
 			errs[i] = err
@@ -124,8 +129,8 @@ func findInstancesByIDAnyTenant(ctx context.Context, tx *Tx, ids []string) (map[
 // unsubscribeWrites are the rows a group of unsubscribes writes, each table's
 // as one JSON array of row arrays.
 type unsubscribeWrites struct {
-	instances []string // to move from running to deleting
-	updatedAt []string // each instance's new updated_at: its tenant's business time
+	instances []string    // to move from running to deleting
+	updatedAt []time.Time // each instance's new updated_at: its tenant's business time
 	refunds   [][]any
 	cancels   []string // commands in flight to cancel
 	commands  [][]any
@@ -138,7 +143,7 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 	if !req.DryRun {
 		for _, it := range plan.Changes() {
 			w.instances = append(w.instances, it.InstanceID)
-			w.updatedAt = append(w.updatedAt, formatTime(now))
+			w.updatedAt = append(w.updatedAt, now)
 			r := it.Refund
 			w.refunds = append(w.refunds, []any{r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed,
 				r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)})
@@ -164,19 +169,26 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, wall time.Time) error {
 	for len(w.instances) > 0 {
 		at := w.updatedAt[0]
-		var ids, restIDs, restAt []string
-		for i, id := range w.instances {
-			if w.updatedAt[i] == at {
-				ids = append(ids, id)
-			} else {
-				restIDs, restAt = append(restIDs, id), append(restAt, w.updatedAt[i])
+		ids := w.instances
+		if !w.sameTime() {
+			var restIDs []string
+			var restAt []time.Time
+			ids = nil
+			for i, id := range w.instances {
+				if w.updatedAt[i].Equal(at) {
+					ids = append(ids, id)
+				} else {
+					restIDs, restAt = append(restIDs, id), append(restAt, w.updatedAt[i])
+				}
 			}
+			w.instances, w.updatedAt = restIDs, restAt
+		} else {
+			w.instances, w.updatedAt = nil, nil
 		}
-		w.instances, w.updatedAt = restIDs, restAt
 		res, err := tx.ExecContext(ctx, `
 			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = ?
 			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'
-		`, at, jsonArray(ids))
+		`, formatTime(at), jsonArray(ids))
 		if err != nil {
 			return fmt.Errorf("update instances: %w", err)
 		}
@@ -205,6 +217,16 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, wall time.Time) e
 	}
 	return insertRows(ctx, tx, "insert audit events", `INSERT INTO audit_events
 		(at, tenant_id, token_id, user_name, action, request_id, instance_ids, error_code, detail)`, w.audit)
+}
+
+// sameTime reports whether every instance left has the same updated_at.
+func (w *unsubscribeWrites) sameTime() bool {
+	for _, t := range w.updatedAt {
+		if !t.Equal(w.updatedAt[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxRowsPerInsert is the most rows one multi-row INSERT of insertRows

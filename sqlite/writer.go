@@ -452,7 +452,7 @@ func (db *DB) commitBatchWith(batch []*writeOp, errs []error, groups bool) error
 			return fmt.Errorf("savepoint: %w", err)
 		}
 		// The operation's own time, on its tenant's clock.
-		tx, err := db.newTx(onTenantClock(ctx, clockTenant(op.ctx)), sqlTx, db.wstmts)
+		tx, err := db.newTx(db.onTenantClock(ctx, clockTenant(op.ctx)), sqlTx, db.wstmts)
 		if err == nil {
 			errs[i] = db.runOp(op, tx)
 		} else {
