@@ -79,9 +79,6 @@ func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		p := phonefleet.PrincipalFromContext(ctx)
 		m.TenantID, m.TokenID, m.UserName, m.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
-		if m.TokenID == "" && p.AccessKeyID != "" {
-			m.TokenID = p.AccessKeyID
-		}
 		plan, err = s.TestClock.MoveClock(ctx, m)
 	}
 	if err != nil {
