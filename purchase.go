@@ -178,6 +178,9 @@ func PlanPurchase(req *PurchaseRequest, sku *SKU, now time.Time, newID func() st
 		t := now.AddDate(req.PeriodNum, 0, 0)
 		expires = &t
 	}
+	if expires != nil && expires.After(MaxBusinessTime) {
+		return nil, nil, Errorf(EInvalid, "chargeParam.periodNum: a subscription bought at %s would end after year 9999, where business time ends", now.Format(time.RFC3339Nano))
+	}
 	o.Total = o.UnitPrice * int64(req.Count)
 
 	instances := make([]*Instance, req.Count)

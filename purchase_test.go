@@ -292,6 +292,22 @@ func TestPlanPurchase_Errors(t *testing.T) {
 		})
 	}
 
+	// Business time ends with year 9999 (the test clock can go there): a
+	// subscription that would end later is refused; pay-per-use has no end.
+	t.Run("ErrEndsAfter9999", func(t *testing.T) {
+		late := time.Date(9999, 12, 15, 0, 0, 0, 0, time.UTC)
+		req := validPurchase()
+		newID, calls := SeqIDs()
+		o, _, err := phonefleet.PlanPurchase(req, testSKU(), late, newID)
+		if phonefleet.ErrorCode(err) != phonefleet.EInvalid || !NamesField(phonefleet.ErrorMessage(err), "chargeParam.periodNum") || o != nil || *calls != 0 {
+			t.Fatalf("PlanPurchase at %v: %v, %v; want 1000 naming chargeParam.periodNum", late, o, err)
+		}
+		req.ChargingMode, req.PeriodType, req.PeriodNum = phonefleet.ChargingModePayPerUse, 0, 0
+		if _, ins, err := phonefleet.PlanPurchase(req, testSKU(), late, newID); err != nil || !ins[0].StartsAt.Equal(late) {
+			t.Fatalf("pay-per-use at %v: %v", late, err)
+		}
+	})
+
 	t.Run("BandSizeMessageListsAllowed", func(t *testing.T) {
 		req := validPurchase()
 		req.BandSize = 3

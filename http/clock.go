@@ -15,13 +15,6 @@ type clockResponse struct {
 	Now string `json:"now"`
 }
 
-// clockRequest is the decoded body of POST /v1/_test/clock: exactly one of
-// Advance and Now.
-type clockRequest struct {
-	Advance *time.Duration
-	Now     *time.Time
-}
-
 // testClock wraps a test clock route: 404 APIGW.0101 (as for any unknown
 // path) unless the server has a TestClock, then an admin's token or key.
 func (s *Server) testClock(h http.HandlerFunc) http.Handler {
@@ -45,7 +38,8 @@ func (s *Server) testClock(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// handleClockGet answers GET /v1/_test/clock with the business time.
+// handleClockGet answers GET /v1/_test/clock with the caller's tenant's
+// business time.
 func (s *Server) handleClockGet(w http.ResponseWriter, r *http.Request) {
 	if q, err := strictQuery(r); err != nil || len(q) > 0 {
 		if err == nil {
@@ -54,7 +48,8 @@ func (s *Server) handleClockGet(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	now, err := s.TestClock.BusinessNow(r.Context())
+	p := phonefleet.PrincipalFromContext(r.Context())
+	now, err := s.TestClock.BusinessNow(r.Context(), p.TenantID)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -63,8 +58,9 @@ func (s *Server) handleClockGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleClockSet answers POST /v1/_test/clock: {"advance": "121h"} moves
-// business time forward by a duration, {"now": "<RFC 3339>"} to a time that
-// is not in its past.
+// the caller's tenant's business time forward by a duration, {"now":
+// "<RFC 3339>"} to a time that is not in its past. The store audits the
+// move; a refused one is audited here.
 func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 	q, err := strictQuery(r)
 	if err == nil {
@@ -74,41 +70,32 @@ func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		body, err = readJSONBody(r)
 	}
-	var req *clockRequest
+	var m *phonefleet.ClockMove
 	if err == nil {
-		req, err = decodeClockRequest(body)
+		m, err = decodeClockRequest(body)
+	}
+	var plan *phonefleet.ClockPlan
+	if err == nil {
+		ctx := r.Context()
+		p := phonefleet.PrincipalFromContext(ctx)
+		m.TenantID, m.TokenID, m.UserName, m.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
+		plan, err = s.TestClock.MoveClock(ctx, m)
 	}
 	if err != nil {
+		s.auditFailure(r, phonefleet.AuditActionClockMove, nil, err)
 		Error(w, r, err)
 		return
 	}
-	target := req.Now
-	if req.Advance != nil {
-		cur, err := s.TestClock.BusinessNow(r.Context())
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		t := cur.Add(*req.Advance)
-		target = &t
-	}
-	now, err := s.TestClock.SetBusinessNow(r.Context(), *target)
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	s.logger().Warn("test clock moved", "request_id", phonefleet.RequestIDFromContext(r.Context()), "now", now.UTC().Format(time.RFC3339Nano))
-	writeData(w, r, clockResponse{Now: now.UTC().Format(time.RFC3339Nano)})
+	s.logger().Warn("test clock moved", "request_id", m.RequestID, "tenant_id", m.TenantID,
+		"from", plan.Old.Format(time.RFC3339Nano), "now", plan.New.Format(time.RFC3339Nano))
+	writeData(w, r, clockResponse{Now: plan.New.Format(time.RFC3339Nano)})
 }
-
-// maxClockAdvance bounds one advance: far enough for any billing test,
-// short of overflowing a time.
-const maxClockAdvance = 100 * 365 * 24 * time.Hour
 
 // decodeClockRequest decodes {"advance": "<Go duration>"} or {"now":
 // "<RFC 3339>"}; exactly one must be given. Errors are EInvalid naming the
-// field.
-func decodeClockRequest(body []byte) (*clockRequest, error) {
+// field. The store checks the move against the tenant's clock
+// (phonefleet.PlanClockOffset).
+func decodeClockRequest(body []byte) (*phonefleet.ClockMove, error) {
 	obj, err := decodeObject(body)
 	if err != nil {
 		return nil, err
@@ -126,21 +113,17 @@ func decodeClockRequest(body []byte) (*clockRequest, error) {
 	case isNull(obj["advance"]) == isNull(obj["now"]):
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, "give exactly one of advance (a duration such as \"121h\") and now (an RFC 3339 time)")
 	case !isNull(obj["advance"]):
-		d, err := time.ParseDuration(advance)
+		d, err := phonefleet.ParseClockAdvance(advance)
 		if err != nil {
-			return nil, phonefleet.Errorf(phonefleet.EInvalid, "advance must be a duration such as \"121h\" or \"30m\"")
-		} else if d < 0 {
-			return nil, phonefleet.Errorf(phonefleet.EInvalid, "advance must not be negative: the test clock never goes back")
-		} else if d > maxClockAdvance {
-			return nil, phonefleet.Errorf(phonefleet.EInvalid, "advance must be at most %s", maxClockAdvance)
+			return nil, err
 		}
-		return &clockRequest{Advance: &d}, nil
+		return &phonefleet.ClockMove{Advance: &d}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, now)
 	if err != nil {
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, "now must be an RFC 3339 time such as \"2027-01-01T00:00:00Z\"")
-	} else if t.Year() > 9000 || t.Year() < 2000 {
-		return nil, phonefleet.Errorf(phonefleet.EInvalid, "now must be a year from 2000 to 9000")
+	} else if t.UTC().After(phonefleet.MaxBusinessTime) {
+		return nil, phonefleet.Errorf(phonefleet.EInvalid, "now must be at most %s: business time ends with year 9999", phonefleet.MaxBusinessTime.Format(time.RFC3339Nano))
 	}
-	return &clockRequest{Now: &t}, nil
+	return &phonefleet.ClockMove{Now: &t}, nil
 }

@@ -18,6 +18,7 @@ const accessKeyFrom = ` FROM access_keys k JOIN tenants t ON t.id = k.tenant_id 
 // defaults to now). EInvalid if it does not validate, ENotFound if its user
 // is not a user of its tenant, EConflict if the ID is taken.
 func (db *DB) CreateAccessKey(ctx context.Context, k *phonefleet.AccessKey) error {
+	ctx = db.onTenantClock(ctx, k.TenantID)
 	if err := k.Validate(); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ func inFlightGuard(err error) bool { return isUniqueViolation(err, "commands_in_
 // instance to its user; one audit event records the request. On error
 // nothing changes (the caller audits the failure). Errors: EForbidden, ECannotAssign, EInternal.
 func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
@@ -57,6 +58,7 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 // records the request. On error nothing changes (the caller audits the
 // failure). Errors: EForbidden, ENotAllRunning, ENoBinding, EInternal.
 func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
@@ -100,6 +102,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 // instance, due now, and one audit event. On error nothing changes (the
 // caller audits the failure). Errors: EForbidden, ENotAllRunning, EInternal.
 func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()
@@ -139,6 +142,7 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 // committed; only its audit event is written. Errors: ENoInstance,
 // EInternal.
 func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()

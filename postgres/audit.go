@@ -15,6 +15,7 @@ import (
 // A commit whose answer was lost is read back like any operation's, so an
 // event is never stored twice by a retry.
 func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
+	ctx = db.onTenantClock(ctx, e.TenantID)
 	return db.withTxCheck(ctx, "create_audit_event", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		if e.At.IsZero() {
 			e.At = now

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,4 +83,69 @@ func TestDB_DatabaseTime(t *testing.T) {
 			t.Fatalf("after a transaction, Clock is %s off the server's clock, want under 1s", d)
 		}
 	})
+}
+
+// TestDB_TenantClocksOnDatabaseTime: with the database's own clock (no Now),
+// each tenant's business time is the transaction's time plus its own
+// offset, read with that time in the transaction's first query, and the
+// unsubscribes of tenants with different clocks refund at their own
+// tenant's time, alone or coalesced.
+func TestDB_TenantClocksOnDatabaseTime(t *testing.T) {
+	db := mustOpenInternal(t)
+	db.TestClock = true
+	ctx := t.Context()
+	far := time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b := &phonefleet.Tenant{Name: "acme"}, &phonefleet.Tenant{Name: "beta"}
+	for _, tn := range []*phonefleet.Tenant{a, b} {
+		if err := db.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buy := func(tenantID string, n int) []*phonefleet.Instance {
+		t.Helper()
+		_, ins, err := db.Purchase(ctx, &phonefleet.PurchaseRequest{
+			TenantID: tenantID, RequestID: "buy-" + phonefleet.NewID(8), OS: "AOSP14", InstanceSKUID: "kp.pro.2u4g",
+			BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4", NamePrefix: "p", BandSize: 4, Count: n,
+			ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ins
+	}
+	insA, insB := buy(a.ID, 4), buy(b.ID, 4)
+	p, err := db.MoveClock(ctx, &phonefleet.ClockMove{TenantID: a.ID, Now: &far})
+	if err != nil || !p.New.Equal(far) {
+		t.Fatalf("MoveClock: %+v, %v", p, err)
+	}
+	near := func(got, want time.Time) bool { return !got.Before(want) && got.Sub(want) < time.Minute }
+	if got, err := db.BusinessNow(ctx, a.ID); err != nil || !near(got, far) {
+		t.Fatalf("acme's BusinessNow=%v, %v; want just after %v", got, err, far)
+	}
+	if got, err := db.BusinessNow(ctx, b.ID); err != nil || got.Sub(time.Now()).Abs() > time.Minute {
+		t.Fatalf("beta's BusinessNow=%v, %v; want about now", got, err)
+	}
+	if in := buy(a.ID, 1)[0]; !near(in.StartsAt, far) {
+		t.Fatalf("acme's purchase StartsAt=%v, want just after %v", in.StartsAt, far)
+	}
+	var wg sync.WaitGroup
+	for _, in := range append(insA, insB...) {
+		wg.Go(func() {
+			if _, err := db.Unsubscribe(ctx, &phonefleet.UnsubscribeRequest{TenantID: in.TenantID, InstanceIDs: []string{in.ID}, RequestID: "u-" + in.ID}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	refunds, err := db.FindRefunds(ctx, phonefleet.RefundFilter{})
+	if err != nil || len(refunds) != 8 {
+		t.Fatalf("refunds=%d, %v; want 8", len(refunds), err)
+	}
+	for _, r := range refunds {
+		if r.TenantID == a.ID && !near(r.CreatedAt, far) {
+			t.Fatalf("acme's refund at %v, want just after %v", r.CreatedAt, far)
+		} else if r.TenantID == b.ID && (r.CreatedAt.Sub(time.Now()).Abs() > time.Minute || r.Amount != r.Paid) {
+			t.Fatalf("beta's refund %+v, want a full one at about now", r)
+		}
+	}
 }

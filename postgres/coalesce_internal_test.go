@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/phonefleet/phonefleet"
@@ -532,5 +533,71 @@ func TestCoalescerTake_RoundRobin(t *testing.T) {
 	}
 	if len(q.queue) != 0 || q.runners != 0 {
 		t.Fatalf("after draining: queued %d, runners %d, want 0 and 0", len(q.queue), q.runners)
+	}
+}
+
+// Unsubscribes of tenants whose test clocks differ share one transaction,
+// and each plans and records on its own tenant's business time: refunds,
+// instances' updated_at and audit events; releases are due at the
+// database's time. (One tenant's advance must not move another's refund.)
+func TestUnsubscribeGroup_TenantClocks(t *testing.T) {
+	db := openTxTestDB(t)
+	db.TestClock = true
+	acme, beta, gamma := mustTenant(t, db, "acme"), mustTenant(t, db, "beta"), mustTenant(t, db, "gamma")
+	a, b, g := mustBuy(t, db, acme, 2, true), mustBuy(t, db, beta, 2, true), mustBuy(t, db, gamma, 1, true)
+	far, days := time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().UTC().Add(10*24*time.Hour).Truncate(time.Microsecond)
+	for tenant, to := range map[string]time.Time{acme: far, beta: days} {
+		if _, err := db.MoveClock(t.Context(), &phonefleet.ClockMove{TenantID: tenant, Now: &to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := []*phonefleet.UnsubscribeRequest{
+		{TenantID: acme, RequestID: "r-a", InstanceIDs: a},
+		{TenantID: beta, RequestID: "r-b0", InstanceIDs: b[:1]},
+		{TenantID: gamma, RequestID: "r-g", InstanceIDs: g},
+		{TenantID: beta, RequestID: "r-b1", InstanceIDs: b[1:]},
+	}
+	groups := holdGroups(db, len(reqs))
+	for i, r := range unsubscribeAll(db, reqs) {
+		if r.err != nil {
+			t.Fatalf("%s: %v", reqs[i].RequestID, r.err)
+		}
+	}
+	if got := groups(); !slices.Equal(got, []int{len(reqs)}) {
+		t.Fatalf("groups settled %v, want one of %d", got, len(reqs))
+	}
+	near := func(got, want time.Time) bool { return !got.Before(want) && got.Sub(want) < time.Minute }
+	wantAt := map[string]time.Time{acme: far, beta: days, gamma: time.Now().UTC().Add(-time.Minute)}
+	rows, err := db.pool.Query(t.Context(), `
+		SELECT i.tenant_id, i.updated_at, r.created_at, r.amount = r.paid, c.next_attempt_at
+		FROM instances i JOIN refunds r ON r.instance_id = i.id JOIN commands c ON c.instance_id = i.id AND c.type = 'release'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var tenant string
+		var updated, refunded, due time.Time
+		var full bool
+		if err := rows.Scan(&tenant, &updated, &refunded, &full, &due); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !near(updated, wantAt[tenant]) || !updated.Equal(refunded) || due.Sub(time.Now()).Abs() > time.Minute || full != (tenant == gamma) {
+			t.Fatalf("tenant %s: updated_at %v, refund at %v (full %t), release due %v; want its business time about %v, a full refund for gamma only, a release due now",
+				tenant, updated, refunded, full, due, wantAt[tenant])
+		}
+	}
+	if err := rows.Err(); err != nil || n != 5 {
+		t.Fatalf("rows=%d, %v; want 5", n, err)
+	}
+	events, err := db.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Action == phonefleet.ActionInstanceDelete && !near(e.At, wantAt[e.TenantID]) {
+			t.Fatalf("%s audited at %v, want its tenant's business time about %v", e.RequestID, e.At, wantAt[e.TenantID])
+		}
 	}
 }

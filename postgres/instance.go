@@ -26,6 +26,7 @@ const instanceTables = `instances i
 // times. A failure writes nothing (the caller audits it). Errors:
 // ESKUNotFound, EInvalid (band size), ENotFound (no such tenant), EInternal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	// One deadline for the operation and its failure audit event.
 	ctx, cancel := db.opContext(ctx)
 	defer cancel()

@@ -103,3 +103,64 @@ func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestMigration_TenantClocks builds a database with the one test clock all
+// tenants shared, then opens it: every existing tenant's clock carries that
+// offset, a tenant created later has none, and moving one tenant's clock
+// moves no other.
+func TestMigration_TenantClocks(t *testing.T) {
+	url := MustCreateSchema(t, MustTestURL(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	names, err := filepath.Glob("migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= "migration/0008" {
+			break
+		}
+		buf, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
+	}
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', $1), ('tn2', 'beta', $1)`, ts)
+	offset := 121*time.Hour + 5*time.Microsecond
+	exec(`INSERT INTO test_clock (id, offset_ns, updated_at) VALUES (1, $1, $2)`, int64(offset), ts)
+	conn.Close(ctx)
+
+	wall := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	db := MustOpenDBAt(t, url, func() time.Time { return wall })
+	db.TestClock = true
+	gamma := &phonefleet.Tenant{Name: "gamma"}
+	if err := db.CreateTenant(ctx, gamma); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Time{"tn1": wall.Add(offset), "tn2": wall.Add(offset), gamma.ID: wall} {
+		if got, err := db.BusinessNow(ctx, id); err != nil || !got.Equal(want) {
+			t.Fatalf("BusinessNow(%s)=%v, %v after the upgrade; want %v", id, got, err, want)
+		}
+	}
+	far := time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.MoveClock(ctx, &phonefleet.ClockMove{TenantID: "tn1", Now: &far}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.BusinessNow(ctx, "tn2"); err != nil || !got.Equal(wall.Add(offset)) {
+		t.Fatalf("beta's BusinessNow=%v, %v after acme's move; want %v", got, err, wall.Add(offset))
+	}
+}

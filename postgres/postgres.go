@@ -91,9 +91,10 @@ type DB struct {
 	// transaction time, so all nodes agree whatever their own clocks say.
 	Now func() time.Time
 
-	// TestClock makes business time the transaction's time plus the offset
-	// stored in the database (see phonefleet.ClockService), the same on
-	// every node. Off, the offset is ignored.
+	// TestClock makes each tenant's business time the transaction's time
+	// plus the tenant's offset stored in the database (see
+	// phonefleet.ClockService), the same on every node. Off, the offsets
+	// are ignored.
 	TestClock bool
 
 	// Logger receives the store's own logs (migrations, retries, failed
@@ -327,17 +328,31 @@ func (db *DB) migrateFile(ctx context.Context, conn *pgx.Conn, name string) erro
 // microsecond precision PostgreSQL keeps: Now when a test set it, else the
 // transaction's time on the database server, which every node shares.
 // businessNow is the transaction's business time: its time, plus the test
-// clock's offset when the test clock is on.
+// clock offset of the tenant ctx names (onTenantClock) when the test clock
+// is on. The offset comes with the transaction's time, in one query.
 func (db *DB) businessNow(ctx context.Context, tx pgx.Tx) (time.Time, error) {
-	now, err := db.txNow(ctx, tx)
-	if err != nil || !db.TestClock {
-		return now, err
+	tenant := clockTenant(ctx)
+	if !db.TestClock || tenant == "" {
+		return db.txNow(ctx, tx)
 	}
-	off, err := testClockOffset(ctx, tx)
-	if err != nil {
-		return time.Time{}, err
+	if db.Now != nil {
+		off, err := tenantOffset(ctx, tx, tenant)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return off.AddTo(db.Now().UTC().Truncate(time.Microsecond)), nil
 	}
-	return now.Add(off), nil
+	var now time.Time
+	var s, ns *int64
+	if err := tx.QueryRow(ctx, txTimeTenantSQL, tenant).Scan(&now, &s, &ns); err != nil {
+		return time.Time{}, fmt.Errorf("transaction time: %w", err)
+	}
+	db.noteTxTime(now)
+	var off phonefleet.ClockSpan
+	if s != nil && ns != nil {
+		off = phonefleet.ClockSpan{Seconds: *s, Nanos: *ns}
+	}
+	return off.AddTo(now.UTC()), nil
 }
 
 // wallNow is the time for security and delivery timing (token revocation,

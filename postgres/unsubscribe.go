@@ -88,13 +88,15 @@ const (
 	// Every named instance, whatever its tenant: PlanUnsubscribe answers a
 	// foreign ID as it answers a missing one.
 	readInstancesSQL = `SELECT ` + instanceColumns + ` FROM ` + instanceTables + ` WHERE i.id = ANY($1)`
-	// The transaction's time and the test clock's offset.
-	txTimeSQL = `SELECT transaction_timestamp(), COALESCE((SELECT offset_ns FROM test_clock WHERE id = 1), 0)`
+	// The transaction's time (with the test clock on, the ops' tenants'
+	// offsets follow in the same batch: tenantClocksSQL).
+	txTimeSQL = `SELECT transaction_timestamp()`
 )
 
 // unsubscribeTx runs ops in one transaction, in three round trips: BEGIN,
-// the time, the lock and the read pipelined; the writes of every plan;
-// COMMIT.
+// the time (and, with the test clock on, the offsets of the ops' tenants'
+// clocks), the lock and the read pipelined; the writes of every plan;
+// COMMIT. Each op plans on its own tenant's business time.
 //
 // With wait (a single op, run alone), it waits for the locks of its rows;
 // the plan's error is returned and rolls back. Without (a group), an op
@@ -132,10 +134,11 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 		}
 	}()
 
-	var lockTenants, lockIDs, readIDs []string
+	var lockTenants, lockIDs, readIDs, tenants []string
 	for _, op := range ops {
 		op.plan, op.event, op.err, op.alone = nil, nil, nil, false
 		readIDs = append(readIDs, op.req.InstanceIDs...)
+		tenants = append(tenants, op.req.TenantID)
 		if op.req.DryRun {
 			continue // plans without locks and changes nothing
 		}
@@ -145,12 +148,15 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	}
 
 	var base time.Time
-	var offset int64
+	offsets := make(map[string]phonefleet.ClockSpan)
 	locked := make(map[string]bool, len(lockIDs))
 	found := make(map[string]*phonefleet.Instance, len(readIDs))
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(txTimeSQL)
+	if db.TestClock {
+		b.Queue(tenantClocksSQL, tenants)
+	}
 	if len(lockIDs) > 0 {
 		lock := lockInstancesSQL
 		if !wait {
@@ -160,7 +166,7 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	}
 	b.Queue(readInstancesSQL, readIDs)
 	br := conn.SendBatch(ctx, b)
-	if err := readLockBatch(br, len(lockIDs) > 0, &base, &offset, locked, found); err != nil {
+	if err := readLockBatch(br, db.TestClock, len(lockIDs) > 0, &base, offsets, locked, found); err != nil {
 		br.Close()
 		return err
 	}
@@ -170,7 +176,7 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	if hook := db.testHookLocked; hook != nil {
 		hook()
 	}
-	now, wall := db.txTimes(base, offset)
+	wall := db.txTime(base)
 
 	var w unsubscribeWrites
 	for _, op := range ops {
@@ -178,6 +184,7 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 			op.alone = true
 			continue
 		}
+		now := offsets[op.req.TenantID].AddTo(wall) // the tenant's business time
 		p, err := phonefleet.PlanUnsubscribe(op.req, found, now)
 		if err != nil {
 			if wait {
@@ -193,7 +200,7 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 		_, err := conn.Exec(ctx, "ROLLBACK") // nothing to write
 		return err
 	}
-	if err := w.write(ctx, conn, now, wall); err != nil {
+	if err := w.write(ctx, conn, wall); err != nil {
 		return err
 	}
 
@@ -212,13 +219,26 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	return nil
 }
 
-// readLockBatch reads the answers of the first batch of unsubscribeTx.
-func readLockBatch(br pgx.BatchResults, lock bool, base *time.Time, offset *int64, locked map[string]bool, found map[string]*phonefleet.Instance) error {
+// readLockBatch reads the answers of the first batch of unsubscribeTx; with
+// clocks, the tenants' offsets into offsets.
+func readLockBatch(br pgx.BatchResults, clocks, lock bool, base *time.Time, offsets map[string]phonefleet.ClockSpan, locked map[string]bool, found map[string]*phonefleet.Instance) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := br.QueryRow().Scan(base, offset); err != nil {
+	if err := br.QueryRow().Scan(base); err != nil {
 		return fmt.Errorf("transaction time: %w", err)
+	}
+	if clocks {
+		rows, _ := br.Query()
+		var tenant string
+		var off phonefleet.ClockSpan
+		_, err := pgx.ForEachRow(rows, []any{&tenant, &off.Seconds, &off.Nanos}, func() error {
+			offsets[tenant] = off
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read test clocks: %w", err)
+		}
 	}
 	if lock {
 		rows, _ := br.Query()
@@ -244,19 +264,16 @@ func readLockBatch(br pgx.BatchResults, lock bool, base *time.Time, offset *int6
 	return nil
 }
 
-// txTimes are the business and wall times of a transaction that began at
-// base, with the test clock at offset: what businessNow and wallNow return.
-func (db *DB) txTimes(base time.Time, offset int64) (now, wall time.Time) {
+// txTime is the wall time of a transaction that began at base (Now when a
+// test set it): what wallNow returns, and what businessNow returns for an
+// operation of no tenant.
+func (db *DB) txTime(base time.Time) time.Time {
 	if db.Now != nil {
 		base = db.Now().Truncate(time.Microsecond)
 	} else {
 		db.noteTxTime(base)
 	}
-	base = base.UTC()
-	if !db.TestClock {
-		return base, base
-	}
-	return base.Add(time.Duration(offset)), base
+	return base.UTC()
 }
 
 // holdsRows reports whether every instance of req's tenant among those it
@@ -306,14 +323,17 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 // release job each, commands in flight cancelled) and the audit events as
 // one pipelined batch: a single round trip whatever the count. The
 // instances are locked by the transaction and were verified to belong to
-// the tenants that unsubscribe them.
-func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, now, wall time.Time) error {
+// the tenants that unsubscribe them. An instance's updated_at is its
+// refund's time, its tenant's business time; cancellations are at wall
+// time.
+func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, wall time.Time) error {
 	b := &pgx.Batch{}
 	n := len(w.ids)
 	if n > 0 {
 		b.Queue(`
-			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = $2
-			WHERE id = ANY($1) AND state = 'running'`, w.ids, now)
+			UPDATE instances i SET state = 'deleting', assign_user = '', updated_at = u.at
+			FROM unnest($1::text[], $2::timestamptz[]) AS u (id, at)
+			WHERE i.id = u.id AND i.state = 'running'`, w.ids, w.createdAt)
 		if len(w.cancel) > 0 {
 			// Unsubscribing wins: the command in flight is cancelled
 			// before the release takes its place.

@@ -16,6 +16,7 @@ const userColumns = `u.id, u.tenant_id, t.name, u.name, u.role, u.password_hash,
 // validate, ENotFound if its tenant does not exist, EConflict if the tenant
 // already has a user of that name.
 func (db *DB) CreateUser(ctx context.Context, u *phonefleet.User) error {
+	ctx = db.onTenantClock(ctx, u.TenantID)
 	if err := u.Validate(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 // defaults to now). EInvalid if it does not validate, ENotFound if its user
 // is not a user of its tenant, EConflict if the ID is taken.
 func (db *DB) CreateAccessKey(ctx context.Context, k *phonefleet.AccessKey) error {
+	ctx = db.onTenantClock(ctx, k.TenantID)
 	if err := k.Validate(); err != nil {
 		return err
 	}

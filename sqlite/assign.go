@@ -12,6 +12,7 @@ import (
 // records the request. On any error nothing changes (the caller audits the
 // failure). Errors: EForbidden, ECannotAssign, internal.
 func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	var plan *phonefleet.AssignPlan
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs())
@@ -40,6 +41,7 @@ func (db *DB) Assign(ctx context.Context, req *phonefleet.AssignRequest) (*phone
 // nothing changes (the caller audits the failure). Errors: EForbidden,
 // ENotAllRunning, ENoBinding, internal.
 func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	var plan *phonefleet.CommandPlan
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs())
@@ -70,6 +72,7 @@ func (db *DB) Unassign(ctx context.Context, req *phonefleet.AssignRequest) (*pho
 // On any error nothing changes (the caller audits the failure). Errors:
 // EForbidden, ENotAllRunning, internal.
 func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	var plan *phonefleet.CommandPlan
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)
@@ -94,6 +97,7 @@ func (db *DB) StartCommands(ctx context.Context, req *phonefleet.CommandRequest)
 // operation sees them; only its audit event is written. Errors: ENoInstance,
 // internal.
 func (db *DB) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]phonefleet.PrepareStatus, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	var out []phonefleet.PrepareStatus
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		found, err := findInstancesByID(ctx, tx, req.TenantID, req.InstanceIDs)

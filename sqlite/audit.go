@@ -12,6 +12,7 @@ import (
 // CreateAuditEvent stores e in a write operation of its own and sets its
 // ID. At defaults to now.
 func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) error {
+	ctx = db.onTenantClock(ctx, e.TenantID)
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		return insertAuditEvent(ctx, tx, e)
 	})

@@ -10,54 +10,99 @@ import (
 
 var _ phonefleet.ClockService = (*DB)(nil)
 
-// BusinessNow returns the process's time plus the stored test clock offset.
-func (db *DB) BusinessNow(ctx context.Context) (time.Time, error) {
-	tx, err := db.beginTx(ctx, false)
+// clockTenantKey carries the tenant whose business time an operation runs
+// on (see onTenantClock).
+type clockTenantKey struct{}
+
+// onTenantClock returns ctx for an operation of tenantID (ctx itself when
+// the test clock is off): its transaction's
+// now is that tenant's business time (its test clock's offset applied when
+// the test clock is on). Each exported method sets it from its own request
+// (never from the caller's principal); an operation of no tenant (the
+// catalogue, tenant creation, the command worker) runs on wall time.
+func (db *DB) onTenantClock(ctx context.Context, tenantID string) context.Context {
+	if tenantID == "" || !db.TestClock {
+		return ctx
+	}
+	return context.WithValue(ctx, clockTenantKey{}, tenantID)
+}
+
+// clockTenant returns the tenant onTenantClock set, or "".
+func clockTenant(ctx context.Context) string {
+	id, _ := ctx.Value(clockTenantKey{}).(string)
+	return id
+}
+
+// BusinessNow returns the process's time plus the tenant's stored offset.
+func (db *DB) BusinessNow(ctx context.Context, tenantID string) (time.Time, error) {
+	tx, err := db.beginTx(db.onTenantClock(ctx, tenantID), false)
 	if err != nil {
 		return time.Time{}, err
 	}
 	defer tx.Rollback()
-	off, err := testClockOffset(ctx, tx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return tx.wall.Add(off), nil
+	return tx.now, nil
 }
 
-// SetBusinessNow stores the offset that makes business time t; EInvalid if
-// t is before the current business time.
-func (db *DB) SetBusinessNow(ctx context.Context, t time.Time) (time.Time, error) {
+// MoveClock moves the tenant's clock as phonefleet.PlanClockOffset decides
+// and writes the move's audit event in the same write operation. Errors:
+// EInvalid, ENotFound (no such tenant).
+func (db *DB) MoveClock(ctx context.Context, m *phonefleet.ClockMove) (*phonefleet.ClockPlan, error) {
+	var plan *phonefleet.ClockPlan
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		off, err := testClockOffset(ctx, tx)
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)`, m.TenantID).Scan(&exists); err != nil {
+			return fmt.Errorf("find tenant: %w", err)
+		} else if !exists {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", m.TenantID)
+		}
+		cur, err := tenantClockOffset(ctx, tx, m.TenantID)
 		if err != nil {
 			return err
 		}
-		next, err := phonefleet.PlanClockOffset(tx.wall, tx.wall.Add(off), t)
+		p, err := phonefleet.PlanClockOffset(m, tx.wall, cur, time.Nanosecond)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO test_clock (id, offset_ns, updated_at) VALUES (1, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET offset_ns = excluded.offset_ns, updated_at = excluded.updated_at
-		`, int64(next), formatTime(tx.wall)); err != nil {
+			INSERT INTO tenant_clocks (tenant_id, offset_s, offset_ns, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET offset_s = excluded.offset_s, offset_ns = excluded.offset_ns, updated_at = excluded.updated_at
+		`, m.TenantID, p.Offset.Seconds, p.Offset.Nanos, formatTime(tx.wall)); err != nil {
 			return fmt.Errorf("set test clock: %w", err)
 		}
+		if err := insertAuditEvent(ctx, tx, phonefleet.ClockAuditEvent(m, p)); err != nil {
+			return err
+		}
+		plan = p
 		return nil
 	})
 	if err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
-	return t.UTC(), nil
+	return plan, nil
 }
 
-// testClockOffset reads the test clock's offset (0 if it was never moved).
-func testClockOffset(ctx context.Context, tx *Tx) (time.Duration, error) {
-	var ns int64
-	err := tx.QueryRowContext(ctx, `SELECT offset_ns FROM test_clock WHERE id = 1`).Scan(&ns)
+// tenantClockOffset reads the tenant's test clock offset (zero if its
+// clock was never moved).
+func tenantClockOffset(ctx context.Context, tx *Tx, tenantID string) (phonefleet.ClockSpan, error) {
+	var off phonefleet.ClockSpan
+	err := tx.QueryRowContext(ctx, `SELECT offset_s, offset_ns FROM tenant_clocks WHERE tenant_id = ?`, tenantID).Scan(&off.Seconds, &off.Nanos)
 	if errNoRows(err) {
-		return 0, nil
+		return phonefleet.ClockSpan{}, nil
 	} else if err != nil {
-		return 0, fmt.Errorf("read test clock: %w", err)
+		return phonefleet.ClockSpan{}, fmt.Errorf("read test clock: %w", err)
 	}
-	return time.Duration(ns), nil
+	return off, nil
+}
+
+// tenantNow returns the tenant's business time in tx: its wall time plus
+// the tenant's offset when the test clock is on.
+func (db *DB) tenantNow(ctx context.Context, tx *Tx, tenantID string) (time.Time, error) {
+	if !db.TestClock || !db.migrated || tenantID == "" {
+		return tx.wall, nil
+	}
+	off, err := tenantClockOffset(ctx, tx, tenantID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return off.AddTo(tx.wall), nil
 }

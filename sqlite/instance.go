@@ -16,6 +16,7 @@ import (
 // caller audits it). Errors: ESKUNotFound, EInvalid (band size), ENotFound
 // (no such tenant), internal.
 func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	var err error
 	for attempt := 1; ; attempt++ {
 		var o *phonefleet.Order

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -123,5 +124,72 @@ func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
 		if in.AssignUser != "" {
 			t.Fatalf("instance %s assigned to %q after the migration", in.ID, in.AssignUser)
 		}
+	}
+}
+
+// TestMigration_TenantClocks builds a database with the one test clock all
+// tenants shared (an offset past what a time.Duration holds is not
+// possible there; 121h and 5ns is), then opens it: every existing tenant's
+// clock carries that offset, a tenant created later has none, and moving
+// one tenant's clock moves no other.
+func TestMigration_TenantClocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= "migration/0008" {
+			break
+		}
+		buf, err := fs.ReadFile(migrationFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
+	}
+	const ts = "2026-01-02T03:04:05.000000000Z"
+	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', ?), ('tn2', 'beta', ?)`, ts, ts)
+	offset := 121*time.Hour + 5
+	exec(`INSERT INTO test_clock (id, offset_ns, updated_at) VALUES (1, ?, ?)`, int64(offset), ts)
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	wall := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	db := NewDB(path)
+	db.Now, db.TestClock = func() time.Time { return wall }, true
+	if err := db.Open(); err != nil {
+		t.Fatalf("Open (migrating): %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	gamma := &phonefleet.Tenant{Name: "gamma"}
+	if err := db.CreateTenant(t.Context(), gamma); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Time{"tn1": wall.Add(offset), "tn2": wall.Add(offset), gamma.ID: wall} {
+		if got, err := db.BusinessNow(t.Context(), id); err != nil || !got.Equal(want) {
+			t.Fatalf("BusinessNow(%s)=%v, %v after the upgrade; want %v", id, got, err, want)
+		}
+	}
+	far := time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.MoveClock(t.Context(), &phonefleet.ClockMove{TenantID: "tn1", Now: &far}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.BusinessNow(t.Context(), "tn2"); err != nil || !got.Equal(wall.Add(offset)) {
+		t.Fatalf("beta's BusinessNow=%v, %v after acme's move; want %v", got, err, wall.Add(offset))
 	}
 }

@@ -103,11 +103,11 @@ type DB struct {
 	// Tests replace it to control the clock.
 	Now func() time.Time
 
-	// TestClock makes business time the process's time plus the offset
-	// stored in the database (see phonefleet.ClockService). Off, the
-	// offset is ignored.
+	// TestClock makes each tenant's business time the process's time plus
+	// the tenant's offset stored in the database (see
+	// phonefleet.ClockService). Off, the offsets are ignored.
 	TestClock bool
-	migrated  bool // the schema is current: the test clock's table exists
+	migrated  bool // the schema is current: the test clocks' table exists
 
 	// Logger receives the store's own logs (failed audit writes), with
 	// system=sqlite; nil means slog.Default().
@@ -410,8 +410,9 @@ var errNotOpen = errors.New("sqlite: database not open")
 type Tx struct {
 	sqlTx *sql.Tx
 	db    *DB
-	// now is business time: wall plus the test clock's offset when the
-	// test clock is on. Purchases, refunds and audit events use it.
+	// now is business time: wall plus the test clock's offset of the
+	// operation's tenant (onTenantClock) when the test clock is on.
+	// Purchases, refunds and audit events use it.
 	now time.Time
 	// wall is the process's time. Security and delivery timing (token
 	// revocation, command schedules and leases) use it.
@@ -419,18 +420,16 @@ type Tx struct {
 	stmts *stmtCache // nil: every statement is parsed anew (migrations)
 }
 
-// newTx wraps a transaction of one operation with its times and the
-// statement cache of its pool.
+// newTx wraps a transaction of one operation with its times (business time
+// is the tenant's that ctx names, see onTenantClock) and the statement
+// cache of its pool.
 func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) (*Tx, error) {
 	tx := &Tx{sqlTx: sqlTx, db: db, wall: db.Now().UTC(), stmts: stmts}
-	tx.now = tx.wall
-	if db.TestClock && db.migrated {
-		off, err := testClockOffset(ctx, tx)
-		if err != nil {
-			return nil, err
-		}
-		tx.now = tx.wall.Add(off)
+	now, err := db.tenantNow(ctx, tx, clockTenant(ctx))
+	if err != nil {
+		return nil, err
 	}
+	tx.now = now
 	return tx, nil
 }
 

@@ -14,6 +14,7 @@ import (
 // is written. On any error nothing changes (the caller audits the failure).
 // Errors: ENotOwned, EPayPerUse, internal.
 func (db *DB) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
+	ctx = db.onTenantClock(ctx, req.TenantID)
 	u := &unsubscribeOp{req: req}
 	err := db.writeWith(ctx, &writeOp{ctx: ctx, work: len(req.InstanceIDs), unsub: u, fn: func(ctx context.Context, tx *Tx) (err error) {
 		u.plan, err = unsubscribe(ctx, tx, req)

@@ -61,12 +61,23 @@ func (db *DB) unsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, er
 // which name ids, recording each request's own error in errs. Its error
 // means a write failed and the group must be undone.
 func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp, idx []int, ids []string, errs []error) (err error) {
-	// One operation's transaction for the group: its business time (the
-	// test clock's offset included) is every plan's.
+	// One transaction time for the group (wall time); each request plans
+	// on its own tenant's business time (the tenant's test clock offset
+	// applied when the test clock is on).
 	if tx, err = db.newTx(ctx, tx.sqlTx, db.wstmts); err != nil {
 		return err
 	}
-	now := tx.now
+	var nows map[string]time.Time // by tenant; none: wall time
+	for _, i := range idx {
+		if tenant := batch[i].unsub.req.TenantID; db.TestClock && nows[tenant].IsZero() {
+			if nows == nil {
+				nows = make(map[string]time.Time)
+			}
+			if nows[tenant], err = db.tenantNow(ctx, tx, tenant); err != nil {
+				return err
+			}
+		}
+	}
 	found, err := findInstancesByIDAnyTenant(ctx, tx, ids)
 	if err != nil {
 		return err
@@ -74,15 +85,19 @@ func (db *DB) runUnsubscribeGroup(ctx context.Context, tx *Tx, batch []*writeOp,
 	var w unsubscribeWrites
 	for _, i := range idx {
 		u := batch[i].unsub
+		now := tx.wall
+		if t, ok := nows[u.req.TenantID]; ok {
+			now = t
+		}
 		plan, err := phonefleet.PlanUnsubscribe(u.req, found, now)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
 		u.plan = plan
-		w.add(u.req, plan, now)
+		w.add(u.req, plan, now, tx.wall)
 	}
-	return w.write(ctx, tx, now)
+	return w.write(ctx, tx, tx.wall)
 }
 
 // findInstancesByIDAnyTenant returns the instances of ids, by ID, whatever
@@ -114,25 +129,28 @@ func findInstancesByIDAnyTenant(ctx context.Context, tx *Tx, ids []string) (map[
 // unsubscribeWrites are the rows a group of unsubscribes writes, each table's
 // as one JSON array of row arrays.
 type unsubscribeWrites struct {
-	instances []string // to move from running to deleting
+	instances []string    // to move from running to deleting
+	updatedAt []time.Time // each instance's new updated_at: its tenant's business time
 	refunds   [][]any
 	cancels   []string // commands in flight to cancel
 	commands  [][]any
 	audit     [][]any
 }
 
-// add records what plan decided for req.
-func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan, now time.Time) {
+// add records what plan decided for req at now, its tenant's business
+// time; release commands are due at wall time.
+func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonefleet.UnsubscribePlan, now, wall time.Time) {
 	if !req.DryRun {
 		for _, it := range plan.Changes() {
 			w.instances = append(w.instances, it.InstanceID)
+			w.updatedAt = append(w.updatedAt, now)
 			r := it.Refund
 			w.refunds = append(w.refunds, []any{r.InstanceID, r.TenantID, r.OrderID, r.Paid, r.Consumed,
 				r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)})
 			if it.CancelJobID != "" {
 				w.cancels = append(w.cancels, it.CancelJobID)
 			}
-			c := phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, now)
+			c := phonefleet.NewReleaseCommand(it.InstanceID, req.TenantID, req.RequestID, wall)
 			w.commands = append(w.commands, []any{c.ID, string(c.Type), c.InstanceID, c.TenantID, c.UserID, c.TaskID,
 				c.EventID, c.RequestID, string(c.State), c.Attempts, formatTime(c.NextAttemptAt), c.LastError,
 				formatTime(c.CreatedAt), formatNullTime(c.DoneAt)})
@@ -144,21 +162,40 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 		e.Action, e.RequestID, string(ids), e.ErrorCode, e.Detail})
 }
 
-// write writes the group's rows: one statement per table and change, in
-// the order the single operation writes them.
-func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) error {
-	if len(w.instances) > 0 {
+// write writes the group's rows: one statement per table and change (the
+// instances' one per business time among them, so one unless tenants'
+// test clocks differ), in the order the single operation writes them;
+// cancellations happen at wall time.
+func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, wall time.Time) error {
+	for len(w.instances) > 0 {
+		at := w.updatedAt[0]
+		ids := w.instances
+		if !w.sameTime() {
+			var restIDs []string
+			var restAt []time.Time
+			ids = nil
+			for i, id := range w.instances {
+				if w.updatedAt[i].Equal(at) {
+					ids = append(ids, id)
+				} else {
+					restIDs, restAt = append(restIDs, id), append(restAt, w.updatedAt[i])
+				}
+			}
+			w.instances, w.updatedAt = restIDs, restAt
+		} else {
+			w.instances, w.updatedAt = nil, nil
+		}
 		res, err := tx.ExecContext(ctx, `
 			UPDATE instances SET state = 'deleting', assign_user = '', updated_at = ?
 			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'
-		`, formatTime(now), jsonArray(w.instances))
+		`, formatTime(at), jsonArray(ids))
 		if err != nil {
 			return fmt.Errorf("update instances: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("update instances: %w", err)
-		} else if n != int64(len(w.instances)) {
-			return fmt.Errorf("update instances: %d of %d still running", n, len(w.instances))
+		} else if n != int64(len(ids)) {
+			return fmt.Errorf("update instances: %d of %d still running", n, len(ids))
 		}
 	}
 	if err := insertRows(ctx, tx, "insert refunds", `INSERT INTO refunds
@@ -169,7 +206,7 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) er
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands SET state = 'canceled', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'accepted')
-		`, formatTime(now), jsonArray(w.cancels)); err != nil {
+		`, formatTime(wall), jsonArray(w.cancels)); err != nil {
 			return fmt.Errorf("cancel commands: %w", err)
 		}
 	}
@@ -180,6 +217,16 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, now time.Time) er
 	}
 	return insertRows(ctx, tx, "insert audit events", `INSERT INTO audit_events
 		(at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)`, w.audit)
+}
+
+// sameTime reports whether every instance left has the same updated_at.
+func (w *unsubscribeWrites) sameTime() bool {
+	for _, t := range w.updatedAt {
+		if !t.Equal(w.updatedAt[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxRowsPerInsert is the most rows one multi-row INSERT of insertRows

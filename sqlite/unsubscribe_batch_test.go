@@ -176,23 +176,33 @@ func TestWriter_UnsubscribeGroupOverlap(t *testing.T) {
 	}
 }
 
-// TestWriter_UnsubscribeGroupTestClock: unsubscribes run together refund at
-// business time, the test clock's offset included, as one alone does.
+// TestWriter_UnsubscribeGroupTestClock: unsubscribes of two tenants run
+// together each refund at their own tenant's business time (its test
+// clock's offset included), as one alone does, and their releases are due
+// at wall time.
 func TestWriter_UnsubscribeGroupTestClock(t *testing.T) {
 	var grouped atomic.Int32
 	db, h, acme, a := writerSetup(t, 2, func(db *DB) {
 		db.TestClock = true
 		db.testHookGroup = func(n int) { grouped.Add(int32(n)) }
 	})
+	beta := &phonefleet.Tenant{Name: "beta"}
+	if err := db.CreateTenant(t.Context(), beta); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := db.Purchase(t.Context(), monthlyRequest(beta.ID, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ahead := time.Now().UTC().Add(10 * 24 * time.Hour)
-	if _, err := db.SetBusinessNow(t.Context(), ahead); err != nil {
+	if _, err := db.MoveClock(t.Context(), &phonefleet.ClockMove{TenantID: acme.ID, Now: &ahead}); err != nil {
 		t.Fatal(err)
 	}
 	h.arm()
 	var ops []func() error
-	for _, in := range a {
+	for _, in := range append(a, b...) {
 		ops = append(ops, func() error {
-			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: acme.ID, InstanceIDs: []string{in.ID}})
+			_, err := db.Unsubscribe(t.Context(), &phonefleet.UnsubscribeRequest{TenantID: in.TenantID, InstanceIDs: []string{in.ID}})
 			return err
 		})
 	}
@@ -208,12 +218,26 @@ func TestWriter_UnsubscribeGroupTestClock(t *testing.T) {
 	refunds, err := db.FindRefunds(t.Context(), phonefleet.RefundFilter{})
 	if err != nil {
 		t.Fatal(err)
-	} else if len(refunds) != len(a) {
-		t.Fatalf("refunds=%d, want %d", len(refunds), len(a))
+	} else if len(refunds) != len(ops) {
+		t.Fatalf("refunds=%d, want %d", len(refunds), len(ops))
 	}
 	for _, r := range refunds {
-		if r.CreatedAt.Before(ahead) {
-			t.Fatalf("refund of %s at %v, want business time (at or after %v)", r.InstanceID, r.CreatedAt, ahead)
+		if r.TenantID == acme.ID && r.CreatedAt.Before(ahead) {
+			t.Fatalf("refund of %s at %v, want acme's business time (at or after %v)", r.InstanceID, r.CreatedAt, ahead)
+		} else if r.TenantID == beta.ID && r.CreatedAt.After(time.Now().Add(time.Hour)) {
+			t.Fatalf("refund of %s at %v, want beta's business time, wall time (beta's clock never moved)", r.InstanceID, r.CreatedAt)
+		}
+		if r.TenantID == beta.ID && (r.Amount != r.Paid || r.Fee != 0) {
+			t.Fatalf("beta's refund %+v on its day 0, want all of it back", r)
+		}
+	}
+	jobs, err := db.FindCommands(t.Context(), phonefleet.CommandFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.NextAttemptAt.After(time.Now()) {
+			t.Fatalf("release of %s due %v, want wall time", j.InstanceID, j.NextAttemptAt)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 // CreateUser assigns u an ID and stores it. EInvalid if it does not
 // validate, EConflict if the tenant already has a user of that name.
 func (db *DB) CreateUser(ctx context.Context, u *phonefleet.User) error {
+	ctx = db.onTenantClock(ctx, u.TenantID)
 	if err := u.Validate(); err != nil {
 		return err
 	}

@@ -451,7 +451,8 @@ func (db *DB) commitBatchWith(batch []*writeOp, errs []error, groups bool) error
 		if _, err := btx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		tx, err := db.newTx(ctx, sqlTx, db.wstmts)
+		// The operation's own time, on its tenant's clock.
+		tx, err := db.newTx(db.onTenantClock(ctx, clockTenant(op.ctx)), sqlTx, db.wstmts)
 		if err == nil {
 			errs[i] = db.runOp(op, tx)
 		} else {

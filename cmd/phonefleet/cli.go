@@ -31,6 +31,7 @@ Commands:
 	audit      print the audit trail
 	refunds    print refunds
 	jobs       list data-plane commands (jobs) and retry failed ones
+	clock      show or move a tenant's test clock (business time)
 	copy       copy an installation to another store (SQLite to PostgreSQL)
 	bench      measure the server against a static handler on this machine
 
@@ -114,6 +115,7 @@ func commands(env *Env) map[string]command {
 		"audit":     &AuditCommand{Env: env},
 		"refunds":   &RefundsCommand{Env: env},
 		"jobs":      newJobsCommand(env),
+		"clock":     newClockCommand(env),
 		"bench":     &BenchCommand{Env: env},
 		"copy":      &CopyCommand{Env: env},
 		"login":     &LoginCommand{Env: env},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonefleet/phonefleet"
 )
 
 // runCLI runs the CLI in-process with PHONEFLEET_DB unset.
@@ -322,5 +324,85 @@ func TestConfigValidate_EveryFlag(t *testing.T) {
 	_, errOut, code := runCLI(t, "serve", "--addr", "", "--pg-max-conns", "0", "--db", filepath.Join(t.TempDir(), "x.db"))
 	if code != 2 || !strings.Contains(errOut, "--addr") || !strings.Contains(errOut, "--pg-max-conns") {
 		t.Fatalf("serve with two bad flags: code %d err %q, want exit 2 naming both", code, errOut)
+	}
+}
+
+// TestClockCommand: phonefleet clock show|set|advance reads and moves one
+// tenant's clock (flags before or after the argument), prints the
+// resulting time, audits the move by operator/cli, and refuses bad input
+// with a message naming it.
+func TestClockCommand(t *testing.T) {
+	t.Setenv("PHONEFLEET_DB", "")
+	db := filepath.Join(t.TempDir(), "clock.db")
+	mustCLI(t, "tenant", "create", "acme", "--db", db)
+	mustCLI(t, "tenant", "create", "beta", "--db", db)
+	parse := func(out string) time.Time {
+		t.Helper()
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(out))
+		if err != nil || strings.Count(out, "\n") != 1 {
+			t.Fatalf("output %q, want one RFC 3339 time", out)
+		}
+		return at
+	}
+	before := parse(mustCLI(t, "clock", "show", "--tenant", "beta", "--db", db))
+	if d := time.Since(before).Abs(); d > time.Minute {
+		t.Fatalf("beta's clock %v before any move, want about now", before)
+	}
+	if out := mustCLI(t, "clock", "--db", db, "set", "2400-01-01T00:00:00Z", "--tenant", "acme"); out != "2400-01-01T00:00:00Z\n" {
+		t.Fatalf("clock set 2400: %q", out)
+	}
+	moved := parse(mustCLI(t, "clock", "advance", "--tenant", "acme", "121h", "--db="+db))
+	if d := moved.Sub(time.Date(2400, 1, 6, 1, 0, 0, 0, time.UTC)); d < 0 || d > time.Minute {
+		t.Fatalf("clock advance 121h after 2400-01-01: %v", moved)
+	}
+	if out := mustCLI(t, "clock", "set", "9999-12-31T23:59:59.999999999Z", "--tenant", "acme", "--db", db); out != "9999-12-31T23:59:59.999999999Z\n" {
+		t.Fatalf("clock set 9999: %q", out)
+	}
+	if got := parse(mustCLI(t, "clock", "show", "--tenant", "acme", "--db", db)); !got.Equal(phonefleet.MaxBusinessTime) {
+		t.Fatalf("acme's clock=%v, want the end of year 9999", got)
+	}
+	if got := parse(mustCLI(t, "clock", "show", "--db", db, "--tenant", "beta")); got.Sub(before) > time.Minute {
+		t.Fatalf("beta's clock=%v after acme's moves, want about %v", got, before)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"clock", "advance", "-1s", "--tenant", "beta"}, 1, "advance must not be negative"},
+		{[]string{"clock", "advance", "5 days", "--tenant", "beta"}, 1, "advance must be a duration"},
+		{[]string{"clock", "advance", "1ns", "--tenant", "acme"}, 1, "advance 1ns would move business time past 9999-12-31T23:59:59.999999999Z"},
+		{[]string{"clock", "set", "2000-01-01T00:00:00Z", "--tenant", "beta"}, 1, "now must not be in the past"},
+		{[]string{"clock", "set", "yesterday", "--tenant", "beta"}, 2, `TIME must be an RFC 3339 time`},
+		{[]string{"clock", "set", "--tenant", "beta"}, 2, "usage: phonefleet clock set TIME --tenant NAME"},
+		{[]string{"clock", "show", "x", "--tenant", "beta"}, 2, "usage: phonefleet clock show --tenant NAME"},
+		{[]string{"clock", "show"}, 2, "--tenant is required"},
+		{[]string{"clock", "advance", "1h", "--tenant", "nosuch"}, 1, `tenant "nosuch" not found`},
+		{[]string{"clock", "rewind", "--tenant", "beta"}, 2, "unknown subcommand"},
+	} {
+		out, errOut, code := runCLI(t, append(tc.args, "--db", db)...)
+		if code != tc.code || out != "" || !strings.Contains(errOut, tc.msg) {
+			t.Fatalf("%v: exit %d, out %q, err %q; want %d and %q", tc.args, code, out, errOut, tc.code, tc.msg)
+		}
+	}
+	if got := parse(mustCLI(t, "clock", "show", "--tenant", "beta", "--db", db)); got.Sub(before) > time.Minute {
+		t.Fatalf("beta's clock=%v after refused moves, want about %v", got, before)
+	}
+	// Every move is in the tenant's audit trail, by operator/cli.
+	var moves []string
+	for _, line := range strings.Split(strings.TrimSpace(mustCLI(t, "audit", "--tenant", "acme", "--db", db)), "\n") {
+		var e struct{ At, Action, Detail string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Action == "testClockMove" {
+			moves = append(moves, e.At+" "+e.Detail)
+		}
+	}
+	if len(moves) != 3 || !strings.HasPrefix(moves[0], "9999-12-31T23:59:59.999999999Z test clock moved from 2400-01-06T01:") ||
+		!strings.HasSuffix(moves[0], " to 9999-12-31T23:59:59.999999999Z (now 9999-12-31T23:59:59.999999999Z) by operator/cli") ||
+		!strings.HasSuffix(moves[1], "(advance 121h0m0s) by operator/cli") ||
+		!strings.HasPrefix(moves[2], "2400-01-01T00:00:00Z test clock moved from ") {
+		t.Fatalf("acme's audited moves:\n%s", strings.Join(moves, "\n"))
 	}
 }

@@ -125,12 +125,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("--test-clock: this store has no test clock")
 		}
 		m.HTTPServer.TestClock = clock
-		now, err := clock.BusinessNow(ctx)
-		if err != nil {
-			return fmt.Errorf("read the test clock: %w", err)
-		}
-		m.Logger.Warn("TEST CLOCK ON: business time (purchases, expiry, refunds, audit) follows /v1/_test/clock and the offset stored in the database; never use --test-clock in production",
-			"business_now", now.UTC().Format(time.RFC3339))
+		m.Logger.Warn("TEST CLOCK ON: each tenant's business time (purchases, expiry, refunds, audit) follows its clock, moved by /v1/_test/clock or phonefleet clock and stored in the database; never use --test-clock in production")
 	}
 	m.HTTPServer.OnCommand = m.Worker.Notify
 	if cfg.ReleaseDriver == "webhook" {
