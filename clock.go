@@ -204,6 +204,8 @@ type ClockMove struct {
 	// as "operator/cli").
 	TokenID, UserName, RequestID string
 	Operator                     string
+	// ClientAddr is the caller's address (empty from the operator's side).
+	ClientAddr string
 }
 
 // ClockPlan is what a move decided: the tenant's business time before and
@@ -271,7 +273,7 @@ func ClockAuditEvent(m *ClockMove, p *ClockPlan) *AuditEvent {
 	}
 	return &AuditEvent{
 		At: p.New, TenantID: m.TenantID, TokenID: m.TokenID, UserName: m.UserName, Action: AuditActionClockMove,
-		RequestID: m.RequestID, InstanceIDs: []string{}, ErrorCode: ECodeOK,
+		RequestID: m.RequestID, ClientAddr: m.ClientAddr, InstanceIDs: []string{}, ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("test clock moved from %s to %s (%s) by %s",
 			p.Old.Format(time.RFC3339Nano), p.New.Format(time.RFC3339Nano), how, who),
 	}

@@ -240,8 +240,8 @@ func TestTestClock_PerTenant(t *testing.T) {
 	for _, ev := range mustAudit(t, e) {
 		if ev.Action == phonefleet.AuditActionClockMove && ev.ErrorCode == phonefleet.ECodeOK {
 			moves = append(moves, ev.TenantName+": "+ev.Detail)
-			if ev.TokenID == "" || ev.RequestID == "" {
-				t.Fatalf("clock move audited without its token or request: %+v", ev)
+			if ev.TokenID == "" || ev.RequestID == "" || ev.ClientAddr != "127.0.0.1" {
+				t.Fatalf("clock move audited without its token, request or client address: %+v", ev)
 			}
 		}
 	}
