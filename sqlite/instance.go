@@ -113,10 +113,10 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 func insertOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, request_digest, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`, o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
-		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, formatTime(o.CreatedAt),
+		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.RequestDigest, formatTime(o.CreatedAt),
 	); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
