@@ -162,6 +162,15 @@ const instanceTables = `instances i
 	JOIN skus s ON s.id = i.sku_id
 	LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')`
 
+// instanceTablesByTenantID is instanceTables with the instances found
+// through the (tenant_id, id) index only, for lookups of a tenant's
+// instances by ID: another tenant's ID is not found there exactly as a
+// missing one is not, and no row of another tenant is read, so a foreign ID
+// costs what a missing one does (looked up by primary key and then filtered
+// by tenant, a foreign row would be read). INDEXED BY makes the statement
+// fail rather than plan otherwise.
+var instanceTablesByTenantID = strings.Replace(instanceTables, "instances i", "instances i INDEXED BY instances_tenant_id_id_idx", 1)
+
 // findInstances returns the page of instances matching filter and the total.
 func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
 	where, args := []string{"i.tenant_id = ?"}, []any{filter.TenantID}
@@ -254,7 +263,7 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 	}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
-		FROM `+instanceTables+`
+		FROM `+instanceTablesByTenantID+`
 		WHERE i.tenant_id = ? AND i.id IN (SELECT value FROM json_each(?))
 	`, tenantID, jsonArray(ids))
 	if err != nil {
