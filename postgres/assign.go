@@ -224,7 +224,8 @@ func (db *DB) lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids
 		if _, err := tx.Exec(ctx, `
 			SELECT i.id FROM instances i
 			JOIN unnest($2::text[]) AS r (id) ON i.tenant_id = $1 AND i.id = r.id
-			ORDER BY i.id FOR UPDATE OF i`, tenantID, ids); err != nil {
+			ORDER BY i.id FOR UPDATE OF i
+		`, tenantID, ids); err != nil {
 			return nil, fmt.Errorf("lock instances: %w", err)
 		}
 	}
