@@ -1,6 +1,9 @@
 package phonefleet
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -48,6 +51,40 @@ type PurchaseRequest struct {
 	PeriodNum     int
 	AutoPay       bool
 	AutoRenew     bool
+	// Extra is what the body held besides the parameters above (members
+	// phonefleet does not read), as canonical JSON: keys sorted, no
+	// whitespace, values re-encoded; "" when there is nothing. It takes no
+	// part in the purchase, only in Digest.
+	Extra string
+}
+
+// Digest returns the hex SHA-256 of the request's canonical form: every
+// parameter as decoded (so 1 and true, 2 and 2.0, an absent flag and false
+// are the same value) and Extra. Who asks and the request ID are not part of
+// it. Two bodies that differ only in whitespace, member order or the
+// spelling of equal values have the same digest; any other difference gives
+// another one.
+func (r *PurchaseRequest) Digest() string {
+	canon, err := json.Marshal([]any{"purchase/1", r.OS, r.InstanceSKUID, r.BandSKUID, r.RegionID, r.NamePrefix,
+		r.BandSize, r.Count, r.ChargingMode, r.PeriodType, r.PeriodNum, r.AutoPay, r.AutoRenew, r.Extra})
+	if err != nil {
+		panic(err) // strings, integers and booleans always marshal
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
+}
+
+// CheckPurchaseRetry decides whether req, which carries the request ID of
+// the earlier order first, may be answered with first: nil when its Digest
+// equals the one first was bought with, or when first has none (orders
+// made before digests were stored count as the same purchase); else
+// EInvalid "X-Request-Id <id> was used for a different purchase", and
+// nothing may be bought.
+func CheckPurchaseRetry(req *PurchaseRequest, first *Order) error {
+	if first.RequestDigest == "" || first.RequestDigest == req.Digest() {
+		return nil
+	}
+	return Errorf(EInvalid, "X-Request-Id %s was used for a different purchase", req.RequestID)
 }
 
 // Validate checks the parameters that need no catalogue, in field order:
@@ -133,7 +170,11 @@ type Order struct {
 	AutoPay     bool        `json:"auto_pay"`
 	AutoRenew   bool        `json:"auto_renew"`
 	RequestID   string      `json:"request_id"`
-	CreatedAt   time.Time   `json:"created_at"`
+	// RequestDigest is the Digest of the purchase request when it carried a
+	// request ID, for CheckPurchaseRetry; "" otherwise and for orders made
+	// before digests were stored.
+	RequestDigest string    `json:"request_digest,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // NewOrderID returns an order number in the style of Huawei Cloud's
@@ -166,6 +207,9 @@ func PlanPurchase(req *PurchaseRequest, sku *SKU, now time.Time, newID func() st
 		OS: req.OS, BandSize: req.BandSize, BillingMode: mode, Count: req.Count,
 		Currency: sku.Currency, AutoPay: req.AutoPay, AutoRenew: req.AutoRenew,
 		RequestID: req.RequestID, CreatedAt: now,
+	}
+	if req.RequestID != "" {
+		o.RequestDigest = req.Digest()
 	}
 	var expires *time.Time
 	switch mode {

@@ -333,3 +333,67 @@ func TestNewOrderID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestPurchaseRequest_Digest: the digest covers every parameter and the
+// extra members, and nothing about who asks.
+func TestPurchaseRequest_Digest(t *testing.T) {
+	base := validPurchase()
+	base.Extra = `{"body":{"clientTag":"x"}}`
+	want := base.Digest()
+	if len(want) != 64 {
+		t.Fatalf("Digest()=%q, want 64 hex digits", want)
+	}
+	same := *base
+	same.TenantID, same.TokenID, same.UserName, same.RequestID = "other", "tk2", "bob", "another-id"
+	if got := same.Digest(); got != want {
+		t.Fatalf("Digest with another caller=%s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*phonefleet.PurchaseRequest)
+	}{
+		{"OS", func(r *phonefleet.PurchaseRequest) { r.OS = "AOSP14" }},
+		{"InstanceSKUID", func(r *phonefleet.PurchaseRequest) { r.InstanceSKUID += "x" }},
+		{"BandSKUID", func(r *phonefleet.PurchaseRequest) { r.BandSKUID += "x" }},
+		{"RegionID", func(r *phonefleet.PurchaseRequest) { r.RegionID += "x" }},
+		{"NamePrefix", func(r *phonefleet.PurchaseRequest) { r.NamePrefix += "x" }},
+		{"BandSize", func(r *phonefleet.PurchaseRequest) { r.BandSize++ }},
+		{"Count", func(r *phonefleet.PurchaseRequest) { r.Count++ }},
+		{"ChargingMode", func(r *phonefleet.PurchaseRequest) { r.ChargingMode = 1 - r.ChargingMode }},
+		{"PeriodType", func(r *phonefleet.PurchaseRequest) { r.PeriodType++ }},
+		{"PeriodNum", func(r *phonefleet.PurchaseRequest) { r.PeriodNum++ }},
+		{"AutoPay", func(r *phonefleet.PurchaseRequest) { r.AutoPay = !r.AutoPay }},
+		{"AutoRenew", func(r *phonefleet.PurchaseRequest) { r.AutoRenew = !r.AutoRenew }},
+		{"Extra", func(r *phonefleet.PurchaseRequest) { r.Extra = "" }},
+		// A value moved from one field to its neighbour is another request.
+		{"Shift", func(r *phonefleet.PurchaseRequest) { r.RegionID, r.NamePrefix = r.RegionID+r.NamePrefix, "" }},
+	} {
+		r := *base
+		tc.mut(&r)
+		if r.Digest() == want {
+			t.Errorf("%s changed: the digest stayed %s", tc.name, want)
+		}
+	}
+}
+
+func TestCheckPurchaseRetry(t *testing.T) {
+	req := validPurchase()
+	req.RequestID = "buy-1"
+	for _, tc := range []struct {
+		name, digest string
+		want         string // error message; "" for nil
+	}{
+		{"Same", req.Digest(), ""},
+		{"NoDigest", "", ""}, // an order made before digests were stored
+		{"Different", strings.Repeat("0", 64), "X-Request-Id buy-1 was used for a different purchase"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := phonefleet.CheckPurchaseRetry(req, &phonefleet.Order{RequestID: "buy-1", RequestDigest: tc.digest})
+			if tc.want == "" && err != nil {
+				t.Fatalf("CheckPurchaseRetry=%v, want nil", err)
+			} else if tc.want != "" && (phonefleet.ErrorCode(err) != phonefleet.EInvalid || phonefleet.ErrorMessage(err) != tc.want) {
+				t.Fatalf("CheckPurchaseRetry=%v, want %s %q", err, phonefleet.EInvalid, tc.want)
+			}
+		})
+	}
+}

@@ -155,6 +155,57 @@ func TestHostile_PurchaseRetry(t *testing.T) {
 	}
 }
 
+// TestHostile_PurchaseRetryChangedBody: the same X-Request-Id with another
+// body buys nothing and answers 1000; the same body written differently
+// (whitespace, member order, 1 for true, 2.0 for 2, escapes) is a retry.
+func TestHostile_PurchaseRetryChangedBody(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pf.db")
+	acme := MustTenant(t, db, "acme")
+	n := MustServe(t, db)
+	create := func(id, body string) *testingutil.Response {
+		t.Helper()
+		return call(t, "POST", n.URL+"/v1/instances/create", acme.Admin, "application/json", []byte(body), "X-Request-Id", id)
+	}
+	total := func() float64 {
+		t.Helper()
+		r := call(t, "GET", n.URL+"/v1/instances/batch-query?page_no=1&page_size=10", acme.Viewer, "", nil)
+		return r.Data()["total_count"].(float64)
+	}
+	const one = `{"os":"AOSP11","instanceSkuId":"kp.pro.2u4g","bandSkuId":"kp.band.bgp.standard","regionId":"cn-north-4",` +
+		`"instanceNamePrefix":"phone","bandSize":2,"count":1,"chargeParam":{"chargingMode":1,"periodType":2,"periodNum":1,"isAutoPay":true}}`
+	first := create("buy-1", one)
+	wantOK(t, first)
+	for _, changed := range []string{
+		strings.Replace(one, `"count":1`, `"count":3`, 1),
+		strings.Replace(one, `"periodNum":1`, `"periodNum":2`, 1),
+		strings.Replace(one, `"isAutoPay":true`, `"isAutoPay":false`, 1),
+		strings.Replace(one, `"isAutoPay":true`, `"isAutoPay":true,"isAutoRenew":1`, 1),
+		strings.Replace(one, `"phone"`, `"phonf"`, 1),
+		strings.Replace(one, `"os":"AOSP11"`, `"os":"AOSP14"`, 1),
+		strings.Replace(one, `"count":1`, `"count":1,"clientTag":"x"`, 1),
+	} {
+		r := create("buy-1", changed)
+		wantErr(t, r, 400, "KOOPHONE.API.1000")
+		if want := "X-Request-Id buy-1 was used for a different purchase"; r.Msg() != want {
+			t.Fatalf("changed body %s: message %q, want %q", changed, r.Msg(), want)
+		}
+	}
+	if got := total(); got != 1 {
+		t.Fatalf("instances after refused retries: %v, want 1", got)
+	}
+	same := "{\n  \"chargeParam\": {\"isAutoPay\": 1, \"periodNum\": 1, \"periodType\": 2, \"chargingMode\": 1},\n" +
+		"  \"count\": 1, \"bandSize\": 2.0, \"instanceNamePrefix\": \"ph\\u006fne\", \"regionId\": \"cn-north-4\",\n" +
+		"  \"bandSkuId\": \"kp.band.bgp.standard\", \"instanceSkuId\": \"kp.pro.2u4g\", \"os\": \"AOSP11\"\n}"
+	again := create("buy-1", same)
+	wantOK(t, again)
+	if !reflect.DeepEqual(first.Data(), again.Data()) {
+		t.Fatalf("retry answered %s, first %s", again.Raw, first.Raw)
+	}
+	if got := total(); got != 1 {
+		t.Fatalf("instances after a retry: %v, want 1", got)
+	}
+}
+
 // TestHostile_CLIMissingDatabase: only migrate, serve, tenant create and
 // copy's target create a database; every other command fails on a missing
 // one and leaves no file behind.

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +57,33 @@ func TestTenantCLI(t *testing.T) {
 	} else if st.Mode().Perm() != 0o600 {
 		t.Errorf("login.json has mode %v, want 0600", st.Mode().Perm())
 	}
+
+	// The stored token goes to the endpoint it was issued for only: another
+	// server, named by --endpoint or PHONEFLEET_ENDPOINT, never sees it.
+	var mu sync.Mutex
+	var leaked []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		leaked = append(leaked, r.Header.Get("X-Auth-Token"))
+		mu.Unlock()
+		http.Error(w, "{}", http.StatusUnauthorized)
+	}))
+	defer other.Close()
+	for _, args := range [][]string{{"instances", "list", "--endpoint", other.URL}, {"instances", "status", "--endpoint", other.URL + "/", "x1"}} {
+		if r := cli("", args...); r.Code != 2 || !strings.Contains(r.Stderr, "phonefleet login --endpoint "+other.URL) {
+			t.Errorf("%v with no login there: %d %q, want a usage error saying how to log in", args, r.Code, r.Stderr)
+		}
+	}
+	env = append(env, "PHONEFLEET_ENDPOINT="+other.URL)
+	if r := cli("", "instances", "list"); r.Code != 2 || !strings.Contains(r.Stderr, "phonefleet login --endpoint "+other.URL) {
+		t.Errorf("PHONEFLEET_ENDPOINT=another server: %d %q, want a usage error saying how to log in", r.Code, r.Stderr)
+	}
+	env = env[:len(env)-1]
+	mu.Lock()
+	if len(leaked) != 0 {
+		t.Fatalf("another endpoint got %d requests with tokens %q, want none", len(leaked), leaked)
+	}
+	mu.Unlock()
 
 	// Not a terminal: JSON lines by default.
 	items := jsonLines(t, must("", "instances", "list"))

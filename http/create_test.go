@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	pfhttp "github.com/phonefleet/phonefleet/http"
 )
 
 const createPath = "/v1/instances/create"
@@ -49,6 +50,7 @@ func TestInstanceCreate(t *testing.T) {
 			TenantID: "t1", TokenID: "tkadmin", ClientAddr: "127.0.0.1", RequestID: "req-buy", OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g",
 			BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4", NamePrefix: "web", BandSize: 4, Count: 2,
 			ChargingMode: 1, PeriodType: 2, PeriodNum: 3, AutoPay: true, AutoRenew: false,
+			Extra: `{"body":{"network":"bgp"}}`, // createBody's member that phonefleet does not read
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("request=%+v, want %+v", got, want)
@@ -173,4 +175,54 @@ func TestInstanceCreate_BadInput(t *testing.T) {
 		resp := s.Do(t, "POST", createPath, map[string]string{"X-Auth-Token": adminToken, "Content-Type": "text/json"}, createBody(nil))
 		assertError(t, resp, 400, phonefleet.EInvalid, "Content-Type must be application/json")
 	})
+}
+
+// TestDecodeCreateRequest_Digest: two purchase bodies are the same purchase
+// (the same digest) when they differ only in whitespace, member order or the
+// spelling of equal values; any other difference, in a member phonefleet
+// reads or not, makes another purchase.
+func TestDecodeCreateRequest_Digest(t *testing.T) {
+	const base = `{"os":"AOSP11","instanceSkuId":"kp.pro.2u4g","bandSkuId":"kp.band.bgp.standard","regionId":"cn-north-4",` +
+		`"instanceNamePrefix":"web","bandSize":4,"count":2,"note":{"a":1,"b":[1,"x"]},` +
+		`"chargeParam":{"chargingMode":1,"periodType":2,"periodNum":3,"isAutoPay":1,"isAutoRenew":false}}`
+	digest := func(body string) string {
+		t.Helper()
+		req, err := pfhttp.DecodeCreateRequest([]byte(body))
+		if err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+		return req.Digest()
+	}
+	want := digest(base)
+	for _, same := range []string{
+		"{\n\t" + strings.ReplaceAll(base[1:], ",", ",\n\t "),                                     // whitespace
+		strings.Replace(base, `"isAutoPay":1`, `"isAutoPay":true`, 1),                             // 1 and true
+		strings.Replace(base, `"isAutoRenew":false`, `"isAutoRenew":0`, 1),                        // 0 and false
+		strings.Replace(base, `,"isAutoRenew":false`, ``, 1),                                      // absent and false
+		strings.Replace(base, `"isAutoRenew":false`, `"isAutoRenew":null`, 1),                     // null and false
+		strings.Replace(base, `"bandSize":4`, `"bandSize":4.0`, 1),                                // 4 and 4.0
+		strings.Replace(base, `"web"`, `"w\u0065b"`, 1),                                           // escapes
+		strings.Replace(base, `"note":{"a":1,"b":[1,"x"]}`, `"note":{"b":[1,"\u0078"],"a":1}`, 1), // order inside an unknown member
+		`{"chargeParam":{"isAutoRenew":false,"isAutoPay":1,"periodNum":3,"periodType":2,"chargingMode":1},"count":2,"note":{"a":1,"b":[1,"x"]},` +
+			`"bandSize":4,"instanceNamePrefix":"web","regionId":"cn-north-4","bandSkuId":"kp.band.bgp.standard","instanceSkuId":"kp.pro.2u4g","os":"AOSP11"}`,
+	} {
+		if got := digest(same); got != want {
+			t.Errorf("%s: digest %s, want %s (the same purchase)", same, got, want)
+		}
+	}
+	for _, other := range []string{
+		strings.Replace(base, `"count":2`, `"count":3`, 1),
+		strings.Replace(base, `"isAutoPay":1`, `"isAutoPay":0`, 1),
+		strings.Replace(base, `"isAutoRenew":false`, `"isAutoRenew":true`, 1),
+		strings.Replace(base, `"periodNum":3`, `"periodNum":4`, 1),
+		strings.Replace(base, `"web"`, `"Web"`, 1),
+		strings.Replace(base, `"note":{"a":1,"b":[1,"x"]}`, `"note":{"a":2,"b":[1,"x"]}`, 1),
+		strings.Replace(base, `"note":{"a":1,"b":[1,"x"]}`, `"note":{"a":1,"b":["x",1]}`, 1),
+		strings.Replace(base, `"note":{"a":1,"b":[1,"x"]},`, ``, 1),
+		strings.Replace(base, `"isAutoPay":1`, `"isAutoPay":1,"coupon":"x"`, 1),
+	} {
+		if got := digest(other); got == want {
+			t.Errorf("%s: the same digest as the first body, want another purchase", other)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/phonefleet/phonefleet"
@@ -171,8 +172,11 @@ func decodeCreateRequest(body []byte) (*phonefleet.PurchaseRequest, error) {
 		return nil, err
 	}
 
+	var cp map[string]json.RawMessage
 	if v := obj["chargeParam"]; !isNull(v) {
-		cp, ok, dup := objectMembers(v)
+		var ok bool
+		var dup string
+		cp, ok, dup = objectMembers(v)
 		if !ok {
 			return nil, phonefleet.Errorf(phonefleet.EInvalid, "chargeParam must be an object")
 		} else if dup != "" {
@@ -199,7 +203,56 @@ func decodeCreateRequest(body []byte) (*phonefleet.PurchaseRequest, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	req.Extra = canonicalExtra(obj, cp)
 	return req, nil
+}
+
+// purchaseTopMembers and purchaseChargeMembers are the members of a
+// purchase body and of its chargeParam that decodeCreateRequest reads
+// (createMembers has both, for the near-name check).
+var (
+	purchaseTopMembers    = []string{"os", "instanceSkuId", "bandSkuId", "regionId", "instanceNamePrefix", "bandSize", "count", "chargeParam"}
+	purchaseChargeMembers = []string{"chargingMode", "periodType", "periodNum", "isAutoPay", "isAutoRenew"}
+)
+
+// canonicalExtra returns the members of a purchase body (and of its
+// chargeParam) that phonefleet does not read, as canonical JSON for
+// PurchaseRequest.Extra: {"body": {...}, "chargeParam": {...}} with keys
+// sorted at every depth, no whitespace, strings re-escaped and numbers as
+// written; "" when there are none. So a retry that adds, drops or changes
+// such a member is another purchase, while whitespace and member order are
+// not differences.
+func canonicalExtra(body, chargeParam map[string]json.RawMessage) string {
+	extra := map[string]map[string]any{}
+	for _, part := range []struct {
+		name  string
+		obj   map[string]json.RawMessage
+		known []string
+	}{{"body", body, purchaseTopMembers}, {"chargeParam", chargeParam, purchaseChargeMembers}} {
+		for name, raw := range part.obj {
+			if slices.Contains(part.known, name) {
+				continue
+			}
+			var v any
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if dec.Decode(&v) != nil {
+				v = string(raw) // cannot happen: raw was parsed as JSON
+			}
+			if extra[part.name] == nil {
+				extra[part.name] = map[string]any{}
+			}
+			extra[part.name][name] = v
+		}
+	}
+	if len(extra) == 0 {
+		return ""
+	}
+	buf, err := json.Marshal(extra)
+	if err != nil {
+		return "" // cannot happen: decoded JSON always marshals
+	}
+	return string(buf)
 }
 
 // decodeString sets *dst to a JSON string; absent or null leaves it empty.

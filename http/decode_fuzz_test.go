@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -106,6 +107,18 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 		}
 		if !json.Valid(body) {
 			t.Fatalf("decoded a request from invalid JSON %q", body)
+		}
+		// The same body with other whitespace and member order (keys
+		// sorted, indented) is the same purchase.
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if dec.Decode(&v) == nil {
+			re, _ := json.MarshalIndent(v, "", "  ")
+			req2, err := decodeCreateRequest(re)
+			if err != nil || req2.Digest() != req.Digest() {
+				t.Fatalf("%s re-encoded as %s: %v, digest %s, want %s", body, re, err, req2.Digest(), req.Digest())
+			}
 		}
 	})
 }

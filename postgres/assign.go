@@ -209,7 +209,16 @@ func sendBindings(ctx context.Context, tx pgx.Tx, b *pgx.Batch, bindings int, wh
 // in flight, locking them FOR UPDATE in ID order when lock is set. Rows
 // changed while we waited for their locks are returned in their committed
 // state.
+//
+// Both statements find rows by joining the IDs to the (tenant_id, id)
+// index: another tenant's ID is not found there exactly as a missing one is
+// not, and no row of another tenant is read. (Looking IDs up by the primary
+// key and filtering by tenant would fetch every foreign row, so a foreign
+// ID would cost more than a missing one and tell its existence by time.)
 func (db *DB) lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids []string, lock bool) (map[string]*phonefleet.Instance, error) {
+	if hook := db.testHookFound; hook != nil {
+		hook(ctx, tx, false)
+	}
 	if lock {
 		// Lock first, read after: the read is a new statement, so under
 		// READ COMMITTED it sees everything committed by the transactions
@@ -217,13 +226,16 @@ func (db *DB) lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids
 		// not itself updated would otherwise be read with the joins of the
 		// first statement's snapshot).
 		if _, err := tx.Exec(ctx, `
-			SELECT id FROM instances WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, tenantID, ids); err != nil {
+			SELECT i.id FROM instances i
+			JOIN unnest($2::text[]) AS r (id) ON i.tenant_id = $1 AND i.id = r.id
+			ORDER BY i.id FOR UPDATE OF i
+		`, tenantID, ids); err != nil {
 			return nil, fmt.Errorf("lock instances: %w", err)
 		}
 	}
 	rows, err := tx.Query(ctx, `SELECT `+instanceColumns+`
 		FROM `+instanceTables+`
-		WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)
+		JOIN unnest($2::text[]) AS r (id) ON i.tenant_id = $1 AND i.id = r.id`, tenantID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("lock instances: %w", err)
 	}
@@ -240,6 +252,9 @@ func (db *DB) lockInstances(ctx context.Context, tx pgx.Tx, tenantID string, ids
 	}
 	if hook := db.testHookLocked; hook != nil && lock {
 		hook()
+	}
+	if hook := db.testHookFound; hook != nil {
+		hook(ctx, tx, true)
 	}
 	return found, nil
 }

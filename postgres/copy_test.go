@@ -103,7 +103,7 @@ func storeDigest(t *testing.T, s phonefleet.SnapshotStreamer) string {
 				micro(in.StartsAt), micro(in.CreatedAt), in.State)
 		}
 		for _, o := range b.Orders {
-			fmt.Fprintf(h, "%s|%s|%d|%d|%d|%s|%s\n", o.ID, o.TenantID, o.Count, o.UnitPrice, o.Total, o.RequestID, micro(o.CreatedAt))
+			fmt.Fprintf(h, "%s|%s|%d|%d|%d|%s|%s|%s\n", o.ID, o.TenantID, o.Count, o.UnitPrice, o.Total, o.RequestID, o.RequestDigest, micro(o.CreatedAt))
 		}
 		for i, c := range []int{len(b.Tenants), len(b.Users), len(b.AccessKeys), len(b.Tokens), len(b.SKUs), len(b.Orders),
 			len(b.Instances), len(b.Refunds), len(b.Commands), len(b.AuditEvents)} {

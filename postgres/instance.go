@@ -90,10 +90,10 @@ func (db *DB) Purchase(ctx context.Context, req *phonefleet.PurchaseRequest) (*p
 func insertOrder(ctx context.Context, tx pgx.Tx, o *phonefleet.Order) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-			count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			count, unit_price, total, currency, auto_pay, auto_renew, request_id, request_digest, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
-		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.CreatedAt)
+		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.RequestDigest, o.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
@@ -248,21 +248,25 @@ func instanceDest(in *phonefleet.Instance) []any {
 
 // findReplayedPurchase returns the tenant's first order with the request's
 // ID from the last phonefleet.PurchaseReplayWindow and its instances, or
-// nil if there is none (or the request has no ID).
+// nil if there is none (or the request has no ID). A request whose body
+// differs from that order's is EInvalid (phonefleet.CheckPurchaseRetry).
 func findReplayedPurchase(ctx context.Context, tx pgx.Tx, req *phonefleet.PurchaseRequest, now time.Time) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	if req.RequestID == "" {
 		return nil, nil, nil
 	}
 	o := phonefleet.Order{TenantID: req.TenantID, RequestID: req.RequestID}
 	err := tx.QueryRow(ctx, `
-		SELECT id, created_at, count FROM orders
+		SELECT id, created_at, count, request_digest FROM orders
 		WHERE tenant_id = $1 AND request_id = $2 AND created_at >= $3
 		ORDER BY created_at, id LIMIT 1`,
-		req.TenantID, req.RequestID, now.Add(-phonefleet.PurchaseReplayWindow)).Scan(&o.ID, &o.CreatedAt, &o.Count)
+		req.TenantID, req.RequestID, now.Add(-phonefleet.PurchaseReplayWindow)).Scan(&o.ID, &o.CreatedAt, &o.Count, &o.RequestDigest)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, nil
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("find replayed order: %w", err)
+	}
+	if err := phonefleet.CheckPurchaseRetry(req, &o); err != nil {
+		return nil, nil, err
 	}
 	// An order's instances were created with it: the tenant's created_at
 	// index finds them without a scan.

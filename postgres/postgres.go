@@ -72,12 +72,13 @@ type DB struct {
 
 	unsubscribes coalescer // unsubscribes waiting for a shared transaction
 
-	testNoCoalesce bool              // every unsubscribe runs alone, as a benchmark's baseline
-	testHookQueued func(queued int)  // an unsubscribe joined the coalescer's queue
-	testHookTake   func()            // a runner is about to take a group
-	testHookGroup  func(settled int) // a shared transaction committed
-	testHookLocked func()            // a transaction locked and read its instances (unsubscribe, assign, unassign, commands)
-	testRunners    int               // replaces maxRunners when set
+	testNoCoalesce bool                                            // every unsubscribe runs alone, as a benchmark's baseline
+	testHookQueued func(queued int)                                // an unsubscribe joined the coalescer's queue
+	testHookTake   func()                                          // a runner is about to take a group
+	testHookGroup  func(settled int)                               // a shared transaction committed
+	testHookLocked func()                                          // a transaction locked and read its instances (unsubscribe, assign, unassign, commands)
+	testHookFound  func(ctx context.Context, tx pgx.Tx, done bool) // lockInstances begins (done false) and has read its rows (true)
+	testRunners    int                                             // replaces maxRunners when set
 
 	late       chan lateAudit // failure audit events to write later
 	lateCancel context.CancelFunc

@@ -69,7 +69,7 @@ func (db *DB) ExportBatches(ctx context.Context, fn func(*phonefleet.Snapshot) e
 	}
 	if err := streamTable(ctx, tx, `
 		SELECT id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-			count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at
+			count, unit_price, total, currency, auto_pay, auto_renew, request_id, request_digest, created_at
 		FROM orders ORDER BY id COLLATE "C"`,
 		scanOrder, func(s *phonefleet.Snapshot, v []*phonefleet.Order) { s.Orders = v }, fn); err != nil {
 		return fmt.Errorf("export orders: %w", err)
@@ -222,10 +222,10 @@ func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) er
 			return []any{t.ID, t.TenantID, nullString(t.UserID), t.Name, t.Hash, t.Actions, t.CreatedAt, t.ExpiresAt, t.RevokedAt}
 		}},
 		{"orders", []string{"id", "tenant_id", "sku_id", "region_id", "os", "band_size", "billing_mode", "period_num",
-			"count", "unit_price", "total", "currency", "auto_pay", "auto_renew", "request_id", "created_at"}, len(s.Orders), func(i int) []any {
+			"count", "unit_price", "total", "currency", "auto_pay", "auto_renew", "request_id", "request_digest", "created_at"}, len(s.Orders), func(i int) []any {
 			o := s.Orders[i]
 			return []any{o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
-				o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.CreatedAt}
+				o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.RequestDigest, o.CreatedAt}
 		}},
 		{"instances", instanceCopyColumns, len(s.Instances), func(i int) []any { return instanceCopyRow(s.Instances[i]) }},
 		{"refunds", []string{"instance_id", "tenant_id", "order_id", "paid", "consumed", "fee", "amount", "currency", "request_id", "created_at"}, len(s.Refunds), func(i int) []any {
@@ -294,6 +294,6 @@ func unboundTx(ctx context.Context, tx pgx.Tx) error {
 func scanOrder(row pgx.CollectableRow) (*phonefleet.Order, error) {
 	var o phonefleet.Order
 	err := row.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &o.BillingMode, &o.PeriodNum,
-		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &o.CreatedAt)
+		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &o.RequestDigest, &o.CreatedAt)
 	return &o, err
 }

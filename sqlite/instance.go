@@ -114,10 +114,10 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 func insertOrder(ctx context.Context, tx *Tx, o *phonefleet.Order) error {
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		                    count, unit_price, total, currency, auto_pay, auto_renew, request_id, request_digest, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`, o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, string(o.BillingMode), o.PeriodNum,
-		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, formatTime(o.CreatedAt),
+		o.Count, o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.RequestDigest, formatTime(o.CreatedAt),
 	); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
@@ -162,6 +162,15 @@ const instanceColumns = `
 const instanceTables = `instances i
 	JOIN skus s ON s.id = i.sku_id
 	LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')`
+
+// instanceTablesByTenantID is instanceTables with the instances found
+// through the (tenant_id, id) index only, for lookups of a tenant's
+// instances by ID: another tenant's ID is not found there exactly as a
+// missing one is not, and no row of another tenant is read, so a foreign ID
+// costs what a missing one does (looked up by primary key and then filtered
+// by tenant, a foreign row would be read). INDEXED BY makes the statement
+// fail rather than plan otherwise.
+var instanceTablesByTenantID = strings.Replace(instanceTables, "instances i", "instances i INDEXED BY instances_tenant_id_id_idx", 1)
 
 // findInstances returns the page of instances matching filter and the total.
 func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error) {
@@ -255,7 +264,7 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 	}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT `+instanceColumns+`
-		FROM `+instanceTables+`
+		FROM `+instanceTablesByTenantID+`
 		WHERE i.tenant_id = ? AND i.id IN (SELECT value FROM json_each(?))
 	`, tenantID, jsonArray(ids))
 	if err != nil {

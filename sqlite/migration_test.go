@@ -193,3 +193,70 @@ func TestMigration_TenantClocks(t *testing.T) {
 		t.Fatalf("beta's BusinessNow=%v, %v after acme's move; want %v", got, err, wall.Add(offset))
 	}
 }
+
+// TestMigration_PurchaseDigest builds a database as it was before orders
+// kept their request's digest, with an order bought with an X-Request-Id,
+// then opens it: a retry with that ID answers the old order, whatever its
+// body, since the old order has no digest to compare (it counts as the same
+// purchase), and buys nothing.
+func TestMigration_PurchaseDigest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= "migration/0009" {
+			break
+		}
+		buf, err := fs.ReadFile(migrationFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
+	}
+	const ts = "2026-01-02T03:04:05.000000000Z"
+	exec(`INSERT INTO tenants (id, name, created_at, held_instances) VALUES ('tn1', 'acme', ?, 2)`, ts)
+	exec(`INSERT INTO skus (id, type, name, band_sizes, month_price, year_price, hour_price, currency, created_at)
+		VALUES ('kp.pro.2u4g', 'PROFESSIONAL', 'x', '4', 1, 1, 1, 'USD', ?)`, ts)
+	exec(`INSERT INTO sku_regions (sku_id, region_id, position) VALUES ('kp.pro.2u4g', 'cn-north-4', 0)`)
+	exec(`INSERT INTO orders (id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num, count, unit_price, total,
+		currency, auto_pay, auto_renew, request_id, created_at)
+		VALUES ('o1', 'tn1', 'kp.pro.2u4g', 'cn-north-4', 'AOSP11', 4, 'monthly', 1, 2, 1, 2, 'USD', 0, 0, 'buy-old', ?)`, ts)
+	for _, id := range []string{"i1", "i2"} {
+		exec(`INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size, billing_mode, period_num,
+			paid_amount, currency, starts_at, state, created_at, updated_at)
+			VALUES (?, 'tn1', 'o1', ?, 'cn-north-4', 'kp.pro.2u4g', 'AOSP11', 4, 'monthly', 1, 1, 'USD', ?, 'running', ?, ?)`, id, "p-"+id, ts, ts, ts)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	now, _ := time.Parse(time.RFC3339, "2026-01-02T04:00:00Z")
+	db := MustOpenDBPath(t, path, func() time.Time { return now })
+	req := &phonefleet.PurchaseRequest{
+		TenantID: "tn1", RequestID: "buy-old", OS: "AOSP14", InstanceSKUID: "kp.pro.2u4g", BandSKUID: phonefleet.BandSKUID,
+		RegionID: "cn-north-4", NamePrefix: "other", BandSize: 4, Count: 7,
+		ChargingMode: phonefleet.ChargingModePrepaid, PeriodType: phonefleet.PeriodTypeMonth, PeriodNum: 1,
+	}
+	o, ins, err := db.Purchase(t.Context(), req)
+	if err != nil || o.ID != "o1" || len(ins) != 2 {
+		t.Fatalf("retry of an order from before the migration: %+v, %d instances, %v; want o1 and its 2 instances", o, len(ins), err)
+	}
+	if _, total, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: "tn1"}); err != nil || total != 2 {
+		t.Fatalf("instances=%d, %v after the retry, want 2", total, err)
+	}
+}

@@ -27,7 +27,8 @@ func holdInstances(ctx context.Context, tx *Tx, tenantID string, count int) erro
 
 // findReplayedPurchase returns the tenant's first order with the request's
 // ID from the last phonefleet.PurchaseReplayWindow and its instances, or
-// nil if there is none (or the request has no ID).
+// nil if there is none (or the request has no ID). A request whose body
+// differs from that order's is EInvalid (phonefleet.CheckPurchaseRetry).
 func findReplayedPurchase(ctx context.Context, tx *Tx, req *phonefleet.PurchaseRequest) (*phonefleet.Order, []*phonefleet.Instance, error) {
 	if req.RequestID == "" {
 		return nil, nil, nil
@@ -35,16 +36,19 @@ func findReplayedPurchase(ctx context.Context, tx *Tx, req *phonefleet.PurchaseR
 	var o phonefleet.Order
 	var createdAt string
 	err := tx.QueryRowContext(ctx, `
-		SELECT id, created_at, count
+		SELECT id, created_at, count, request_digest
 		FROM orders
 		WHERE tenant_id = ? AND request_id = ? AND created_at >= ?
 		ORDER BY created_at, id
 		LIMIT 1
-	`, req.TenantID, req.RequestID, formatTime(tx.now.Add(-phonefleet.PurchaseReplayWindow))).Scan(&o.ID, &createdAt, &o.Count)
+	`, req.TenantID, req.RequestID, formatTime(tx.now.Add(-phonefleet.PurchaseReplayWindow))).Scan(&o.ID, &createdAt, &o.Count, &o.RequestDigest)
 	if errNoRows(err) {
 		return nil, nil, nil
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("find replayed order: %w", err)
+	}
+	if err := phonefleet.CheckPurchaseRetry(req, &o); err != nil {
+		return nil, nil, err
 	}
 	o.TenantID, o.RequestID = req.TenantID, req.RequestID
 	if o.CreatedAt, err = parseTime(createdAt); err != nil {

@@ -301,13 +301,13 @@ func importRefunds(ctx context.Context, tx *Tx, rs []*phonefleet.Refund) error {
 
 // orderColumns are the columns scanOrder reads.
 const orderColumns = `id, tenant_id, sku_id, region_id, os, band_size, billing_mode, period_num,
-		       count, unit_price, total, currency, auto_pay, auto_renew, request_id, created_at`
+		       count, unit_price, total, currency, auto_pay, auto_renew, request_id, request_digest, created_at`
 
 func scanOrder(rows *sql.Rows) (*phonefleet.Order, error) {
 	var o phonefleet.Order
 	var mode, createdAt string
 	if err := rows.Scan(&o.ID, &o.TenantID, &o.SKUID, &o.RegionID, &o.OS, &o.BandSize, &mode, &o.PeriodNum,
-		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &createdAt); err != nil {
+		&o.Count, &o.UnitPrice, &o.Total, &o.Currency, &o.AutoPay, &o.AutoRenew, &o.RequestID, &o.RequestDigest, &createdAt); err != nil {
 		return nil, fmt.Errorf("scan order: %w", err)
 	}
 	o.BillingMode = phonefleet.BillingMode(mode)

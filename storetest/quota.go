@@ -96,7 +96,8 @@ func testQuota(t *testing.T, open Opener) {
 }
 
 // testPurchaseReplay: a purchase with a request ID the tenant used within
-// the replay window buys nothing and answers the first purchase.
+// the replay window and the same parameters buys nothing and answers the
+// first purchase; with other parameters it buys nothing and is EInvalid.
 func testPurchaseReplay(t *testing.T, open Opener) {
 	s, clk := mustOpen(t, open)
 	a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
@@ -107,9 +108,9 @@ func testPurchaseReplay(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	again := monthlyRequest(a.ID, 7) // even a different order
-	again.RequestID = "retry-me"
-	o2, ins2, err := s.Purchase(t.Context(), again)
+	same := monthlyRequest(a.ID, 3)
+	same.RequestID, same.TokenID = "retry-me", "another-token" // who retries does not matter
+	o2, ins2, err := s.Purchase(t.Context(), same)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +122,27 @@ func testPurchaseReplay(t *testing.T, open Opener) {
 			t.Fatalf("replay names %s, want %s", ins2[i].Name, ins1[i].Name)
 		}
 	}
+	// Any other parameter: refused, nothing bought.
+	for _, change := range []func(*phonefleet.PurchaseRequest){
+		func(r *phonefleet.PurchaseRequest) { r.Count = 7 },
+		func(r *phonefleet.PurchaseRequest) { r.Count = 1 },
+		func(r *phonefleet.PurchaseRequest) { r.AutoRenew = !r.AutoRenew },
+		func(r *phonefleet.PurchaseRequest) { r.NamePrefix += "x" },
+		func(r *phonefleet.PurchaseRequest) { r.Extra = `{"body":{"x":1}}` },
+	} {
+		other := monthlyRequest(a.ID, 3)
+		other.RequestID = "retry-me"
+		change(other)
+		o, _, err := s.Purchase(t.Context(), other)
+		if phonefleet.ErrorCode(err) != phonefleet.EInvalid || phonefleet.ErrorMessage(err) != "X-Request-Id retry-me was used for a different purchase" {
+			t.Fatalf("retry with another body: %v, %v; want EInvalid naming the request ID", o, err)
+		}
+	}
 	if got := mustFindInstances(t, s, a.ID); len(got) != 3 {
-		t.Fatalf("instances=%d after a replay, want 3", len(got))
+		t.Fatalf("instances=%d after a replay and refused retries, want 3", len(got))
+	}
+	if tn, err := s.FindTenantByName(t.Context(), "a"); err != nil || tn.HeldInstances != 3 {
+		t.Fatalf("tenant after refused retries: %+v, %v; want 3 instances held", tn, err)
 	}
 	// Another tenant's same request ID is its own purchase.
 	other := monthlyRequest(b.ID, 1)
@@ -130,8 +150,10 @@ func testPurchaseReplay(t *testing.T, open Opener) {
 	if o, _, err := s.Purchase(t.Context(), other); err != nil || o.ID == o1.ID {
 		t.Fatalf("other tenant's purchase: %v, %v", o, err)
 	}
-	// After the window the ID buys again.
+	// After the window the ID buys again, whatever the body.
 	clk.Add(phonefleet.PurchaseReplayWindow)
+	again := monthlyRequest(a.ID, 7)
+	again.RequestID = "retry-me"
 	if o, ins, err := s.Purchase(t.Context(), again); err != nil || o.ID == o1.ID || len(ins) != 7 {
 		t.Fatalf("purchase after the window: %v, %d instances, %v", o, len(ins), err)
 	}

@@ -161,6 +161,7 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	clk.Add(time.Minute)
 	yearlyReq := monthlyRequest(acme.ID, 2)
 	yearlyReq.PeriodType, yearlyReq.PeriodNum, yearlyReq.NamePrefix, yearlyReq.AutoRenew = phonefleet.PeriodTypeYear, 1, "year", true
+	yearlyReq.RequestID = "req-yearly" // its order keeps the request's digest
 	yearly := mustPurchase(t, s, yearlyReq)
 	clk.Add(time.Minute)
 	ppu := mustPurchase(t, s, payPerUseRequest(globex.ID, 2))
@@ -470,9 +471,9 @@ func fmtSKU(k *phonefleet.SKU) string {
 }
 
 func fmtOrder(o *phonefleet.Order) string {
-	return fmt.Sprintf("%s tenant=%s sku=%s region=%s os=%s band=%d mode=%s period=%d count=%d unit=%d total=%d %s autopay=%t autorenew=%t request=%s created=%s",
+	return fmt.Sprintf("%s tenant=%s sku=%s region=%s os=%s band=%d mode=%s period=%d count=%d unit=%d total=%d %s autopay=%t autorenew=%t request=%s digest=%s created=%s",
 		o.ID, o.TenantID, o.SKUID, o.RegionID, o.OS, o.BandSize, o.BillingMode, o.PeriodNum, o.Count,
-		o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, fmtTime(&o.CreatedAt))
+		o.UnitPrice, o.Total, o.Currency, o.AutoPay, o.AutoRenew, o.RequestID, o.RequestDigest, fmtTime(&o.CreatedAt))
 }
 
 // fmtAudit renders an audit event, its ID only if withID: a copy has new

@@ -154,17 +154,21 @@ func newGroup(env *Env, name, usage string, leaves ...leaf) *group {
 }
 
 // Run dispatches to the leaf named by the first argument; a leading --db
-// moves behind it, so "token --db x.db list" works.
+// moves behind it, so "token --db x.db list" works. When no leaf is named,
+// the default leaf gets the arguments as given, so "jobs --db x.db --type
+// reboot" keeps --type's value beside --type.
 func (g *group) Run(ctx context.Context, args []string) error {
-	args = hoistGlobalFlags(args)
-	if len(args) > 0 {
-		switch args[0] {
+	if hoisted := hoistGlobalFlags(args); len(hoisted) > 0 {
+		switch hoisted[0] {
 		case "-h", "--help", "-help":
 			fmt.Fprint(g.Stdout, g.usage)
 			return flag.ErrHelp
 		}
-		if leaf, ok := g.leaves[args[0]]; ok {
-			return leaf.Run(ctx, args[1:])
+		if leaf, ok := g.leaves[hoisted[0]]; ok {
+			return leaf.Run(ctx, hoisted[1:])
+		}
+		if g.dflt == nil {
+			args = hoisted
 		}
 	}
 	if g.dflt != nil {

@@ -15,8 +15,9 @@ const instancesUsage = `Usage: phonefleet instances <list|buy|unsubscribe|status
 
 Tenant commands: they talk to a server through its API with the login stored
 by "phonefleet login", or --endpoint and --token (env PHONEFLEET_ENDPOINT,
-PHONEFLEET_TOKEN). -o table (the default on a terminal) or -o json (JSON
-lines). They take no --db.
+PHONEFLEET_TOKEN). --endpoint alone uses the login stored for that endpoint;
+a stored token is never sent to another one. -o table (the default on a
+terminal) or -o json (JSON lines). They take no --db.
 `
 
 func newInstancesCommand(env *Env) command {

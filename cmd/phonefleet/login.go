@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/phonefleet/phonefleet/client"
@@ -15,9 +14,12 @@ type LoginCommand struct{ *Env }
 const loginUsage = `Usage: phonefleet login --endpoint URL --domain TENANT --user NAME --password-stdin
 
 Asks the server for an IAM token with the user's password (read from stdin,
-never from a flag) and stores the endpoint and the token in
+never from a flag) and stores the token as the login of that endpoint in
 $XDG_CONFIG_HOME/phonefleet/login.json (or ~/.config/phonefleet/login.json),
-readable by you only. The instances commands then use it.
+readable by you only, beside the logins of other endpoints. The instances
+commands then use it: the latest login by default, or the login of the
+endpoint named by --endpoint (env PHONEFLEET_ENDPOINT). A stored token is
+never sent to another endpoint.
 
 Example:
 
@@ -46,8 +48,8 @@ func (c *LoginCommand) Run(ctx context.Context, args []string) error {
 	switch {
 	case endpoint == "":
 		return usagef("--endpoint is required (or env PHONEFLEET_ENDPOINT)")
-	case !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://"):
-		return usagef("--endpoint must be an http:// or https:// URL")
+	case endpointErr(endpoint) != nil:
+		return usagef("--endpoint %s", endpointErr(endpoint))
 	case domain == "":
 		return usagef("--domain is required")
 	case user == "":
@@ -65,10 +67,17 @@ func (c *LoginCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := c.saveLogin(&loginConfig{Endpoint: strings.TrimRight(endpoint, "/"), Token: tok.Token, Domain: domain, User: user, ExpiresAt: tok.ExpiresAt})
+	path, err := c.saveLogin(&loginConfig{Endpoint: endpoint, Token: tok.Token, Domain: domain, User: user, ExpiresAt: tok.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store the login: %w", err)
 	}
 	fmt.Fprintf(c.Stderr, "logged in as %s of %s at %s until %s; saved in %s\n", user, domain, endpoint, tok.ExpiresAt.Format(time.RFC3339), path)
 	return nil
+}
+
+// endpointErr says what is wrong with s as the endpoint of a login; nil
+// when nothing is.
+func endpointErr(s string) error {
+	_, err := normalizeEndpoint(s)
+	return err
 }

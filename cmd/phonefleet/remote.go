@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,14 +22,23 @@ import (
 // client, never to a database. This file has what they share: the stored
 // login, the --endpoint/--token/-o flags, tables and the progress bar.
 
-// loginConfig is what "phonefleet login" stores, in the user's config
-// directory with mode 0600.
+// loginConfig is one login that "phonefleet login" stores: a token of
+// the server at Endpoint, and only of that server.
 type loginConfig struct {
 	Endpoint  string    `json:"endpoint"`
 	Token     string    `json:"token"`
 	Domain    string    `json:"domain,omitempty"`
 	User      string    `json:"user,omitempty"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// loginFile is the config file: one login per endpoint, keyed by the
+// endpoint normalised (normalizeEndpoint), as gh keeps one per host, and
+// the endpoint of the latest login, which commands use when they are given
+// none. It is kept in the user's config directory with mode 0600.
+type loginFile struct {
+	Current string                  `json:"current"`
+	Logins  map[string]*loginConfig `json:"logins"`
 }
 
 // configPath returns $XDG_CONFIG_HOME/phonefleet/login.json, or
@@ -44,27 +55,100 @@ func (e *Env) configPath() (string, error) {
 	return filepath.Join(dir, "phonefleet", "login.json"), nil
 }
 
-// loadLogin reads the stored login; nil when there is none.
-func (e *Env) loadLogin() (*loginConfig, error) {
+// loadLogins reads the stored logins; an empty file when there are none. A
+// file written before logins were kept per endpoint holds one login at its
+// top level: it becomes the login of its endpoint, and the current one.
+func (e *Env) loadLogins() (*loginFile, error) {
+	f := &loginFile{Logins: map[string]*loginConfig{}}
 	path, err := e.configPath()
 	if err != nil {
 		return nil, err
 	}
 	buf, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return f, nil
 	} else if err != nil {
 		return nil, err
 	}
-	var c loginConfig
-	if err := json.Unmarshal(buf, &c); err != nil {
+	var raw struct {
+		loginFile
+		loginConfig // the old single login
+	}
+	if err := json.Unmarshal(buf, &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &c, nil
+	logins := raw.loginFile.Logins
+	if logins == nil && raw.loginConfig.Endpoint != "" {
+		key, err := normalizeEndpoint(raw.loginConfig.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s: endpoint: %w", path, err)
+		}
+		logins, raw.Current = map[string]*loginConfig{key: &raw.loginConfig}, key
+	}
+	for key, l := range logins {
+		if l == nil || l.Token == "" {
+			continue
+		}
+		// Key by the normalised endpoint whatever the file says, so a
+		// hand-edited key cannot lend a token to another server.
+		norm, err := normalizeEndpoint(l.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s: login %q: endpoint: %w", path, key, err)
+		}
+		f.Logins[norm] = l
+		if key == raw.Current {
+			f.Current = norm
+		}
+	}
+	return f, nil
 }
 
-// saveLogin writes c to the config file, readable by its owner only.
+// normalizeEndpoint returns the canonical form of a server URL: scheme and
+// host in lower case, no default port (80 for http, 443 for https), no
+// trailing slash. Two spellings of one server normalise to the same string,
+// so they share one stored login; different hosts, ports or paths do not.
+func normalizeEndpoint(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("must be an http:// or https:// URL: %w", err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case scheme != "http" && scheme != "https":
+		return "", errors.New("must be an http:// or https:// URL")
+	case u.Opaque != "" || u.Host == "":
+		return "", errors.New("must be an http:// or https:// URL with a host")
+	case u.User != nil:
+		return "", errors.New("must not carry a user name or password")
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", errors.New("must not have a query")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return "", errors.New("must not have a fragment")
+	}
+	host := strings.ToLower(u.Host)
+	if h, port, err := net.SplitHostPort(host); err == nil && (scheme == "http" && port == "80" || scheme == "https" && port == "443") {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// saveLogin stores c as the login of its endpoint, beside the logins of
+// other endpoints, and makes it the current one. The file is readable by
+// its owner only.
 func (e *Env) saveLogin(c *loginConfig) (string, error) {
+	key, err := normalizeEndpoint(c.Endpoint)
+	if err != nil {
+		return "", err
+	}
+	f, err := e.loadLogins()
+	if err != nil {
+		return "", err
+	}
+	c.Endpoint = key
+	f.Logins[key], f.Current = c, key
 	path, err := e.configPath()
 	if err != nil {
 		return "", err
@@ -72,7 +156,7 @@ func (e *Env) saveLogin(c *loginConfig) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	buf, err := json.MarshalIndent(c, "", "  ")
+	buf, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return "", err
 	}
@@ -129,8 +213,13 @@ func refuseDB(args []string) error {
 	return nil
 }
 
-// client returns a client for the endpoint and token from the flags, the
-// environment or the stored login, in that order.
+// remoteClient returns a client for the endpoint and token from the flags,
+// the environment or the stored logins. A stored token goes only to the
+// endpoint it was issued for: with an endpoint given (--endpoint or
+// PHONEFLEET_ENDPOINT) and no token, that endpoint's login is used, and
+// there being none is an error; with no endpoint given, the current login's
+// endpoint is used. A token given explicitly (--token or PHONEFLEET_TOKEN)
+// is sent wherever the endpoint points.
 func (e *Env) remoteClient(rf *remoteFlags) (*client.Client, error) {
 	endpoint, token := rf.endpoint, rf.token
 	if endpoint == "" {
@@ -139,24 +228,33 @@ func (e *Env) remoteClient(rf *remoteFlags) (*client.Client, error) {
 	if token == "" {
 		token = e.Getenv("PHONEFLEET_TOKEN")
 	}
-	if endpoint == "" || token == "" {
-		stored, err := e.loadLogin()
-		if err != nil {
-			return nil, err
-		}
-		if stored != nil {
-			if endpoint == "" {
-				endpoint = stored.Endpoint
-			}
-			if token == "" {
-				token = stored.Token
-			}
-		}
+	if endpoint != "" && token != "" {
+		return client.New(endpoint, token), nil
 	}
-	if endpoint == "" || token == "" {
-		return nil, usagef("not logged in: run phonefleet login, or give --endpoint and --token (env PHONEFLEET_ENDPOINT, PHONEFLEET_TOKEN)")
+	logins, err := e.loadLogins()
+	if err != nil {
+		return nil, err
 	}
-	return client.New(endpoint, token), nil
+	if endpoint == "" {
+		cur := logins.Logins[logins.Current]
+		if cur == nil {
+			return nil, usagef("not logged in: run phonefleet login, or give --endpoint and --token (env PHONEFLEET_ENDPOINT, PHONEFLEET_TOKEN)")
+		}
+		endpoint = cur.Endpoint
+		if token == "" {
+			token = cur.Token
+		}
+		return client.New(endpoint, token), nil
+	}
+	key, err := normalizeEndpoint(endpoint)
+	if err != nil {
+		return nil, usagef("--endpoint (or PHONEFLEET_ENDPOINT) %s", err)
+	}
+	l := logins.Logins[key]
+	if l == nil {
+		return nil, usagef("not logged in at %s: run phonefleet login --endpoint %s --domain TENANT --user NAME --password-stdin, or give --token (env PHONEFLEET_TOKEN)", key, key)
+	}
+	return client.New(key, l.Token), nil
 }
 
 // outputFormat returns "table" or "json" from -o, defaulting to a table on
