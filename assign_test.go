@@ -113,7 +113,7 @@ func TestPlanUnassign(t *testing.T) {
 			}
 			for i, c := range plan.Commands {
 				want := phonefleet.Command{ID: c.ID, Type: phonefleet.CommandWipeUserData, InstanceID: tt.pairs[i].InstanceID,
-					TenantID: "t1", UserID: tt.pairs[i].UserID, TaskID: plan.TaskID, EventID: c.EventID, RequestID: "req-1",
+					TenantID: "t1", UserID: tt.pairs[i].UserID, TaskID: plan.TaskID, EventID: c.EventID, Deliveries: 1, RequestID: "req-1",
 					State: phonefleet.JobStatePending, NextAttemptAt: now, CreatedAt: now}
 				if *c != want || !strings.HasPrefix(c.ID, "job_") || !strings.HasPrefix(c.EventID, "evt_") {
 					t.Fatalf("command %d=%+v, want %+v", i, *c, want)
