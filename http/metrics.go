@@ -36,6 +36,10 @@ var (
 		Name: "phonefleet_token_cache_lookups_total",
 		Help: "Token lookups by result: hit (answered from this node's cache) or miss (read from the store).",
 	}, []string{"result"})
+	replaysRefusedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "phonefleet_replays_refused_total",
+		Help: "Signed requests and data-plane reports refused because their signature was already accepted, by where the replay was found: memory (this node) or store.",
+	}, []string{"found_in"})
 	rateLimitedTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "phonefleet_rate_limited_requests_total",
 		Help: "Requests refused with APIGW.0308 because their tenant was over its rate limit.",

@@ -126,6 +126,7 @@ type Server struct {
 	loginFailures   *failureLimiter // per (tenant, user name)
 	addressFailures *failureLimiter // failed sign-ins per client address
 	keyFailures     *failureLimiter // per access key ID
+	replays         *replayCache    // signatures this node accepted (replay.go)
 	passwordSlots   chan struct{}
 	// verifyPassword is phonefleet.VerifyPassword; tests count its calls.
 	verifyPassword func(hash, password string) bool
@@ -147,6 +148,7 @@ func NewServer() *Server {
 		loginFailures:   newFailureLimiter(maxFailures),
 		addressFailures: newFailureLimiter(maxAddressFailures),
 		keyFailures:     newFailureLimiter(maxFailures),
+		replays:         newReplayCache(DefaultReplayCacheSize),
 		verifyPassword:  phonefleet.VerifyPassword,
 		passwordSlots:   make(chan struct{}, defaultPasswordSlots()),
 	}
