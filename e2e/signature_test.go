@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ type hookDelivery struct {
 	Path   string
 	Body   []byte
 	Fields map[string]any
+
+	verified bool // its signature is good (verifyDelivery)
 }
 
 // hookReceiver records every delivery and answers status(n) to the n-th
@@ -34,7 +37,7 @@ func newHookReceiver(t testing.TB, status func(n int) int) *hookReceiver {
 	h := &hookReceiver{t: t, got: make(chan hookDelivery, 100), status: status}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		d := hookDelivery{Header: r.Header.Clone(), Path: r.URL.EscapedPath(), Body: body}
+		d := hookDelivery{Header: r.Header.Clone(), Path: r.URL.EscapedPath(), Body: body, verified: verifyDelivery(r, body)}
 		json.Unmarshal(body, &d.Fields)
 		h.mu.Lock()
 		n := h.n
@@ -96,15 +99,36 @@ func TestReportSignature(t *testing.T) {
 	a := MustBuy(t, n.URL, acme.Admin, buyBody(1, 1, 2, 1))[0]
 	g := MustBuy(t, n.URL, globex.Admin, buyBody(1, 1, 2, 1))[0]
 	ja := jobFor(cmdJobs(t, post(t, n.URL, "reboot", acme.Admin, "req-a", map[string]any{"instance_ids": []string{a}}), a), a)
-	hook.next()
 	jg := jobFor(cmdJobs(t, post(t, n.URL, "reboot", globex.Admin, "req-g", map[string]any{"instance_ids": []string{g}}), g), g)
-	hook.next()
+	// Deliveries are signed over their time, method, path and body.
+	for range 2 {
+		if d := hook.next(); !d.verified || d.Path != "/" {
+			t.Fatalf("delivery %s to %s with signature %q does not verify", d.Body, d.Path, d.Header.Get("X-Phonefleet-Signature"))
+		}
+	}
 
 	body := []byte(`{"state":"done"}`)
-	sig := signReport(jobPath(ja), body, time.Now())
 	send := func(jobID, sig string) int {
-		return call(t, "POST", n.URL+jobPath(jobID), "", "application/json", body, "X-Phonefleet-Signature", sig).Status
+		r := call(t, "POST", n.URL+jobPath(jobID), "", "application/json", body, "X-Phonefleet-Signature", sig)
+		if r.Status == 401 && r.Code() != "PHONEFLEET.JOB.0003" {
+			t.Fatalf("401 with code %s, want PHONEFLEET.JOB.0003", r.Code())
+		}
+		return r.Status
 	}
+	// Too old, too new, or the body's HMAC alone (the old scheme): refused.
+	for _, sig := range []string{
+		signReport(jobPath(ja), body, time.Now().Add(-6*time.Minute)),
+		signReport(jobPath(ja), body, time.Now().Add(6*time.Minute)),
+		"sha256=" + strings.SplitN(signReport(jobPath(ja), body, time.Now()), "v1=", 2)[1],
+	} {
+		if st := send(ja, sig); st != 401 {
+			t.Fatalf("report signed %q: %d, want 401", sig, st)
+		}
+	}
+	if got := statuses(t, n.URL, acme.Admin, []string{a}); got[a] != 4 {
+		t.Fatalf("acme's instance after refused reports: status %v, want 4 (reboot in flight)", got[a])
+	}
+	sig := signReport(jobPath(ja), body, time.Now())
 	if st := send(ja, sig); st != 200 {
 		t.Fatalf("report on its own job: %d", st)
 	}
@@ -140,6 +164,9 @@ func TestLateReportAndRetry(t *testing.T) {
 	id := MustBuy(t, n.URL, acme.Admin, buyBody(1, 1, 2, 1))[0]
 	job := jobFor(cmdJobs(t, post(t, n.URL, "reboot", acme.Admin, "req-r", map[string]any{"instance_ids": []string{id}}), id), id)
 	first := hook.next()
+	if !first.verified {
+		t.Fatalf("delivery %s: signature %q does not verify", first.Body, first.Header.Get("X-Phonefleet-Signature"))
+	}
 	waitJob(t, db, job, "failed")
 
 	// Late reports on the timed-out job: 409, nothing changes.
@@ -173,5 +200,7 @@ func TestLateReportAndRetry(t *testing.T) {
 // jobPath is the path of a job's report.
 func jobPath(jobID string) string { return "/v1/phonefleet/dataplane/jobs/" + jobID }
 
-// signReport returns the signature of a report (before: the body's HMAC).
-func signReport(path string, body []byte, at time.Time) string { return sign(body) }
+// signReport returns the signature of a report sent at at.
+func signReport(path string, body []byte, at time.Time) string {
+	return signAt(at.Unix(), "POST", path, body)
+}
