@@ -65,6 +65,13 @@ type Server struct {
 	RateLimit float64
 	RateBurst int
 
+	// AllowUnsignedHost accepts AK/SK signatures whose SignedHeaders leave
+	// out host (Huawei's Go SDK v3 signs only the headers it sets, not
+	// host). Off, such a signature is refused: it would be good for any
+	// server. x-sdk-date must be signed either way, and a signature is
+	// accepted once whatever this says.
+	AllowUnsignedHost bool
+
 	// TokenCacheTTL is how long a token lookup, found or not, is cached on
 	// this node: a revoked token keeps working for at most this long.
 	// Default 5s; 0 disables the cache.

@@ -237,11 +237,11 @@ const (
 	msgReplayed      = "Incorrect IAM authentication information: replayed request"
 )
 
-// signsRequired reports whether the signed header names include host and
-// x-sdk-date, as Huawei's SDKs always sign them: without host a signature
+// signsRequired reports whether the signed header names include
+// x-sdk-date and, unless unsignedHost, host: without host a signature
 // would be good for any server, without the date for any time.
-func signsRequired(names []string) bool {
-	return slices.Contains(names, "host") && slices.Contains(names, "x-sdk-date")
+func signsRequired(names []string, unsignedHost bool) bool {
+	return (unsignedHost || slices.Contains(names, "host")) && slices.Contains(names, "x-sdk-date")
 }
 
 // dummySecret stands in for the secret of an unknown key, so that a
@@ -252,7 +252,7 @@ const dummySecret = "phonefleet-no-such-access-key-0000000000"
 // principal of its access key (the key's user, with the user's role), or
 // APIGW.0301. The body is read first, within the body cap (an oversized one
 // is answered 413), and put back for the handler. SignedHeaders must
-// include host and x-sdk-date; X-Sdk-Date must be within 15 minutes of the
+// include host (unless AllowUnsignedHost) and x-sdk-date; X-Sdk-Date must be within 15 minutes of the
 // server's wall time; the key must exist and its user be enabled; the
 // signature is compared in constant time. Five failures of one key in a row
 // lock it for 5 minutes. A signature accepted before, by this node or (on
@@ -282,7 +282,7 @@ func (s *Server) verifySignature(r *http.Request) (*phonefleet.Principal, error)
 		return fail
 	}
 
-	if !signsRequired(auth.SignedHeaders) {
+	if !signsRequired(auth.SignedHeaders, s.AllowUnsignedHost) {
 		return nil, failed()
 	}
 	date := r.Header.Get(signDateHeader)

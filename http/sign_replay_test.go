@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -91,6 +92,22 @@ func TestSignedRequest_Replay(t *testing.T) {
 			if status != 401 || env.Code != phonefleet.EUnauthorized || env.Message != "Incorrect IAM authentication information: verify aksk signature fail" {
 				t.Fatalf("SignedHeaders=%v: %d %+v, want 401 APIGW.0301", signed, status, env)
 			}
+		}
+		// Told to (serve --aksk-unsigned-host, for Huawei's Go SDK), a
+		// signature without host is accepted, once; the date must still be
+		// signed.
+		e.Server.AllowUnsignedHost = true
+		defer func() { e.Server.AllowUnsignedHost = false }()
+		e.Advance(time.Second)
+		req := e.newSigned(t, "GET", "/v3/auth/domains", "", key, "x-project-id", "x-sdk-date")
+		if status, env := sendRequest(t, req, ""); status != 200 {
+			t.Fatalf("unsigned host allowed: %d %+v, want 200", status, env)
+		}
+		if status, env := sendRequest(t, req, ""); status != 401 || env.Message != "Incorrect IAM authentication information: replayed request" {
+			t.Fatalf("unsigned host allowed, replayed: %d %+v, want 401 replayed request", status, env)
+		}
+		if status, env := e.signedRequest(t, "GET", "/v3/auth/domains", "", key, "host", "x-project-id"); status != 401 {
+			t.Fatalf("unsigned host allowed, date not signed: %d %+v, want 401", status, env)
 		}
 	})
 }
