@@ -35,7 +35,8 @@ func signAKSK(req *http.Request, body []byte, ak, sk string, date time.Time) {
 
 // Two nodes on one PostgreSQL database: a signed create accepted by one
 // node is refused when replayed, byte for byte, to the same node and to the
-// other (which has never seen it), and only one order exists.
+// other (which has never seen it), and only one order exists; a data-plane
+// report likewise.
 func TestMultiNode_SignatureReplay(t *testing.T) {
 	dbURL := MustCreateSchema(t, MustTestURL(t))
 	var nodes []*pfhttp.Server
@@ -44,6 +45,7 @@ func TestMultiNode_SignatureReplay(t *testing.T) {
 		store := MustOpenDBAt(t, dbURL, nil)
 		srv := pfhttp.NewServer()
 		srv.Addr, srv.Store, srv.Logger = ":0", store, slog.New(slog.DiscardHandler)
+		srv.WebhookSecret = "multinode-secret"
 		if err := srv.Open(); err != nil {
 			t.Fatal(err)
 		}
@@ -97,4 +99,49 @@ func TestMultiNode_SignatureReplay(t *testing.T) {
 	if _, total, err := db.FindInstances(ctx, phonefleet.InstanceFilter{TenantID: tn.ID, Limit: 10}); err != nil || total != 1 {
 		t.Fatalf("instances=%d, %v after one create replayed three times, want 1", total, err)
 	}
+
+	// A data-plane report accepted by node 1, sent again to node 2: refused
+	// as a replay (not a no-op repeat), and to node 1 again as well.
+	plan, err := db.StartCommands(ctx, &phonefleet.CommandRequest{TenantID: tn.ID, RequestID: "req-reboot",
+		Type: phonefleet.CommandReboot, InstanceIDs: []string{mustInstanceID(t, db, tn.ID)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/phonefleet/dataplane/jobs/" + plan.Commands[0].ID
+	report := []byte(`{"state":"done"}`)
+	sig := phonefleet.Sign([]byte("multinode-secret"), time.Now(), "POST", path, report)
+	sendReport := func(n int) (int, map[string]any) {
+		r, err := http.NewRequest("POST", nodes[n].URL()+path, strings.NewReader(string(report)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Phonefleet-Signature", sig)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env map[string]any
+		json.NewDecoder(resp.Body).Decode(&env)
+		return resp.StatusCode, env
+	}
+	if status, env := sendReport(0); status != 200 {
+		t.Fatalf("report on node 1: %d %v", status, env)
+	}
+	for _, n := range []int{1, 0} {
+		if status, env := sendReport(n); status != 401 || env["error_code"] != phonefleet.EBadSignature {
+			t.Fatalf("replayed report on node %d: %d %v, want 401 %s", n+1, status, env, phonefleet.EBadSignature)
+		}
+	}
+}
+
+// mustInstanceID returns the ID of one of the tenant's instances.
+func mustInstanceID(t *testing.T, db *postgres.DB, tenantID string) string {
+	t.Helper()
+	ins, _, err := db.FindInstances(context.Background(), phonefleet.InstanceFilter{TenantID: tenantID, Limit: 1})
+	if err != nil || len(ins) != 1 {
+		t.Fatalf("find instance: %v, %d", err, len(ins))
+	}
+	return ins[0].ID
 }
