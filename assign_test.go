@@ -1,6 +1,7 @@
 package phonefleet_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,7 @@ func TestPlanUnassign(t *testing.T) {
 			}
 			for i, c := range plan.Commands {
 				want := phonefleet.Command{ID: c.ID, Type: phonefleet.CommandWipeUserData, InstanceID: tt.pairs[i].InstanceID,
-					TenantID: "t1", UserID: tt.pairs[i].UserID, TaskID: plan.TaskID, EventID: c.EventID, RequestID: "req-1",
+					TenantID: "t1", UserID: tt.pairs[i].UserID, TaskID: plan.TaskID, EventID: c.EventID, Deliveries: 1, RequestID: "req-1",
 					State: phonefleet.JobStatePending, NextAttemptAt: now, CreatedAt: now}
 				if *c != want || !strings.HasPrefix(c.ID, "job_") || !strings.HasPrefix(c.EventID, "evt_") {
 					t.Fatalf("command %d=%+v, want %+v", i, *c, want)
@@ -174,23 +175,29 @@ func TestPlanReport(t *testing.T) {
 	done := phonefleet.CommandReport{State: phonefleet.JobStateDone}
 	failed := phonefleet.CommandReport{State: phonefleet.JobStateFailed, Error: "disk"}
 	for _, tt := range []struct {
-		state  phonefleet.JobState
-		report phonefleet.CommandReport
-		apply  bool
-		code   string
+		state    phonefleet.JobState
+		reported bool // the command ended by a report
+		report   phonefleet.CommandReport
+		apply    bool
+		code     string
 	}{
-		{phonefleet.JobStatePending, done, true, ""},
-		{phonefleet.JobStateAccepted, done, true, ""},
-		{phonefleet.JobStateAccepted, failed, true, ""},
-		{phonefleet.JobStateDone, done, false, ""},
-		{phonefleet.JobStateFailed, failed, false, ""},
-		{phonefleet.JobStateDone, failed, false, phonefleet.EJobFinished},
-		{phonefleet.JobStateFailed, done, false, phonefleet.EJobFinished},
-		{phonefleet.JobStateCanceled, done, false, phonefleet.EJobFinished},
-		{phonefleet.JobStateCanceled, failed, false, phonefleet.EJobFinished},
+		{phonefleet.JobStatePending, false, done, true, ""},
+		{phonefleet.JobStateAccepted, false, done, true, ""},
+		{phonefleet.JobStateAccepted, false, failed, true, ""},
+		{phonefleet.JobStateDone, true, done, false, ""},
+		{phonefleet.JobStateFailed, true, failed, false, ""},
+		{phonefleet.JobStateDone, true, failed, false, phonefleet.EJobFinished},
+		{phonefleet.JobStateFailed, true, done, false, phonefleet.EJobFinished},
+		// Ended otherwise (timeout, last attempt, confirmed at once): any
+		// report is late.
+		{phonefleet.JobStateFailed, false, failed, false, phonefleet.EJobFinished},
+		{phonefleet.JobStateFailed, false, done, false, phonefleet.EJobFinished},
+		{phonefleet.JobStateDone, false, done, false, phonefleet.EJobFinished},
+		{phonefleet.JobStateCanceled, false, done, false, phonefleet.EJobFinished},
+		{phonefleet.JobStateCanceled, false, failed, false, phonefleet.EJobFinished},
 	} {
-		t.Run(string(tt.state)+"/"+string(tt.report.State), func(t *testing.T) {
-			apply, err := phonefleet.PlanReport(&phonefleet.Command{ID: "job_1", State: tt.state}, tt.report)
+		t.Run(fmt.Sprintf("%s/reported=%v/%s", tt.state, tt.reported, tt.report.State), func(t *testing.T) {
+			apply, err := phonefleet.PlanReport(&phonefleet.Command{ID: "job_1", State: tt.state, Reported: tt.reported}, tt.report)
 			if apply != tt.apply || phonefleet.ErrorCode(err) != tt.code {
 				t.Fatalf("PlanReport=%v, %v; want %v, %q", apply, err, tt.apply, tt.code)
 			}

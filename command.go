@@ -2,6 +2,7 @@ package phonefleet
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -73,9 +74,15 @@ type Command struct {
 	UserID     string      `json:"user_id,omitempty"` // the end user whose data a wipe clears
 	TaskID     string      `json:"task_id,omitempty"` // groups the commands of one request
 	EventID    string      `json:"event_id"`          // stable across retries
-	RequestID  string      `json:"request_id"`        // of the request that caused it
-	State      JobState    `json:"state"`
-	Attempts   int         `json:"attempts"`
+	// Deliveries counts the deliveries of the command: 1, plus one per
+	// manual retry (RetryCommand). Automatic retries of a delivery keep it.
+	Deliveries int `json:"deliveries"`
+	// Reported says the command ended by the data plane's report, so a
+	// repeated report of the same outcome is a no-op.
+	Reported  bool     `json:"reported,omitempty"`
+	RequestID string   `json:"request_id"` // of the request that caused it
+	State     JobState `json:"state"`
+	Attempts  int      `json:"attempts"`
 	// NextAttemptAt is when a pending command is due, and when an accepted
 	// one times out.
 	NextAttemptAt time.Time  `json:"next_attempt_at"`
@@ -83,6 +90,12 @@ type Command struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	DoneAt        *time.Time `json:"done_at,omitempty"`
 }
+
+// DeliveryID returns the X-Phonefleet-Delivery-Id of the command's current
+// delivery: the event ID and the delivery's number. Automatic retries of a
+// delivery send the same one; a manual retry makes a new one, so a receiver
+// that deduplicates deliveries acts on it.
+func (c *Command) DeliveryID() string { return c.EventID + "." + strconv.Itoa(max(c.Deliveries, 1)) }
 
 // NewEventID returns a new webhook event ID, in time order (NewTimeID).
 func NewEventID() string { return "evt_" + NewTimeID() }
@@ -97,7 +110,7 @@ func NewTaskID() string { return "task_" + NewID(20) }
 func newCommand(t CommandType, in *Instance, userID, taskID, requestID string, now time.Time) *Command {
 	return &Command{
 		ID: NewJobID(), Type: t, InstanceID: in.ID, TenantID: in.TenantID, UserID: userID, TaskID: taskID,
-		EventID: NewEventID(), RequestID: requestID, State: JobStatePending,
+		EventID: NewEventID(), Deliveries: 1, RequestID: requestID, State: JobStatePending,
 		NextAttemptAt: now.UTC(), CreatedAt: now.UTC(),
 	}
 }
@@ -159,13 +172,14 @@ func (r *CommandReport) Validate() error {
 
 // PlanReport decides a data-plane report on cmd: apply reports whether the
 // report changes the command (it is still in flight). A repeated report of
-// the outcome the command already has is a no-op; a report on a command
-// that ended otherwise is EJobFinished.
+// the outcome an earlier report gave is a no-op; a report on a command that
+// ended otherwise (a delivery confirmed with 200 or 204, a timeout, the
+// last attempt, a cancellation, or the other outcome) is EJobFinished.
 func PlanReport(cmd *Command, r CommandReport) (apply bool, err error) {
 	switch {
 	case cmd.State.InFlight():
 		return true, nil
-	case cmd.State == r.State:
+	case cmd.Reported && cmd.State == r.State:
 		return false, nil
 	}
 	return false, Errorf(EJobFinished, "job %s is already %s", cmd.ID, cmd.State)

@@ -29,7 +29,7 @@ const (
 	ENoSuchAPI     = "APIGW.0101"          // no such API or wrong method
 	EJobNotFound   = "PHONEFLEET.JOB.0001" // data-plane report: no such job (404)
 	EJobFinished   = "PHONEFLEET.JOB.0002" // data-plane report: the job ended otherwise (409)
-	EBadSignature  = "PHONEFLEET.JOB.0003" // data-plane report: signature missing or wrong (401)
+	EBadSignature  = "PHONEFLEET.JOB.0003" // data-plane report: signature missing, wrong, out of its window or replayed (401)
 	ENotFound      = "NOT_FOUND"           // operator-side lookups (tenant, token, job); never sent by the API
 	EConflict      = "CONFLICT"            // operator-side uniqueness (tenant name, SKU ID); never sent by the API
 )

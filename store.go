@@ -32,6 +32,7 @@ type Store interface {
 	RefundService
 	CommandService
 	AuditService
+	ReplayService
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

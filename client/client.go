@@ -63,6 +63,9 @@ type call struct {
 	header       map[string]string // extra headers
 	retry        bool              // safe to send again
 	noToken      bool
+	// sign, if set, returns the X-Phonefleet-Signature of each attempt
+	// (method, path, body), so a retry carries a new signature.
+	sign func(method, path string, body []byte) string
 }
 
 // envelope is every phonefleet answer's outer shape.
@@ -149,6 +152,9 @@ func (cl *Client) once(ctx context.Context, c call, body []byte, requestID strin
 	req.Header.Set("X-Request-Id", requestID)
 	for k, v := range c.header {
 		req.Header.Set(k, v)
+	}
+	if c.sign != nil {
+		req.Header.Set(phonefleet.SignatureHeader, c.sign(c.method, req.URL.EscapedPath(), body))
 	}
 	hc := cl.HTTPClient
 	if hc == nil {

@@ -186,16 +186,24 @@ type JobReport struct {
 }
 
 // ReportJob sends the data plane's report on job jobID (POST
-// /v1/phonefleet/dataplane/jobs/{job_id}), signed with the webhook secret.
-// Retried when safe: a repeated report of the same outcome is a no-op.
+// /v1/phonefleet/dataplane/jobs/{job_id}), signed with the webhook secret
+// over its time, method, path and body. Retried when safe, each attempt
+// signed anew (a later second than the last, since phonefleet refuses a
+// signature it accepted before): a repeated report of the same outcome is
+// a no-op.
 func ReportJob(ctx context.Context, hc *http.Client, endpoint, secret, jobID string, rep JobReport) error {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return err
 	}
 	cl := &Client{Endpoint: endpoint, HTTPClient: hc}
+	var last int64
+	sign := func(method, path string, body []byte) string {
+		t := max(time.Now().Unix(), last+1)
+		last = t
+		return phonefleet.Sign([]byte(secret), time.Unix(t, 0), method, path, body)
+	}
 	_, err = cl.do(ctx, call{method: http.MethodPost, path: "/v1/phonefleet/dataplane/jobs/" + url.PathEscape(jobID),
-		body: json.RawMessage(body), retry: true, noToken: true,
-		header: map[string]string{"X-Phonefleet-Signature": phonefleet.Sign([]byte(secret), body)}}, nil)
+		body: json.RawMessage(body), retry: true, noToken: true, sign: sign}, nil)
 	return err
 }

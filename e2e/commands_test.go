@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +51,7 @@ func newDataPlane(t testing.TB) *dataPlane {
 		body, _ := io.ReadAll(r.Body)
 		var ev dataPlaneEvent
 		ev.Raw = body
-		if json.Unmarshal(body, &ev.Fields) != nil || r.Header.Get("X-Phonefleet-Signature") != sign(body) ||
+		if json.Unmarshal(body, &ev.Fields) != nil || !verifyDelivery(r, body) ||
 			r.Header.Get("X-Phonefleet-Event-Id") != ev.str("id") || r.Method != "POST" ||
 			r.Header.Get("Content-Type") != "application/json" {
 			d.mu.Lock()
@@ -68,12 +71,57 @@ func newDataPlane(t testing.TB) *dataPlane {
 	return d
 }
 
-// sign returns the X-Phonefleet-Signature of body under the data plane's
-// secret, as docs/release.md specifies it.
-func sign(body []byte) string {
+// signAt returns the X-Phonefleet-Signature of a request (method, path,
+// body) at unix time t under the data plane's secret, as docs/release.md
+// specifies it (version 2).
+func signAt(t int64, method, path string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(dataPlaneSecret))
+	fmt.Fprintf(m, "%d.%s %s.", t, method, path)
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return fmt.Sprintf("t=%d,v1=%s", t, hex.EncodeToString(m.Sum(nil)))
+}
+
+// lastSigned is the time of the last report signed by report: each report
+// is signed a second later than the last, as phonefleet refuses a
+// signature it has accepted before.
+var lastSigned atomic.Int64
+
+// nextSignTime returns now, or a second after the last report's time.
+func nextSignTime() int64 {
+	for {
+		last := lastSigned.Load()
+		t := max(time.Now().Unix(), last+1)
+		if lastSigned.CompareAndSwap(last, t) {
+			return t
+		}
+	}
+}
+
+// verifyDelivery checks a delivery's signature as docs/release.md tells a
+// receiver to: t within 5 minutes, one v1= the HMAC of its time, method,
+// path and body.
+func verifyDelivery(r *http.Request, body []byte) bool {
+	var t int64 = -1
+	var v1 []string
+	for _, part := range strings.Split(r.Header.Get("X-Phonefleet-Signature"), ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			t, _ = strconv.ParseInt(v, 10, 64)
+		case "v1":
+			v1 = append(v1, v)
+		}
+	}
+	if d := time.Since(time.Unix(t, 0)); t < 0 || d > 5*time.Minute || d < -5*time.Minute {
+		return false
+	}
+	want := signAt(t, r.Method, r.URL.EscapedPath(), body)
+	for _, v := range v1 {
+		if hmac.Equal([]byte(fmt.Sprintf("t=%d,v1=%s", t, v)), []byte(want)) {
+			return true
+		}
+	}
+	return false
 }
 
 // next returns the next delivery; it fails after 10 s without one.
@@ -109,8 +157,9 @@ func (d *dataPlane) expect(typ, tenantID, requestID string, jobs map[string]stri
 // report sends the data plane's signed report on a job.
 func report(t testing.TB, url, jobID, body string) *testingutil.Response {
 	t.Helper()
-	return call(t, "POST", url+"/v1/phonefleet/dataplane/jobs/"+jobID, "", "application/json", []byte(body),
-		"X-Phonefleet-Signature", sign([]byte(body)))
+	path := "/v1/phonefleet/dataplane/jobs/" + jobID
+	return call(t, "POST", url+path, "", "application/json", []byte(body),
+		"X-Phonefleet-Signature", signAt(nextSignTime(), "POST", path, []byte(body)))
 }
 
 // cmdJobs checks the data of unassign, reboot and batch-reset: a task ID
@@ -359,7 +408,7 @@ func TestCommands(t *testing.T) {
 			t.Fatalf("unsigned report: %d %s", r.Status, r.Raw)
 		}
 		r = call(t, "POST", url+"/v1/phonefleet/dataplane/jobs/"+j0, "", "application/json", []byte(`{"state":"done"}`),
-			"X-Phonefleet-Signature", sign([]byte(`{"state":"failed"}`)))
+			"X-Phonefleet-Signature", signAt(nextSignTime(), "POST", "/v1/phonefleet/dataplane/jobs/"+j0, []byte(`{"state":"failed"}`)))
 		if r.Status != 401 || statuses(t, url, acme.Admin, []string{m[0]})[m[0]] != 4 {
 			t.Fatalf("badly signed report: %d %s", r.Status, r.Raw)
 		}

@@ -249,14 +249,15 @@ func (s *Server) commandsWritten() {
 	}
 }
 
-// Messages of the data-plane report endpoint.
-const (
-	msgSignature = "X-Phonefleet-Signature is missing or is not the signature of the body"
-)
+// msgReportReplayed answers a report whose signature was accepted before.
+const msgReportReplayed = "X-Phonefleet-Signature was already accepted: a report is sent once (sign it again to repeat it)"
 
 // handleJobReport takes the data plane's report on a command it accepted:
 // POST /v1/phonefleet/dataplane/jobs/{job_id}, signed with the webhook
-// secret like the webhook itself; no tenant token.
+// secret like the webhook itself (phonefleet.VerifySignature over the time,
+// method, path and body); no tenant token. A signature more than 5 minutes
+// away from the server's time, made for another path (another job), or
+// accepted before (on any node) is PHONEFLEET.JOB.0003.
 func (s *Server) handleJobReport(w http.ResponseWriter, r *http.Request) {
 	jobID := r.PathValue("job_id")
 	body, err := readJSONBody(r)
@@ -264,8 +265,17 @@ func (s *Server) handleJobReport(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	if !phonefleet.VerifySignature([]byte(s.WebhookSecret), body, r.Header.Get("X-Phonefleet-Signature")) {
-		Error(w, r, phonefleet.Errorf(phonefleet.EBadSignature, msgSignature))
+	sig, err := phonefleet.VerifySignature([]byte(s.WebhookSecret), r.Header.Get(phonefleet.SignatureHeader),
+		r.Method, r.URL.EscapedPath(), body, s.Now())
+	if err != nil {
+		Error(w, r, phonefleet.Errorf(phonefleet.EBadSignature, "%s", err.Error()))
+		return
+	}
+	if fresh, err := s.rememberSignature(r.Context(), sig.ReplayKey(), sig.Until()); err != nil {
+		Error(w, r, err)
+		return
+	} else if !fresh {
+		Error(w, r, phonefleet.Errorf(phonefleet.EBadSignature, msgReportReplayed))
 		return
 	}
 	rep, err := decodeReport(body)

@@ -40,6 +40,10 @@ var (
 		Name: "phonefleet_iam_password_checks_total",
 		Help: "Password hashes checked by sign-ins (POST /v3/auth/tokens), whatever the outcome; sign-ins refused by a lockout are not checked.",
 	})
+	replaysRefusedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "phonefleet_replays_refused_total",
+		Help: "Signed requests and data-plane reports refused because their signature was already accepted, by where the replay was found: memory (this node) or store.",
+	}, []string{"found_in"})
 	rateLimitedTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "phonefleet_rate_limited_requests_total",
 		Help: "Requests refused with APIGW.0308 because their tenant was over its rate limit.",

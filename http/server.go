@@ -66,6 +66,13 @@ type Server struct {
 	RateLimit float64
 	RateBurst int
 
+	// AllowUnsignedHost accepts AK/SK signatures whose SignedHeaders leave
+	// out host (Huawei's Go SDK v3 signs only the headers it sets, not
+	// host). Off, such a signature is refused: it would be good for any
+	// server. x-sdk-date must be signed either way, and a signature is
+	// accepted once whatever this says.
+	AllowUnsignedHost bool
+
 	// TokenCacheTTL is how long a token lookup, found or not, is cached on
 	// this node: a revoked token keeps working for at most this long.
 	// Default 5s; 0 disables the cache.
@@ -134,6 +141,7 @@ type Server struct {
 	loginFailures   *failureLimiter // per (tenant, user name)
 	addressFailures *failureLimiter // failed sign-ins per client address
 	keyFailures     *failureLimiter // per access key ID
+	replays         *replayCache    // signatures this node accepted (replay.go)
 	passwordSlots   chan struct{}
 	// verifyPassword is phonefleet.VerifyPassword; tests count its calls.
 	verifyPassword func(hash, password string) bool
@@ -155,6 +163,7 @@ func NewServer() *Server {
 		loginFailures:   newFailureLimiter(maxFailures),
 		addressFailures: newFailureLimiter(maxAddressFailures),
 		keyFailures:     newFailureLimiter(maxFailures),
+		replays:         newReplayCache(DefaultReplayCacheSize),
 		verifyPassword:  phonefleet.VerifyPassword,
 		passwordSlots:   make(chan struct{}, defaultPasswordSlots()),
 	}

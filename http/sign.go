@@ -234,7 +234,15 @@ func sign(secret, s string) []byte {
 const (
 	msgSignatureFail = "Incorrect IAM authentication information: verify aksk signature fail"
 	msgKeyLocked     = "Incorrect IAM authentication information: AK access failed to reach the limit,forbidden"
+	msgReplayed      = "Incorrect IAM authentication information: replayed request"
 )
+
+// signsRequired reports whether the signed header names include
+// x-sdk-date and, unless unsignedHost, host: without host a signature
+// would be good for any server, without the date for any time.
+func signsRequired(names []string, unsignedHost bool) bool {
+	return (unsignedHost || slices.Contains(names, "host")) && slices.Contains(names, "x-sdk-date")
+}
 
 // dummySecret stands in for the secret of an unknown key, so that a
 // signature of an unknown key costs the same as a wrong one.
@@ -243,10 +251,13 @@ const dummySecret = "phonefleet-no-such-access-key-0000000000"
 // verifySignature checks an SDK-HMAC-SHA256 request and returns the
 // principal of its access key (the key's user, with the user's role), or
 // APIGW.0301. The body is read first, within the body cap (an oversized one
-// is answered 413), and put back for the handler. X-Sdk-Date must be within
-// 15 minutes of the server's wall time; the key must exist and its user be
-// enabled; the signature is compared in constant time. Five failures of one
-// key in a row lock it for 5 minutes.
+// is answered 413), and put back for the handler. SignedHeaders must
+// include host (unless AllowUnsignedHost) and x-sdk-date; X-Sdk-Date must be within 15 minutes of the
+// server's wall time; the key must exist and its user be enabled; the
+// signature is compared in constant time. Five failures of one key in a row
+// lock it for 5 minutes. A signature accepted before, by this node or (on
+// PostgreSQL) another, is refused as a replayed request until its window
+// has passed.
 func (s *Server) verifySignature(r *http.Request) (*phonefleet.Principal, error) {
 	body, err := io.ReadAll(r.Body)
 	var tooLarge *http.MaxBytesError
@@ -271,6 +282,9 @@ func (s *Server) verifySignature(r *http.Request) (*phonefleet.Principal, error)
 		return fail
 	}
 
+	if !signsRequired(auth.SignedHeaders, s.AllowUnsignedHost) {
+		return nil, failed()
+	}
 	date := r.Header.Get(signDateHeader)
 	at, ok := parseSignDate(date)
 	if !ok || at.Sub(now).Abs() > maxSignClockSkew {
@@ -297,6 +311,15 @@ func (s *Server) verifySignature(r *http.Request) (*phonefleet.Principal, error)
 	actions, err := phonefleet.RoleActions(key.UserRole)
 	if err != nil {
 		return nil, err
+	}
+	// A replay is the key owner's request sent again by someone else: it
+	// does not count against the key.
+	fresh, err := s.rememberSignature(r.Context(), phonefleet.ReplayKey("aksk", []byte(key.ID), auth.Signature),
+		at.Add(maxSignClockSkew+phonefleet.ReplayGrace))
+	if err != nil {
+		return nil, err
+	} else if !fresh {
+		return nil, phonefleet.Errorf(phonefleet.EUnauthorized, msgReplayed)
 	}
 	s.keyFailures.succeed(auth.AccessKey)
 	return &phonefleet.Principal{

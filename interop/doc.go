@@ -3,5 +3,6 @@
 // a token from the SDK's IAM client, and KooPhone calls through the SDK
 // core signed with an access key. It is a module of its own so that the
 // phonefleet module does not depend on the SDK; its tests build and run the
-// phonefleet binary of the parent directory.
+// phonefleet binary of the parent directory, with --aksk-unsigned-host:
+// the SDK signs x-sdk-date and the headers it sets, not host.
 package interop

@@ -58,6 +58,8 @@ type Store struct {
 	RetryCommandFn    func(ctx context.Context, id string) error
 	FindCommandsFn    func(ctx context.Context, filter phonefleet.CommandFilter) ([]*phonefleet.Command, error)
 
+	RememberSignatureFn func(ctx context.Context, key string, until time.Time) (bool, error)
+
 	CreateAuditEventFn func(ctx context.Context, e *phonefleet.AuditEvent) error
 	// AuditFailureFn, if set, is called by AuditFailure; else AuditFailure
 	// calls CreateAuditEventFn, as a store writes the event.
@@ -226,6 +228,11 @@ func (s *Store) FailCommand(ctx context.Context, jobID, owner, lastError string,
 // ReportCommand calls ReportCommandFn.
 func (s *Store) ReportCommand(ctx context.Context, jobID string, r phonefleet.CommandReport) error {
 	return s.ReportCommandFn(ctx, jobID, r)
+}
+
+// RememberSignature calls RememberSignatureFn.
+func (s *Store) RememberSignature(ctx context.Context, key string, until time.Time) (bool, error) {
+	return s.RememberSignatureFn(ctx, key, until)
 }
 
 // RetryCommand calls RetryCommandFn.

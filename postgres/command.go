@@ -16,15 +16,15 @@ import (
 // did not come in time.
 const msgReportTimeout = "the data plane did not report the outcome in time"
 
-const commandColumns = `c.id, c.type, c.instance_id, c.tenant_id, t.name, c.user_id, c.task_id, c.event_id, c.request_id,
+const commandColumns = `c.id, c.type, c.instance_id, c.tenant_id, t.name, c.user_id, c.task_id, c.event_id, c.deliveries, c.reported, c.request_id,
 	c.state, c.attempts, c.next_attempt_at, c.last_error, c.created_at, c.done_at`
 
 // commandCopyColumns are the columns commandCopyRow returns values for.
-var commandCopyColumns = []string{"id", "type", "instance_id", "tenant_id", "user_id", "task_id", "event_id", "request_id",
+var commandCopyColumns = []string{"id", "type", "instance_id", "tenant_id", "user_id", "task_id", "event_id", "deliveries", "reported", "request_id",
 	"state", "attempts", "next_attempt_at", "last_error", "created_at", "done_at"}
 
 func commandCopyRow(c *phonefleet.Command) []any {
-	return []any{c.ID, string(c.Type), c.InstanceID, c.TenantID, c.UserID, c.TaskID, c.EventID, c.RequestID,
+	return []any{c.ID, string(c.Type), c.InstanceID, c.TenantID, c.UserID, c.TaskID, c.EventID, max(c.Deliveries, 1), c.Reported, c.RequestID,
 		string(c.State), c.Attempts, c.NextAttemptAt, c.LastError, c.CreatedAt, c.DoneAt}
 }
 
@@ -124,15 +124,16 @@ func (db *DB) CompleteCommand(ctx context.Context, jobID, owner string) error {
 		if err != nil || !c.State.InFlight() {
 			return err
 		}
-		return completeCommand(ctx, tx, c, now)
+		return completeCommand(ctx, tx, c, now, false)
 	})
 }
 
-// completeCommand marks c done and applies its effect.
-func completeCommand(ctx context.Context, tx pgx.Tx, c *phonefleet.Command, now time.Time) error {
+// completeCommand marks c done, by the data plane's report if reported,
+// clears its last error and applies its effect.
+func completeCommand(ctx context.Context, tx pgx.Tx, c *phonefleet.Command, now time.Time, reported bool) error {
 	if _, err := tx.Exec(ctx, `
-		UPDATE commands SET state = 'done', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
-		WHERE id = $1`, c.ID, now); err != nil {
+		UPDATE commands SET state = 'done', done_at = $2, last_error = '', reported = $3, lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = $1`, c.ID, now, reported); err != nil {
 		return fmt.Errorf("complete command: %w", err)
 	}
 	if c.Type == phonefleet.CommandRelease {
@@ -228,10 +229,10 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 			return err
 		}
 		if r.State == phonefleet.JobStateDone {
-			return completeCommand(ctx, tx, c, now)
+			return completeCommand(ctx, tx, c, now, true)
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE commands SET state = 'failed', last_error = $2, done_at = $3, lease_owner = NULL, lease_expires_at = NULL
+			UPDATE commands SET state = 'failed', last_error = $2, done_at = $3, reported = true, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = $1`, c.ID, r.Error, now); err != nil {
 			return fmt.Errorf("fail command: %w", err)
 		}
@@ -240,7 +241,7 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 }
 
 // RetryCommand makes a failed command pending and due now with attempts
-// reset. id is a job ID or an instance ID (that instance's latest failed
+// reset, as a new delivery (deliveries+1). id is a job ID or an instance ID (that instance's latest failed
 // command, else its latest command). ENotFound if there is no such command, EInvalid if it is not
 // failed or its instance cannot take it.
 func (db *DB) RetryCommand(ctx context.Context, id string) error {
@@ -285,14 +286,14 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 			return err
 		}
 		if c.State == phonefleet.JobStatePending {
-			if _, err := tx.Exec(ctx, `UPDATE commands SET next_attempt_at = $2 WHERE id = $1 AND state = 'pending'`, c.ID, now); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE commands SET next_attempt_at = $2, deliveries = deliveries + 1 WHERE id = $1 AND state = 'pending'`, c.ID, now); err != nil {
 				return fmt.Errorf("make command due: %w", err)
 			}
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE commands SET state = 'pending', attempts = 0, next_attempt_at = $2, done_at = NULL,
-				lease_owner = NULL, lease_expires_at = NULL
+			UPDATE commands SET state = 'pending', attempts = 0, deliveries = deliveries + 1, reported = false, next_attempt_at = $2,
+				done_at = NULL, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = $1`, c.ID, now); err != nil {
 			return fmt.Errorf("retry command: %w", err)
 		}
@@ -364,6 +365,6 @@ func lockCommand(ctx context.Context, tx pgx.Tx, jobID, notFound string) (*phone
 func scanCommand(row pgx.CollectableRow) (*phonefleet.Command, error) {
 	var c phonefleet.Command
 	err := row.Scan(&c.ID, &c.Type, &c.InstanceID, &c.TenantID, &c.TenantName, &c.UserID, &c.TaskID, &c.EventID,
-		&c.RequestID, &c.State, &c.Attempts, &c.NextAttemptAt, &c.LastError, &c.CreatedAt, &c.DoneAt)
+		&c.Deliveries, &c.Reported, &c.RequestID, &c.State, &c.Attempts, &c.NextAttemptAt, &c.LastError, &c.CreatedAt, &c.DoneAt)
 	return &c, err
 }

@@ -67,6 +67,9 @@ type DB struct {
 
 	tooManyLogged atomic.Int64 // unix nanoseconds of the last "too many clients" log
 	clockOffset   atomic.Int64 // the server's clock minus ours, in nanoseconds
+	// signaturesSwept is the time (unix nanoseconds) after which
+	// RememberSignature deletes expired signatures again (signature.go).
+	signaturesSwept atomic.Int64
 
 	shares tenantShares // each tenant's share of the pool
 

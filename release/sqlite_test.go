@@ -54,7 +54,7 @@ func TestSQLite_FailuresThenSuccess(t *testing.T) {
 	seen := map[string]string{} // event ID -> instance ID
 	for _, id := range ids {
 		job := jobs[id]
-		if job.State != phonefleet.JobStateDone || job.Attempts != 2 || !strings.Contains(job.LastError, "webhook status 500") {
+		if job.State != phonefleet.JobStateDone || job.Attempts != 2 || job.LastError != "" || !strings.Contains(store.lastError(job.ID), "webhook status 500") {
 			t.Fatalf("job %s=%+v, want done after 2 failed attempts with status 500", id, job)
 		}
 		evs := rcv.events(job.EventID)
@@ -97,7 +97,7 @@ func TestSQLite_SlowReceiver(t *testing.T) {
 	jobs := findJobs(t, db)
 	for _, id := range ids {
 		job := jobs[id]
-		if job.Attempts != 1 || !strings.Contains(job.LastError, "Timeout") {
+		if job.Attempts != 1 || job.LastError != "" || !strings.Contains(store.lastError(job.ID), "Timeout") {
 			t.Fatalf("job %s=%+v, want 1 timed-out attempt", id, job)
 		}
 		if n := len(rcv.events(job.EventID)); n != 2 {
@@ -140,7 +140,7 @@ func TestSQLite_ReceiverDownThenUp(t *testing.T) {
 	jobs := findJobs(t, db)
 	for _, id := range ids {
 		job := jobs[id]
-		if job.Attempts < 2 || !strings.Contains(job.LastError, "connection refused") {
+		if job.Attempts < 2 || job.LastError != "" || !strings.Contains(store.lastError(job.ID), "connection refused") {
 			t.Fatalf("job %s=%+v, want >= 2 refused attempts", id, job)
 		}
 		if n := len(rcv.events(job.EventID)); n != 1 {
@@ -285,10 +285,21 @@ func newSQLiteWorker(store phonefleet.CommandService, drv Driver, owner string) 
 type hookStore struct {
 	phonefleet.CommandService
 	done, failed chan string
+
+	mu     sync.Mutex
+	errors map[string]string // job ID -> the last error recorded
 }
 
 func newHookStore(s phonefleet.CommandService) *hookStore {
-	return &hookStore{CommandService: s, done: make(chan string, 1000), failed: make(chan string, 1000)}
+	return &hookStore{CommandService: s, done: make(chan string, 1000), failed: make(chan string, 1000), errors: map[string]string{}}
+}
+
+// lastError returns the last error a failed attempt of the job recorded
+// (the job's own last_error is cleared once it is done).
+func (s *hookStore) lastError(jobID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errors[jobID]
 }
 
 func (s *hookStore) CompleteCommand(ctx context.Context, jobID, owner string) error {
@@ -302,6 +313,9 @@ func (s *hookStore) CompleteCommand(ctx context.Context, jobID, owner string) er
 func (s *hookStore) FailCommand(ctx context.Context, jobID, owner, lastError string, next time.Time, final bool) error {
 	err := s.CommandService.FailCommand(ctx, jobID, owner, lastError, next, final)
 	if err == nil {
+		s.mu.Lock()
+		s.errors[jobID] = lastError
+		s.mu.Unlock()
 		select {
 		case s.failed <- s.instanceOf(ctx, jobID):
 		default: // nobody is counting
@@ -402,6 +416,13 @@ func newReceiverOn(tb testing.TB, ln net.Listener, respond func(n int, r *http.R
 	return rcv
 }
 
+// verified reports whether the delivery's signature is good for its time,
+// method, path and body.
+func verified(body []byte, r *http.Request) bool {
+	_, err := Verify([]byte(testSecret), r.Header.Get(HeaderSignature), r.Method, r.URL.EscapedPath(), body, time.Now())
+	return err == nil
+}
+
 // ServeHTTP verifies and records one delivery the way a data plane should.
 func (rcv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -411,7 +432,7 @@ func (rcv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rcv.mu.Lock()
 	if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
-		!Verify([]byte(testSecret), body, r.Header.Get(HeaderSignature)) || r.Header.Get(HeaderEventID) != ev.ID {
+		!verified(body, r) || r.Header.Get(HeaderEventID) != ev.ID {
 		rcv.badSig++
 		rcv.mu.Unlock()
 		http.Error(w, "bad delivery", http.StatusBadRequest)

@@ -19,8 +19,8 @@ import (
 const (
 	EventType        = "instance.release" // the type of a release event
 	HeaderEventID    = "X-Phonefleet-Event-Id"
-	HeaderSignature  = "X-Phonefleet-Signature"
-	SignaturePrefix  = phonefleet.SignaturePrefix
+	HeaderDeliveryID = "X-Phonefleet-Delivery-Id"
+	HeaderSignature  = phonefleet.SignatureHeader
 	WebhookTimeout   = 10 * time.Second
 	maxErrorExcerpt  = 200 // bytes of a failed response body quoted in the error
 	maxResponseDrain = 64 << 10
@@ -97,9 +97,6 @@ func (d *WebhookDriver) Deliver(ctx context.Context, cmd *phonefleet.Command) (a
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "phonefleet-release")
-	req.Header.Set(HeaderEventID, cmd.EventID)
-	req.Header.Set(HeaderSignature, Sign([]byte(d.Secret), body))
-
 	client, now := d.Client, d.Now
 	if client == nil {
 		client = defaultWebhookClient
@@ -108,6 +105,15 @@ func (d *WebhookDriver) Deliver(ctx context.Context, cmd *phonefleet.Command) (a
 		now = time.Now
 	}
 	start := now()
+	req.Header.Set(HeaderEventID, cmd.EventID)
+	req.Header.Set(HeaderDeliveryID, cmd.DeliveryID())
+	// The path as the request line carries it ("/" for a URL without one).
+	path := req.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	req.Header.Set(HeaderSignature, Sign([]byte(d.Secret), start, req.Method, path, body))
+
 	resp, err := client.Do(req)
 	if err != nil {
 		if d := now().Sub(start).Round(time.Millisecond); d > 0 {
@@ -138,12 +144,15 @@ func excerpt(b []byte) string {
 	return s
 }
 
-// Sign returns the X-Phonefleet-Signature value of body:
-// "sha256=" and the hex HMAC-SHA256 of body keyed with secret.
-func Sign(secret, body []byte) string { return phonefleet.Sign(secret, body) }
+// Sign returns the X-Phonefleet-Signature value of a delivery (method,
+// path without the query, body) sent at time at: see phonefleet.Sign.
+func Sign(secret []byte, at time.Time, method, path string, body []byte) string {
+	return phonefleet.Sign(secret, at, method, path, body)
+}
 
-// Verify reports whether header is the valid signature of body under secret.
-// The comparison runs in constant time.
-func Verify(secret, body []byte, header string) bool {
-	return phonefleet.VerifySignature(secret, body, header)
+// Verify checks a delivery's X-Phonefleet-Signature as a receiver does, at
+// now: see phonefleet.VerifySignature. A receiver must also refuse a
+// signature it accepted before (VerifiedSignature.ReplayKey).
+func Verify(secret []byte, header, method, path string, body []byte, now time.Time) (phonefleet.VerifiedSignature, error) {
+	return phonefleet.VerifySignature(secret, header, method, path, body, now)
 }

@@ -20,46 +20,45 @@ import (
 
 func TestSign(t *testing.T) {
 	secret, body := []byte("s3cret"), []byte(`{"id":"evt_1","type":"instance.release"}`)
+	at := time.Unix(1765000000, 0)
 
 	// Computed independently of Sign.
 	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte("1765000000.POST /hook." + string(body)))
+	want := "t=1765000000,v1=" + hex.EncodeToString(m.Sum(nil))
 
-	if got := Sign(secret, body); got != want {
+	if got := Sign(secret, at, "POST", "/hook", body); got != want {
 		t.Fatalf("Sign=%q, want %q", got, want)
-	}
-	// RFC 4231 test case 2 pins the algorithm and encoding.
-	if got, want := Sign([]byte("Jefe"), []byte("what do ya want for nothing?")),
-		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"; got != want {
-		t.Fatalf("Sign(RFC 4231 #2)=%q, want %q", got, want)
 	}
 }
 
 func TestVerify(t *testing.T) {
 	secret, body := []byte("s3cret"), []byte(`{"id":"evt_1"}`)
-	sig := Sign(secret, body)
+	now := time.Unix(1765000000, 0)
+	sig := Sign(secret, now, "POST", "/hook", body)
 
 	for _, tt := range []struct {
 		name   string
 		secret []byte
 		body   []byte
+		path   string
 		header string
+		now    time.Time
 		want   bool
 	}{
-		{"OK", secret, body, sig, true},
-		{"UppercaseHex", secret, body, "sha256=" + strings.ToUpper(strings.TrimPrefix(sig, "sha256=")), true},
-		{"TamperedBody", secret, []byte(`{"id":"evt_2"}`), sig, false},
-		{"WrongSecret", []byte("other"), body, sig, false},
-		{"NoPrefix", secret, body, strings.TrimPrefix(sig, "sha256="), false},
-		{"OtherAlgorithm", secret, body, "sha1=" + strings.TrimPrefix(sig, "sha256="), false},
-		{"BadHex", secret, body, "sha256=zz", false},
-		{"Truncated", secret, body, sig[:len(sig)-2], false},
-		{"Empty", secret, body, "", false},
+		{"OK", secret, body, "/hook", sig, now, true},
+		{"UppercaseHex", secret, body, "/hook", strings.ToUpper(sig[:strings.Index(sig, ",")+1]) + strings.ToUpper(sig[strings.Index(sig, ",")+4:]), now, false},
+		{"TamperedBody", secret, []byte(`{"id":"evt_2"}`), "/hook", sig, now, false},
+		{"OtherPath", secret, body, "/other", sig, now, false},
+		{"WrongSecret", []byte("other"), body, "/hook", sig, now, false},
+		{"Late", secret, body, "/hook", sig, now.Add(6 * time.Minute), false},
+		{"BodyOnlyHMAC", secret, body, "/hook", "sha256=" + sig[strings.Index(sig, "v1=")+3:], now, false},
+		{"Truncated", secret, body, "/hook", sig[:len(sig)-2], now, false},
+		{"Empty", secret, body, "/hook", "", now, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Verify(tt.secret, tt.body, tt.header); got != tt.want {
-				t.Fatalf("Verify=%v, want %v", got, tt.want)
+			if _, err := Verify(tt.secret, tt.header, "POST", tt.path, tt.body, tt.now); (err == nil) != tt.want {
+				t.Fatalf("Verify=%v, want ok=%v", err, tt.want)
 			}
 		})
 	}
@@ -76,34 +75,48 @@ func testJob() *phonefleet.Command {
 func TestWebhookDriver_Release(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		type delivery struct {
-			method, contentType, eventID, signature string
-			body                                    []byte
+			method, path, contentType, eventID, deliveryID, signature string
+			body                                                      []byte
 		}
-		got := make(chan delivery, 2)
+		got := make(chan delivery, 3)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
-			got <- delivery{r.Method, r.Header.Get("Content-Type"), r.Header.Get(HeaderEventID), r.Header.Get(HeaderSignature), b}
+			got <- delivery{r.Method, r.URL.EscapedPath(), r.Header.Get("Content-Type"), r.Header.Get(HeaderEventID),
+				r.Header.Get(HeaderDeliveryID), r.Header.Get(HeaderSignature), b}
 			w.WriteHeader(http.StatusNoContent)
 		}))
 		defer srv.Close()
 
+		// Each attempt is signed at its own time: a second apart here.
+		clock := time.Unix(1765000000, 0)
 		d := NewWebhookDriver(srv.URL, "s3cret")
+		d.Now = func() time.Time { clock = clock.Add(time.Second); return clock }
 		for range 2 {
 			if err := deliver(d, context.Background(), testJob()); err != nil {
 				t.Fatalf("Release: %v", err)
 			}
 		}
-		first, second := <-got, <-got
+		// A manual retry is a new delivery.
+		retried := testJob()
+		retried.Deliveries = 2
+		if err := deliver(d, context.Background(), retried); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		first, second, third := <-got, <-got, <-got
 		if first.method != http.MethodPost {
 			t.Fatalf("Method=%q, want POST", first.method)
 		} else if first.contentType != "application/json" {
 			t.Fatalf("Content-Type=%q, want application/json", first.contentType)
-		} else if first.eventID != "evt_abc" {
-			t.Fatalf("%s=%q, want evt_abc", HeaderEventID, first.eventID)
-		} else if !Verify([]byte("s3cret"), first.body, first.signature) {
-			t.Fatalf("signature %q does not verify body %s", first.signature, first.body)
-		} else if string(second.body) != string(first.body) || second.signature != first.signature {
-			t.Fatalf("retry sent %s (%s), want the same bytes as %s (%s)", second.body, second.signature, first.body, first.signature)
+		} else if first.eventID != "evt_abc" || third.eventID != "evt_abc" {
+			t.Fatalf("%s=%q, %q, want evt_abc", HeaderEventID, first.eventID, third.eventID)
+		} else if first.deliveryID != "evt_abc.1" || second.deliveryID != first.deliveryID || third.deliveryID != "evt_abc.2" {
+			t.Fatalf("%s=%q, %q, %q, want evt_abc.1 twice (automatic retry), then evt_abc.2", HeaderDeliveryID, first.deliveryID, second.deliveryID, third.deliveryID)
+		} else if _, err := Verify([]byte("s3cret"), first.signature, "POST", first.path, first.body, clock); err != nil || first.path != "/" {
+			t.Fatalf("signature %q does not verify POST %s %s: %v", first.signature, first.path, first.body, err)
+		} else if _, err := Verify([]byte("s3cret"), second.signature, "POST", "/", second.body, clock); err != nil {
+			t.Fatalf("retry's signature %q does not verify: %v", second.signature, err)
+		} else if string(second.body) != string(first.body) || second.signature == first.signature {
+			t.Fatalf("retry sent %s (%s), want the same body as %s signed anew (%s)", second.body, second.signature, first.body, first.signature)
 		}
 
 		var ev map[string]any

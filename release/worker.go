@@ -309,7 +309,7 @@ func (w *Worker) deliver(ctx context.Context, job *phonefleet.Command) {
 
 	rctx, cancel := context.WithTimeout(w.deliveries, recordTimeout)
 	defer cancel()
-	log := w.Logger.With("job_id", job.ID, "type", job.Type, "instance_id", job.InstanceID, "event_id", job.EventID)
+	log := w.Logger.With("job_id", job.ID, "type", job.Type, "instance_id", job.InstanceID, "event_id", job.EventID, "delivery_id", job.DeliveryID())
 
 	if err == nil && accepted {
 		deliveriesTotal.WithLabelValues(OutcomeAccepted).Inc()

@@ -73,17 +73,18 @@ func (db *DB) CompleteCommand(ctx context.Context, jobID, owner string) error {
 		if err != nil || !c.State.InFlight() {
 			return err
 		}
-		return completeCommand(ctx, tx, c)
+		return completeCommand(ctx, tx, c, false)
 	}})
 }
 
-// completeCommand marks c done and applies its effect.
-func completeCommand(ctx context.Context, tx *Tx, c *phonefleet.Command) error {
+// completeCommand marks c done, by the data plane's report if reported,
+// clears its last error and applies its effect.
+func completeCommand(ctx context.Context, tx *Tx, c *phonefleet.Command, reported bool) error {
 	now := formatTime(tx.wall)
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE commands SET state = 'done', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
+		UPDATE commands SET state = 'done', done_at = ?, last_error = '', reported = ?, lease_owner = NULL, lease_expires_at = NULL
 		WHERE id = ?
-	`, now, c.ID); err != nil {
+	`, now, reported, c.ID); err != nil {
 		return fmt.Errorf("complete command: %w", err)
 	}
 	if c.Type == phonefleet.CommandRelease {
@@ -165,10 +166,10 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 			return err
 		}
 		if r.State == phonefleet.JobStateDone {
-			return completeCommand(ctx, tx, c)
+			return completeCommand(ctx, tx, c, true)
 		}
 		if _, err := tx.ExecContext(ctx, `
-			UPDATE commands SET state = 'failed', last_error = ?, done_at = ?, lease_owner = NULL, lease_expires_at = NULL
+			UPDATE commands SET state = 'failed', last_error = ?, done_at = ?, reported = 1, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = ?
 		`, r.Error, formatTime(tx.wall), c.ID); err != nil {
 			return fmt.Errorf("fail command: %w", err)
@@ -178,7 +179,8 @@ func (db *DB) ReportCommand(ctx context.Context, jobID string, r phonefleet.Comm
 }
 
 // RetryCommand makes a failed command pending and due now with attempts
-// reset; its last error stays for reference. id is a job ID or an instance
+// reset, as a new delivery (deliveries+1); its last error stays for
+// reference. id is a job ID or an instance
 // ID (that instance's latest failed command, else its latest command). ENotFound if there is no such
 // command, EInvalid if it is not failed or its instance cannot take it.
 func (db *DB) RetryCommand(ctx context.Context, id string) error {
@@ -202,7 +204,7 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 			return err
 		}
 		if c.State == phonefleet.JobStatePending {
-			if _, err := tx.ExecContext(ctx, `UPDATE commands SET next_attempt_at = ? WHERE id = ? AND state = 'pending'`,
+			if _, err := tx.ExecContext(ctx, `UPDATE commands SET next_attempt_at = ?, deliveries = deliveries + 1 WHERE id = ? AND state = 'pending'`,
 				formatTime(tx.now), c.ID); err != nil {
 				return fmt.Errorf("make command due: %w", err)
 			}
@@ -210,7 +212,8 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 		}
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE commands
-			SET state = 'pending', attempts = 0, next_attempt_at = ?, done_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+			SET state = 'pending', attempts = 0, deliveries = deliveries + 1, reported = 0, next_attempt_at = ?, done_at = NULL,
+			    lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = ?
 		`, formatTime(tx.wall), c.ID); err != nil {
 			return fmt.Errorf("retry command: %w", err)
@@ -262,9 +265,9 @@ func insertCommands(ctx context.Context, tx *Tx, cs []*phonefleet.Command) error
 		return nil
 	}
 	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO commands (id, type, instance_id, tenant_id, user_id, task_id, event_id, request_id, state,
+		INSERT INTO commands (id, type, instance_id, tenant_id, user_id, task_id, event_id, deliveries, reported, request_id, state,
 		                      attempts, next_attempt_at, last_error, created_at, done_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`)
 	if err != nil {
 		return fmt.Errorf("prepare insert command: %w", err)
@@ -272,7 +275,7 @@ func insertCommands(ctx context.Context, tx *Tx, cs []*phonefleet.Command) error
 	defer stmt.Close()
 	for _, c := range cs {
 		if _, err := stmt.ExecContext(ctx, c.ID, string(c.Type), c.InstanceID, c.TenantID, c.UserID, c.TaskID,
-			c.EventID, c.RequestID, string(c.State), c.Attempts, formatTime(c.NextAttemptAt), c.LastError,
+			c.EventID, max(c.Deliveries, 1), c.Reported, c.RequestID, string(c.State), c.Attempts, formatTime(c.NextAttemptAt), c.LastError,
 			formatTime(c.CreatedAt), formatNullTime(c.DoneAt)); err != nil {
 			return fmt.Errorf("insert command %s of %s: %w", c.ID, c.InstanceID, formatError(err))
 		}
@@ -293,7 +296,7 @@ func findCommands(ctx context.Context, tx *Tx, where []string, args []any, order
 	}
 	args = append(append(args, orderArgs...), limit)
 	rows, err := tx.QueryContext(ctx, `
-		SELECT c.id, c.type, c.instance_id, c.tenant_id, t.name, c.user_id, c.task_id, c.event_id, c.request_id,
+		SELECT c.id, c.type, c.instance_id, c.tenant_id, t.name, c.user_id, c.task_id, c.event_id, c.deliveries, c.reported, c.request_id,
 		       c.state, c.attempts, c.next_attempt_at, c.last_error, c.created_at, c.done_at
 		FROM commands c
 		JOIN tenants t ON t.id = c.tenant_id
@@ -312,7 +315,7 @@ func findCommands(ctx context.Context, tx *Tx, where []string, args []any, order
 		var typ, state, next, createdAt string
 		var doneAt sql.NullString
 		if err := rows.Scan(&c.ID, &typ, &c.InstanceID, &c.TenantID, &c.TenantName, &c.UserID, &c.TaskID, &c.EventID,
-			&c.RequestID, &state, &c.Attempts, &next, &c.LastError, &createdAt, &doneAt); err != nil {
+			&c.Deliveries, &c.Reported, &c.RequestID, &state, &c.Attempts, &next, &c.LastError, &createdAt, &doneAt); err != nil {
 			return nil, fmt.Errorf("scan command: %w", err)
 		}
 		c.Type, c.State = phonefleet.CommandType(typ), phonefleet.JobState(state)

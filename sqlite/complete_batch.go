@@ -78,7 +78,7 @@ func (db *DB) runCompleteGroup(ctx context.Context, tx *Tx, batch []*writeOp, id
 
 	now := formatTime(tx.wall)
 	res, err := tx.ExecContext(ctx, `
-		UPDATE commands SET state = 'done', done_at = ?, lease_owner = NULL, lease_expires_at = NULL
+		UPDATE commands SET state = 'done', done_at = ?, last_error = '', lease_owner = NULL, lease_expires_at = NULL
 		WHERE id IN (SELECT value FROM json_each(?))
 	`, now, jsonArray(done))
 	if err != nil {

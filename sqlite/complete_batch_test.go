@@ -59,6 +59,12 @@ func TestWriter_CompleteGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkHeld(t, db, tn, 4)
+	// Earlier attempts failed: the completion clears their last error.
+	for _, c := range cs[:3] {
+		if err := db.FailCommand(t.Context(), c.ID, "worker", "webhook status 500", db.Now(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	grouped.Store(0)
 	h.arm()
 
@@ -89,6 +95,8 @@ func TestWriter_CompleteGroup(t *testing.T) {
 		}
 		if c.State != wantState {
 			t.Fatalf("command %s: state %s, want %s", c.ID, c.State, wantState)
+		} else if c.State == phonefleet.JobStateDone && c.LastError != "" {
+			t.Fatalf("command %s: done with last_error %q, want none", c.ID, c.LastError)
 		}
 	}
 	checkHeld(t, db, tn, 1)

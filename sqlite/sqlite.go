@@ -71,6 +71,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -144,6 +145,10 @@ type DB struct {
 	wstmts, rstmts *stmtCache
 
 	health health // see health.go
+
+	// signaturesSwept is the wall time (unix nanoseconds) after which
+	// RememberSignature deletes expired signatures again (signature.go).
+	signaturesSwept atomic.Int64
 
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string

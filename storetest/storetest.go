@@ -51,6 +51,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
 	t.Run("PurchaseReplay", func(t *testing.T) { testPurchaseReplay(t, open) })
 	t.Run("FindInstancesExtensions", func(t *testing.T) { testFindInstancesExtensions(t, open) })
+	t.Run("RememberSignature", func(t *testing.T) { testRememberSignature(t, open) })
+	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open) })
 }
 
 // clock is the suite's controlled, goroutine-safe clock.
@@ -232,8 +234,8 @@ func fmtRefund(r *phonefleet.Refund) string {
 
 // fmtJob renders every field of a command.
 func fmtJob(j *phonefleet.Command) string {
-	return fmt.Sprintf("%s %s job=%s tenant=%s/%s user=%q task=%q event=%s request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
-		j.InstanceID, j.Type, j.ID, j.TenantID, j.TenantName, j.UserID, j.TaskID, j.EventID, j.RequestID, j.State, j.Attempts,
+	return fmt.Sprintf("%s %s job=%s tenant=%s/%s user=%q task=%q event=%s deliveries=%d reported=%v request=%s state=%s attempts=%d next=%s error=%q created=%s done=%s",
+		j.InstanceID, j.Type, j.ID, j.TenantID, j.TenantName, j.UserID, j.TaskID, j.EventID, j.Deliveries, j.Reported, j.RequestID, j.State, j.Attempts,
 		fmtTime(&j.NextAttemptAt), j.LastError, fmtTime(&j.CreatedAt), fmtTime(j.DoneAt))
 }
 

@@ -39,6 +39,8 @@ type Config struct {
 	RateBurst      int
 	TokenCacheTTL  time.Duration
 	RequestTimeout time.Duration
+	// AKSKUnsignedHost accepts AK/SK signatures that do not sign host.
+	AKSKUnsignedHost bool
 	// MaxConns caps the API's client connections; 0 derives it from the
 	// open-file limit (see connLimit).
 	MaxConns int

@@ -13,9 +13,10 @@ const jobsUsage = `Usage:
 	phonefleet jobs [--state pending|accepted|failed|done|canceled] [--type release|reboot|reset|wipe_user_data] [--tenant NAME]
 	    prints data-plane commands (jobs), one JSON object per line: job_id, type,
 	    instance_id, tenant, state, attempts, next_attempt_at, last_error, event_id,
-	    user_id (wipes only)
+	    delivery_id, user_id (wipes only)
 	phonefleet jobs retry JOB_ID|INSTANCE_ID
-	    makes a failed job pending again, due now, with attempts reset; an
+	    makes a failed job pending again, due now, with attempts reset, as a new
+	    delivery (a new X-Phonefleet-Delivery-Id, the same event ID); an
 	    instance ID names that instance's latest failed job
 `
 
@@ -30,6 +31,7 @@ type jobLine struct {
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error"`
 	EventID       string    `json:"event_id"`
+	DeliveryID    string    `json:"delivery_id"`
 	UserID        string    `json:"user_id,omitempty"`
 }
 
@@ -86,7 +88,7 @@ func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
 	lines := make([]jobLine, len(jobs))
 	for i, j := range jobs {
 		lines[i] = jobLine{j.ID, string(j.Type), j.InstanceID, j.TenantName, string(j.State), j.Attempts,
-			j.NextAttemptAt, j.LastError, j.EventID, j.UserID}
+			j.NextAttemptAt, j.LastError, j.EventID, j.DeliveryID(), j.UserID}
 	}
 	return writeJSONLines(c.Stdout, lines)
 }
@@ -107,7 +109,7 @@ type JobsRetryCommand struct{ *Env }
 // instance given.
 func (c *JobsRetryCommand) Run(ctx context.Context, args []string) error {
 	var dsn string
-	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset; makes a pending\njob due now, keeping its attempts. An instance ID names that instance's latest\nfailed job (else its latest job).\n", &dsn)
+	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset; makes a pending\njob due now, keeping its attempts. Either way it is a new delivery: a new\nX-Phonefleet-Delivery-Id, the same event ID. An instance ID names that instance's latest\nfailed job (else its latest job).\n", &dsn)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -116,6 +116,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.HTTPServer.RateLimit = cfg.RateLimit
 	m.HTTPServer.RateBurst = cfg.RateBurst
 	m.HTTPServer.TokenCacheTTL = cfg.TokenCacheTTL
+	m.HTTPServer.AllowUnsignedHost = cfg.AKSKUnsignedHost
 	if c, ok := m.Store.(interface{ Clock() time.Time }); ok {
 		m.HTTPServer.SharedNow = c.Clock
 	}

@@ -78,6 +78,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of requests per tenant, on each node")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most client connections at once (0: the open-file limit less room for the database and webhooks, at most 10000); idle ones are closed first to admit new ones")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "each request's one deadline: pool wait, database work and failure audit; past it the answer is 9999")
+	fs.BoolVar(&cfg.AKSKUnsignedHost, "aksk-unsigned-host", cfg.AKSKUnsignedHost, "accept AK/SK signatures whose SignedHeaders leave out host, as Huawei's Go SDK v3 signs (replays are refused all the same)")
 	fs.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", cfg.TokenCacheTTL, "how long a node caches a token lookup; bounds how late a revocation is seen (0: no cache)")
 	fs.StringVar(&cfg.ReleaseDriver, "release-driver", cfg.ReleaseDriver, "noop (release at once) or webhook")
 	fs.StringVar(&cfg.WebhookURL, "webhook-url", cfg.WebhookURL, "where the webhook driver POSTs data-plane commands")

@@ -1,0 +1,16 @@
+-- 0010_signatures: signatures already accepted (signed AK/SK requests,
+-- data-plane reports) are remembered until their time window has passed,
+-- so a captured request cannot be sent again. The key is a digest of the
+-- signature; expired rows are deleted from time to time.
+CREATE TABLE signatures (
+	key        TEXT PRIMARY KEY,
+	expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX signatures_expires_at_idx ON signatures (expires_at);
+
+-- A command's deliveries: 1, plus one per manual retry (jobs retry); its
+-- X-Phonefleet-Delivery-Id is made from the event ID and this number.
+ALTER TABLE commands ADD COLUMN deliveries INTEGER NOT NULL DEFAULT 1;
+-- Whether the command ended by the data plane's report: only then is a
+-- repeated report of the same outcome a no-op.
+ALTER TABLE commands ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
