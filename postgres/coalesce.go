@@ -218,7 +218,7 @@ func (db *DB) runGroup(group []*unsubscribeOp) {
 		if errors.As(err, &unknown) {
 			for _, op := range group {
 				if op.event != nil {
-					op.plan, op.err = nil, &unknownOutcomeError{check: auditCommitted(&op.event), pid: unknown.pid, err: unknown.err}
+					op.plan, op.err = nil, &unknownOutcomeError{check: auditCommitted(&op.event), xid: unknown.xid, err: unknown.err}
 				}
 			}
 			return

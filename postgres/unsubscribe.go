@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/phonefleet/phonefleet"
 )
 
@@ -193,17 +192,21 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 		_, err := conn.Exec(ctx, "ROLLBACK") // nothing to write
 		return err
 	}
-	if err := w.write(ctx, conn, now, wall); err != nil {
+	xid, err := w.write(ctx, conn, now, wall)
+	if err != nil {
 		return err
 	}
 
+	if err := commitUnsent(ctx, conn); err != nil {
+		return err
+	}
 	start := time.Now()
 	tag, err := conn.Exec(ctx, "COMMIT")
 	commitDuration.Observe(time.Since(start).Seconds())
 	switch {
-	case err != nil && connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err):
+	case err != nil && connectionLost(err):
 		dropConn(conn)
-		return &ambiguousCommitError{pid: conn.PgConn().PID(), err: err}
+		return &ambiguousCommitError{xid: xid, err: err}
 	case err != nil:
 		return fmt.Errorf("commit: %w", err)
 	case tag.String() == "ROLLBACK":
@@ -306,8 +309,9 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 // release job each, commands in flight cancelled) and the audit events as
 // one pipelined batch: a single round trip whatever the count. The
 // instances are locked by the transaction and were verified to belong to
-// the tenants that unsubscribe them.
-func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, now, wall time.Time) error {
+// the tenants that unsubscribe them. It returns the transaction's ID, read
+// in the same round trip, by which a lost commit answer is read back.
+func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, now, wall time.Time) (xid uint64, err error) {
 	b := &pgx.Batch{}
 	n := len(w.ids)
 	if n > 0 {
@@ -330,32 +334,34 @@ func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, now, wall
 		queueInsertCommands(b, w.releases)
 	}
 	queueAuditEvents(b, w.events)
+	b.Queue(currentXIDSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
 
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if n > 0 {
 		tag, err := br.Exec()
 		if err != nil {
-			return fmt.Errorf("update instances: %w", err)
+			return 0, fmt.Errorf("update instances: %w", err)
 		} else if tag.RowsAffected() != int64(n) {
 			// The rows are locked, so this cannot happen unless a rule changed.
-			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
+			return 0, fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
 		}
 		if len(w.cancel) > 0 {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("cancel commands: %w", err)
+				return 0, fmt.Errorf("cancel commands: %w", err)
 			}
 		}
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("insert refunds: %w", err)
+			return 0, fmt.Errorf("insert refunds: %w", err)
 		}
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("insert release commands: %w", err)
+			return 0, fmt.Errorf("insert release commands: %w", err)
 		}
 	}
-	// Close runs the audit insert's callback, which sets the events' IDs.
+	// Close runs the callbacks of the audit insert, which sets the events'
+	// IDs, and of the transaction ID.
 	if err := br.Close(); err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
+		return 0, fmt.Errorf("insert audit event: %w", err)
 	}
-	return nil
+	return xid, nil
 }
