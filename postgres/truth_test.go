@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -288,4 +289,71 @@ func TestSilentDatabase_Bound(t *testing.T) {
 		t.Fatalf("GET /readyz with the database silent: status=%d err=%v, want 503", r.Status, err)
 	}
 	t.Logf("database silent: every request answered 9999, the slowest after %s (deadline %s)", worst.Round(time.Millisecond), requestTimeout)
+}
+
+// The proxy cuts the node's connection right after every COMMIT and holds
+// the COMMIT itself for a random moment before it reaches the server, so
+// reading back races a commit still in flight: the server may apply it
+// before, during or never (reading back ended its session first). Over at
+// least 200 lost commit answers of unsubscribes, alone and in shared
+// transactions: every 0 is durable, no plain 9999 has committed anything,
+// and "outcome unknown" may go either way.
+func TestAmbiguousCommit_Rounds(t *testing.T) {
+	const requests, workers, minRounds = 320, 8, 200
+	dbURL, proxy, node, token, ids := mustNewNodeBehindProxy(t, requests,
+		"--pg-max-conns", "16", "--pg-statement-timeout", "1s", "--pg-connect-timeout", "1s", "--request-timeout", "2s")
+
+	proxy.CommitDelay = func() time.Duration { return time.Duration(rand.N(20)) * time.Millisecond }
+	proxy.Cut.Store(true)
+	proxy.FreezeEvery.Store(1)
+	results := sendUnsubscribes(t, node, token, "round", ids, workers)
+	proxy.FreezeEvery.Store(0)
+
+	refunded := map[string]string{}
+	for _, r := range mustQuery(t, dbURL, `SELECT instance_id, request_id FROM refunds`) {
+		refunded[r[0]] = r[1]
+	}
+	running := map[string]bool{}
+	for _, r := range mustQuery(t, dbURL, `SELECT id, state FROM instances WHERE state = 'running'`) {
+		running[r[0]] = true
+	}
+	var ok, failed, unknown int
+	for _, r := range results {
+		switch {
+		case r.status == http.StatusOK && r.code == "0":
+			ok++
+			if refunded[r.instanceID] != r.requestID || running[r.instanceID] {
+				t.Errorf("request %s answered 0, but %s has refund of request %q, running=%v", r.requestID, r.instanceID, refunded[r.instanceID], running[r.instanceID])
+			}
+		case r.code == "KOOPHONE.API.9999" && r.outcome == "unknown":
+			unknown++
+		case r.code == "KOOPHONE.API.9999":
+			failed++
+			if refunded[r.instanceID] != "" || !running[r.instanceID] {
+				t.Errorf("request %s answered 9999 (%q, no outcome header), but %s has refund of request %q, running=%v",
+					r.requestID, r.msg, r.instanceID, refunded[r.instanceID], running[r.instanceID])
+			}
+		default:
+			t.Errorf("request %s: status=%d code=%q msg=%q", r.requestID, r.status, r.code, r.msg)
+		}
+	}
+	logs := node.Stderr.String()
+	count := func(found string) int {
+		n := 0
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, "op=unsubscribe") && strings.Contains(line, found) {
+				n++
+			}
+		}
+		return n
+	}
+	committed, rolledBack, unread := count("reading back found the transaction committed"), count("reading back found nothing committed"), count("reading back failed")
+	t.Logf("%d requests: %d answered 0, %d 9999, %d outcome unknown; %d lost commit answers of unsubscribes read back: %d committed, %d rolled back, %d unknown",
+		len(results), ok, failed, unknown, committed+rolledBack+unread, committed, rolledBack, unread)
+	if rounds := committed + rolledBack + unread; rounds < minRounds {
+		t.Fatalf("%d lost commit answers of unsubscribes, want at least %d", rounds, minRounds)
+	}
+	if committed == 0 || rolledBack == 0 {
+		t.Fatalf("reading back found %d committed and %d rolled back, want both: the race was not run", committed, rolledBack)
+	}
 }
