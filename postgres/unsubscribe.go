@@ -79,11 +79,20 @@ type unsubscribeOp struct {
 const (
 	// The rows each op would change, as (tenant, ID) pairs, locked in ID
 	// order. A group skips rows another transaction holds: their ops run
-	// alone, and wait there.
+	// alone, and wait there. A group also share-locks, without waiting
+	// (groupKeysSQL), the tenant and order rows its refunds and commands
+	// refer to, which their foreign keys would otherwise wait for.
 	lockInstancesSQL = `
 		SELECT i.id FROM instances i
 		JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, id) ON i.id = r.id AND i.tenant_id = r.tenant_id
+		JOIN tenants t ON t.id = i.tenant_id
+		JOIN orders o ON o.id = i.order_id
 		ORDER BY i.id FOR UPDATE OF i`
+	groupKeysSQL = ` SKIP LOCKED FOR KEY SHARE OF t, o SKIP LOCKED`
+	// A group waits for no lock: its writes give up after 50 ms on any
+	// lock beyond those it took, so the group fails and its unsubscribes
+	// run alone, each within its tenant's share of the pool.
+	groupLockTimeoutSQL = `SET LOCAL lock_timeout = '50ms'`
 	// Every named instance, whatever its tenant: PlanUnsubscribe answers a
 	// foreign ID as it answers a missing one.
 	readInstancesSQL = `SELECT ` + instanceColumns + ` FROM ` + instanceTables + ` WHERE i.id = ANY($1)`
@@ -153,13 +162,18 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	if len(lockIDs) > 0 {
 		lock := lockInstancesSQL
 		if !wait {
-			lock += ` SKIP LOCKED`
+			// A group serves every tenant's unsubscribes: one tenant's
+			// locked rows must not make it wait.
+			lock += groupKeysSQL
 		}
 		b.Queue(lock, lockTenants, lockIDs)
 	}
+	if !wait {
+		b.Queue(groupLockTimeoutSQL)
+	}
 	b.Queue(readInstancesSQL, readIDs)
 	br := conn.SendBatch(ctx, b)
-	if err := readLockBatch(br, len(lockIDs) > 0, &base, &offset, locked, found); err != nil {
+	if err := readLockBatch(br, !wait, len(lockIDs) > 0, &base, &offset, locked, found); err != nil {
 		br.Close()
 		return err
 	}
@@ -216,7 +230,7 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 }
 
 // readLockBatch reads the answers of the first batch of unsubscribeTx.
-func readLockBatch(br pgx.BatchResults, lock bool, base *time.Time, offset *int64, locked map[string]bool, found map[string]*phonefleet.Instance) error {
+func readLockBatch(br pgx.BatchResults, group, lock bool, base *time.Time, offset *int64, locked map[string]bool, found map[string]*phonefleet.Instance) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -231,6 +245,11 @@ func readLockBatch(br pgx.BatchResults, lock bool, base *time.Time, offset *int6
 		}
 		for _, id := range ids {
 			locked[id] = true
+		}
+	}
+	if group {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("lock timeout: %w", err)
 		}
 	}
 	rows, _ := br.Query()
