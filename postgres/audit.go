@@ -156,7 +156,7 @@ func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
 func (db *DB) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause error) error {
 	var unknown *unknownOutcomeError
 	if errors.As(cause, &unknown) {
-		db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, cause)
+		db.deferAudit(lateAudit{event: e, check: unknown.check, xid: unknown.xid}, cause)
 		return nil
 	}
 	wctx, cancel := db.opContext(context.WithoutCancel(ctx))
@@ -172,7 +172,7 @@ func (db *DB) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, cause 
 	if werr := db.CreateAuditEvent(wctx, e); werr != nil {
 		// Written or not, as reading back will tell.
 		if errors.As(werr, &unknown) {
-			db.deferAudit(lateAudit{event: e, check: unknown.check, pid: unknown.pid}, werr)
+			db.deferAudit(lateAudit{event: e, check: unknown.check, xid: unknown.xid}, werr)
 			return nil
 		}
 		db.deferAudit(lateAudit{event: e}, werr)

@@ -22,10 +22,12 @@ const maxGroupIDs = 512
 // load a node does many times the unsubscribes per second; alone in the
 // queue, an unsubscribe runs at once in a group of one.
 //
-// Runners never wait for a row lock: an unsubscribe that names a row
-// another transaction holds (another node's, or an assignment's) runs
+// Runners never wait for a lock: an unsubscribe that names a row another
+// transaction holds (another node's, or an assignment's), or whose tenant
+// or order row is held (its refunds' foreign keys would wait for it), runs
 // alone on its caller's goroutine, as without the coalescer, and waits
-// there, within its tenant's share of the pool (acquireTenantSlot). So a
+// there, within its tenant's share of the pool (acquireTenantSlot); any
+// other lock fails the group within a short lock_timeout. So a
 // tenant whose requests wait on locked rows holds at most that share, and
 // the runners keep serving everyone else. Queued unsubscribes hold no
 // slot: the runners' connections are no tenant's, a group is bounded
@@ -218,7 +220,7 @@ func (db *DB) runGroup(group []*unsubscribeOp) {
 		if errors.As(err, &unknown) {
 			for _, op := range group {
 				if op.event != nil {
-					op.plan, op.err = nil, &unknownOutcomeError{check: auditCommitted(&op.event), pid: unknown.pid, err: unknown.err}
+					op.plan, op.err = nil, &unknownOutcomeError{check: auditCommitted(&op.event), xid: unknown.xid, err: unknown.err}
 				}
 			}
 			return

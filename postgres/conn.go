@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,12 +62,6 @@ func connectionLost(err error) bool {
 	return true
 }
 
-// serverAnswered reports whether err is an answer of the server.
-func serverAnswered(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr)
-}
-
 // read runs fn, a read-only operation, within the operation deadline. A read
 // that loses its connection runs once more on a fresh one: reading twice
 // changes nothing.
@@ -107,9 +102,10 @@ func (db *DB) noteError(err error) {
 }
 
 // ambiguousCommitError is a commit sent to the server whose answer never
-// came back: the transaction may or may not have committed.
+// came back: the transaction may or may not have committed, or may still be
+// waiting for the rest of its COMMIT.
 type ambiguousCommitError struct {
-	pid uint32 // the backend that ran the transaction
+	xid uint64 // the transaction's ID, read before COMMIT was sent; 0 if it wrote nothing
 	err error
 }
 
@@ -120,16 +116,16 @@ func (e *ambiguousCommitError) Unwrap() error { return e.err }
 // be read back in time; it keeps what is needed to read it back later.
 type unknownOutcomeError struct {
 	check commitCheck
-	pid   uint32
+	xid   uint64
 	err   error
 }
 
 func (e *unknownOutcomeError) Error() string { return e.err.Error() }
 func (e *unknownOutcomeError) Unwrap() error { return e.err }
 
-// commitCheck reports, on a fresh connection, whether the transaction that
-// just lost its commit answer committed; it runs after that transaction's
-// backend is gone, so the answer is final.
+// commitCheck reports, on a fresh connection, whether the operation's
+// writes are in the database. It runs once the server has decided the
+// transaction's fate, and must agree with it.
 type commitCheck func(ctx context.Context, conn *pgx.Conn) (bool, error)
 
 // auditCommitted is the commitCheck of an operation that writes the audit
@@ -152,32 +148,43 @@ func auditCommitted(e **phonefleet.AuditEvent) commitCheck {
 	}
 }
 
+// currentXIDSQL reads the transaction's ID before its COMMIT is sent, so a
+// lost commit answer can be read back by it: NULL (0) if the transaction
+// wrote nothing.
+const currentXIDSQL = `SELECT COALESCE(pg_current_xact_id_if_assigned()::text::bigint, 0)`
+
 // resolveCommit finds out, on a fresh connection and within ctx, whether
-// the transaction of amb committed. It first makes sure the transaction's
-// backend is gone (terminating it if it still waits for the rest of a
-// commit that may yet arrive), so that what it reads is final. It returns
-// nil if the transaction committed, amb's error if it did not, and an error
-// wrapping phonefleet.ErrOutcomeUnknown if it cannot tell.
+// the transaction of amb committed. It asks the server for the status of
+// the transaction's ID: committed and aborted are final; a transaction
+// still in progress (its backend may yet receive the rest of its COMMIT)
+// has its backend terminated, and is asked about again. It returns nil if
+// the transaction committed, amb's error if it did not, and an error
+// wrapping phonefleet.ErrOutcomeUnknown if it cannot tell in time.
 func (db *DB) resolveCommit(ctx context.Context, op string, check commitCheck, amb *ambiguousCommitError) error {
-	committed, err := db.readBack(ctx, check, amb.pid)
+	committed, err := db.readBack(ctx, check, amb.xid)
 	switch {
 	case err != nil:
 		ambiguousCommitsTotal.WithLabelValues("unknown").Inc()
-		db.log.Error("commit answer lost and reading back failed: outcome unknown", "op", op, "error", amb.err, "read_back_error", err)
-		return &unknownOutcomeError{check: check, pid: amb.pid,
+		db.log.Error("commit answer lost and reading back failed: outcome unknown", "op", op, "xid", amb.xid, "error", amb.err, "read_back_error", err)
+		return &unknownOutcomeError{check: check, xid: amb.xid,
 			err: fmt.Errorf("%w: %s: commit answer lost (%w); read back: %w", phonefleet.ErrOutcomeUnknown, op, amb.err, err)}
 	case committed:
 		ambiguousCommitsTotal.WithLabelValues("committed").Inc()
-		db.log.Warn("commit answer lost; reading back found the transaction committed", "op", op, "error", amb.err)
+		db.log.Warn("commit answer lost; reading back found the transaction committed", "op", op, "xid", amb.xid, "error", amb.err)
 		return nil
 	default:
 		ambiguousCommitsTotal.WithLabelValues("rolled_back").Inc()
-		db.log.Warn("commit answer lost; reading back found nothing committed", "op", op, "error", amb.err)
+		db.log.Warn("commit answer lost; reading back found nothing committed", "op", op, "xid", amb.xid, "error", amb.err)
 		return amb
 	}
 }
 
-func (db *DB) readBack(ctx context.Context, check commitCheck, pid uint32) (bool, error) {
+// readBack reports whether transaction xid committed. Only the server's
+// final word counts: pg_xact_status committed or aborted, and check
+// agreeing with it. A transaction in progress is ended first (its backend
+// is the only one whose backend_xid is xid), since its COMMIT may still be
+// on its way; anything else is an error, never "not committed".
+func (db *DB) readBack(ctx context.Context, check commitCheck, xid uint64) (bool, error) {
 	if check == nil {
 		return false, errors.New("this operation cannot be read back")
 	}
@@ -188,20 +195,43 @@ func (db *DB) readBack(ctx context.Context, check commitCheck, pid uint32) (bool
 	}
 	defer conn.Close(context.Background())
 	registerUTC(conn.TypeMap())
+	if xid == 0 {
+		// Nothing was written: the check alone tells (it finds no write
+		// to look for).
+		return check(ctx, conn)
+	}
+	id := strconv.FormatUint(xid, 10)
 	for {
-		var alive bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, int64(pid)).Scan(&alive); err != nil {
-			return false, fmt.Errorf("find backend %d: %w", pid, err)
+		var status *string
+		if err := conn.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, id).Scan(&status); err != nil {
+			return false, fmt.Errorf("status of transaction %s: %w", id, err)
 		}
-		if !alive {
-			break
+		if status == nil {
+			return false, fmt.Errorf("status of transaction %s: no longer known", id)
 		}
-		// Waits at most until the backend exits, within ctx.
-		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1, 500)`, int64(pid)); err != nil {
-			return false, fmt.Errorf("terminate backend %d: %w", pid, err)
+		if *status == "committed" || *status == "aborted" {
+			found, err := check(ctx, conn)
+			if err != nil {
+				return false, fmt.Errorf("transaction %s %s: %w", id, *status, err)
+			}
+			if found != (*status == "committed") {
+				return false, fmt.Errorf("transaction %s %s, but its writes are %s", id, *status, map[bool]string{true: "there", false: "missing"}[found])
+			}
+			return found, nil
+		}
+		// In progress: end its session, waiting (within ctx) for it to go.
+		var ended int
+		if err := conn.QueryRow(ctx, `SELECT COUNT(pg_terminate_backend(pid, 500)) FROM pg_stat_activity WHERE backend_xid = xid($1::xid8)`, id).Scan(&ended); err != nil {
+			return false, fmt.Errorf("end transaction %s: %w", id, err)
+		}
+		if ended == 0 {
+			select {
+			case <-ctx.Done():
+				return false, fmt.Errorf("transaction %s still in progress: %w", id, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
-	return check(ctx, conn)
 }
 
 // Ping reports whether PostgreSQL answers, on a connection of its own that

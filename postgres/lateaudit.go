@@ -30,12 +30,12 @@ var (
 const lateQueueSize = 10000
 
 // lateAudit is a failure audit event to write later. With a check, the event
-// is only written if the operation's transaction (run by backend pid) turns
-// out not to have committed.
+// is only written if the operation's transaction (xid) turns out not to
+// have committed.
 type lateAudit struct {
 	event *phonefleet.AuditEvent
 	check commitCheck
-	pid   uint32
+	xid   uint64
 }
 
 // deferAudit logs e (the record until it is written), counts it and queues
@@ -104,7 +104,7 @@ func (db *DB) writeLateOne(ctx context.Context, a *lateAudit) error {
 	ctx, cancel := context.WithTimeout(ctx, db.opTimeout())
 	defer cancel()
 	if a.check != nil {
-		committed, err := db.readBack(ctx, a.check, a.pid)
+		committed, err := db.readBack(ctx, a.check, a.xid)
 		if err != nil {
 			return err
 		} else if committed {
@@ -116,7 +116,7 @@ func (db *DB) writeLateOne(ctx context.Context, a *lateAudit) error {
 	err := db.CreateAuditEvent(ctx, a.event)
 	var unknown *unknownOutcomeError
 	if errors.As(err, &unknown) {
-		a.check, a.pid = unknown.check, unknown.pid
+		a.check, a.xid = unknown.check, unknown.xid
 	}
 	return err
 }

@@ -469,7 +469,7 @@ func (db *DB) withTxCheck(ctx context.Context, op string, retry func(error) bool
 		return fmt.Errorf("wait for the tenant's share of the pool: %w", err)
 	}
 	defer release()
-	return db.retryTx(ctx, opCtx, op, retry, check, 0, func(ctx context.Context) error { return db.runTx(ctx, fn) })
+	return db.retryTx(ctx, opCtx, op, retry, check, 0, func(ctx context.Context) error { return db.runTx(ctx, fn, check != nil) })
 }
 
 // txContext returns the context of an operation's transactions: ctx (which
@@ -521,7 +521,10 @@ func (db *DB) retryTx(ctx, opCtx context.Context, op string, retry func(error) b
 	}
 }
 
-func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error) error {
+// runTx runs fn in one transaction and commits. With readBack, it reads the
+// transaction's ID before sending COMMIT, so that a lost commit answer can
+// be read back.
+func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, now time.Time) error, readBack bool) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -537,15 +540,44 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx,
 		}
 		return err
 	}
+	var xid uint64
+	if readBack {
+		if err := tx.QueryRow(ctx, currentXIDSQL).Scan(&xid); err != nil {
+			if connectionLost(err) {
+				dropConn(tx.Conn())
+			}
+			return fmt.Errorf("transaction ID: %w", err)
+		}
+	}
+	if err := commitUnsent(ctx, tx.Conn()); err != nil {
+		return err
+	}
 	start := time.Now()
 	err = tx.Commit(ctx)
 	commitDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err) {
+		if connectionLost(err) {
 			dropConn(tx.Conn())
-			return &ambiguousCommitError{pid: tx.Conn().PgConn().PID(), err: err}
+			return &ambiguousCommitError{xid: xid, err: err}
 		}
 		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// commitUnsent returns the error of a COMMIT that cannot be sent on conn
+// (the connection is gone, or ctx is done), or nil. Once a COMMIT was
+// sent, any loss of its connection leaves its outcome unknown until it is
+// read back: even an error pgconn calls safe to retry (it says so of a
+// connection the server side closed after the COMMIT went out), and even
+// an error of the server that ends the session (which may follow a
+// commit).
+func commitUnsent(ctx context.Context, conn *pgx.Conn) error {
+	if conn.IsClosed() {
+		return fmt.Errorf("commit not sent: %w", pgconn.ErrConnClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("commit not sent: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy between phonefleet and PostgreSQL that can freeze a
@@ -26,6 +27,16 @@ type Proxy struct {
 	// Silent, when set, stops forwarding in both directions on every
 	// connection, as a server that stopped answering.
 	Silent atomic.Bool
+
+	// Cut makes a frozen connection end on the client's side at once,
+	// instead of leaving it waiting: the client learns right away that its
+	// commit answer is lost, while the COMMIT itself may still be on its
+	// way to the server (see CommitDelay).
+	Cut atomic.Bool
+	// CommitDelay, when set, is how long a COMMIT whose connection is
+	// frozen stays in the proxy before it is forwarded: a slow path, so
+	// that reading back may run while the COMMIT is still in flight.
+	CommitDelay func() time.Duration
 
 	commits atomic.Int64
 	Frozen  atomic.Int64 // connections frozen after a COMMIT
@@ -161,15 +172,21 @@ func (c *proxyConn) clientToServer() {
 			c.freeze()
 			continue // swallowed: the server never hears of it
 		}
-		if _, err := c.server.Write(msg); err != nil {
-			return
-		}
 		if head[0] == 'Q' && strings.EqualFold(strings.TrimRight(string(msg[5:]), "\x00; "), "commit") {
 			k := c.p.commits.Add(1)
 			if every := c.p.FreezeEvery.Load(); every > 0 && k%every == 0 {
 				c.p.Frozen.Add(1)
 				c.freeze()
+				if c.p.Cut.Load() {
+					c.client.Close()
+				}
+				if c.p.CommitDelay != nil {
+					time.Sleep(c.p.CommitDelay())
+				}
 			}
+		}
+		if _, err := c.server.Write(msg); err != nil {
+			return
 		}
 	}
 }

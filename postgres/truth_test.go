@@ -3,9 +3,12 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,4 +291,176 @@ func TestSilentDatabase_Bound(t *testing.T) {
 		t.Fatalf("GET /readyz with the database silent: status=%d err=%v, want 503", r.Status, err)
 	}
 	t.Logf("database silent: every request answered 9999, the slowest after %s (deadline %s)", worst.Round(time.Millisecond), requestTimeout)
+}
+
+// The proxy cuts the node's connection right after every COMMIT and holds
+// the COMMIT itself for a random moment before it reaches the server, so
+// reading back races a commit still in flight: the server may apply it
+// before, during or never (reading back ended its session first). Over at
+// least 200 lost commit answers of unsubscribes, alone and in shared
+// transactions: every 0 is durable, no plain 9999 has committed anything,
+// and "outcome unknown" may go either way.
+func TestAmbiguousCommit_Rounds(t *testing.T) {
+	const requests, workers, minRounds = 320, 8, 200
+	dbURL, proxy, node, token, ids := mustNewNodeBehindProxy(t, requests,
+		"--pg-max-conns", "16", "--pg-statement-timeout", "1s", "--pg-connect-timeout", "1s", "--request-timeout", "2s")
+
+	proxy.CommitDelay = func() time.Duration { return time.Duration(rand.N(20)) * time.Millisecond }
+	proxy.Cut.Store(true)
+	proxy.FreezeEvery.Store(1)
+	results := sendUnsubscribes(t, node, token, "round", ids, workers)
+	proxy.FreezeEvery.Store(0)
+
+	refunded := map[string]string{}
+	for _, r := range mustQuery(t, dbURL, `SELECT instance_id, request_id FROM refunds`) {
+		refunded[r[0]] = r[1]
+	}
+	running := map[string]bool{}
+	for _, r := range mustQuery(t, dbURL, `SELECT id, state FROM instances WHERE state = 'running'`) {
+		running[r[0]] = true
+	}
+	var ok, failed, unknown int
+	for _, r := range results {
+		switch {
+		case r.status == http.StatusOK && r.code == "0":
+			ok++
+			if refunded[r.instanceID] != r.requestID || running[r.instanceID] {
+				t.Errorf("request %s answered 0, but %s has refund of request %q, running=%v", r.requestID, r.instanceID, refunded[r.instanceID], running[r.instanceID])
+			}
+		case r.code == "KOOPHONE.API.9999" && r.outcome == "unknown":
+			unknown++
+		case r.code == "KOOPHONE.API.9999":
+			failed++
+			if refunded[r.instanceID] != "" || !running[r.instanceID] {
+				t.Errorf("request %s answered 9999 (%q, no outcome header), but %s has refund of request %q, running=%v",
+					r.requestID, r.msg, r.instanceID, refunded[r.instanceID], running[r.instanceID])
+			}
+		default:
+			t.Errorf("request %s: status=%d code=%q msg=%q", r.requestID, r.status, r.code, r.msg)
+		}
+	}
+	logs := node.Stderr.String()
+	count := func(found string) int {
+		n := 0
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, "op=unsubscribe") && strings.Contains(line, found) {
+				n++
+			}
+		}
+		return n
+	}
+	committed, rolledBack, unread := count("reading back found the transaction committed"), count("reading back found nothing committed"), count("reading back failed")
+	t.Logf("%d requests: %d answered 0, %d 9999, %d outcome unknown; %d lost commit answers of unsubscribes read back: %d committed, %d rolled back, %d unknown",
+		len(results), ok, failed, unknown, committed+rolledBack+unread, committed, rolledBack, unread)
+	if rounds := committed + rolledBack + unread; rounds < minRounds {
+		t.Fatalf("%d lost commit answers of unsubscribes, want at least %d", rounds, minRounds)
+	}
+	if committed == 0 || rolledBack == 0 {
+		t.Fatalf("reading back found %d committed and %d rolled back, want both: the race was not run", committed, rolledBack)
+	}
+}
+
+// One tenant's rows are locked from another session (as from psql) while
+// 60 of its clients keep unsubscribing them; meanwhile another tenant's
+// unsubscribes and reads all succeed, before the lock is released. The
+// statement timeout is longer than the request deadline, so a request that
+// waited on the lock could only end in 9999: each success shows it did not
+// wait. Locked in turn: the tenant's instances, its tenant row and its
+// orders (the rows its refunds' foreign keys check).
+func TestLockedTenant_OthersUnaffected(t *testing.T) {
+	locks := []struct{ name, sql string }{
+		{"Instances", `SELECT 1 FROM instances WHERE id = ANY($1) FOR UPDATE`},
+		{"Tenant", `SELECT 1 FROM tenants WHERE id IN (SELECT tenant_id FROM instances WHERE id = ANY($1)) FOR UPDATE`},
+		{"Orders", `SELECT 1 FROM orders WHERE id IN (SELECT order_id FROM instances WHERE id = ANY($1)) FOR UPDATE`},
+	}
+	for _, lock := range locks {
+		t.Run(lock.name, func(t *testing.T) {
+			const clients, others = 60, 16
+			dbURL, _, node, token, ids := mustNewNodeBehindProxy(t, clients,
+				"--pg-max-conns", "8", "--pg-statement-timeout", "30s", "--request-timeout", "8s")
+			bin := testingutil.MustBuildBinary(t)
+			testingutil.MustRunCLI(t, bin, nil, "tenant", "create", "other", "--db", dbURL)
+			otherToken := strings.TrimSpace(testingutil.MustRunCLI(t, bin, nil, "token", "issue", "--tenant", "other", "--db", dbURL))
+			var otherBought purchaseData
+			node.MustDo(t, "POST", "/v1/instances/create", otherToken, purchaseBody("ot", others), &otherBought)
+
+			ctx := context.Background()
+			locker, err := pgx.Connect(ctx, dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer locker.Close(ctx)
+			tx, err := locker.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, lock.sql, ids); err != nil {
+				t.Fatal(err)
+			}
+
+			// The locked tenant's clients unsubscribe its instances again
+			// and again until the lock is gone.
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for i := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for !stop.Load() {
+						node.Do(context.Background(), "POST", "/v1/instances/delete", token, map[string]any{"instanceIdList": []string{ids[i]}})
+					}
+				}()
+			}
+			defer func() {
+				stop.Store(true)
+				tx.Rollback(ctx)
+				wg.Wait()
+			}()
+			// Wait until the node's sessions queue on the lock.
+			for waiting, polls := 0, 0; waiting == 0; polls++ {
+				if polls == 10000 {
+					t.Fatal("no session of the node waits on the locked rows")
+				}
+				rows := mustQuery(t, dbURL, `SELECT COUNT(*)::text, '' FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+				waiting, _ = strconv.Atoi(rows[0][0])
+			}
+
+			var worst time.Duration
+			answered := 0
+			for i, in := range otherBought.InstanceInfos {
+				path, body := "/v1/instances/delete", any(map[string]any{"instanceIdList": []string{in.InstanceID}})
+				if i%2 == 1 {
+					path, body = "/v1/instances/batch-query-status", map[string]any{"instance_ids": []string{in.InstanceID}}
+				}
+				start := time.Now()
+				r, err := node.Do(ctx, "POST", path, otherToken, body)
+				worst = max(worst, time.Since(start))
+				if err != nil {
+					t.Errorf("other tenant's %s %d while the first tenant's rows are locked: %v", path, i, err)
+				} else if r.Code() != "0" {
+					t.Errorf("other tenant's %s %d while the first tenant's rows are locked: code=%q msg=%q, want 0",
+						path, i, r.Code(), r.Msg())
+				} else {
+					answered++
+				}
+			}
+			// The lock is still held: every answer above came while it was.
+			if rows := mustQuery(t, dbURL, `SELECT COUNT(*)::text, '' FROM refunds WHERE instance_id = ANY($1)`, ids); rows[0][0] != "0" {
+				t.Fatalf("%s of the locked tenant's instances refunded while their rows were locked", rows[0][0])
+			}
+			var otherIDs []string
+			for i, in := range otherBought.InstanceInfos {
+				if i%2 == 0 {
+					otherIDs = append(otherIDs, in.InstanceID)
+				}
+			}
+			if rows := mustQuery(t, dbURL, `SELECT COUNT(*)::text, '' FROM refunds WHERE instance_id = ANY($1)`, otherIDs); rows[0][0] != strconv.Itoa(len(otherIDs)) {
+				t.Errorf("%s of the other tenant's %d unsubscribed instances refunded, want all", rows[0][0], len(otherIDs))
+			}
+			t.Logf("%d clients wait on the locked %s; %d of the other tenant's %d requests answered 0 meanwhile, the slowest in %s",
+				clients, strings.ToLower(lock.name), answered, others, worst.Round(time.Millisecond))
+		})
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/phonefleet/phonefleet"
 )
 
@@ -80,11 +79,20 @@ type unsubscribeOp struct {
 const (
 	// The rows each op would change, as (tenant, ID) pairs, locked in ID
 	// order. A group skips rows another transaction holds: their ops run
-	// alone, and wait there.
+	// alone, and wait there. A group also share-locks, without waiting
+	// (groupKeysSQL), the tenant and order rows its refunds and commands
+	// refer to, which their foreign keys would otherwise wait for.
 	lockInstancesSQL = `
 		SELECT i.id FROM instances i
 		JOIN unnest($1::text[], $2::text[]) AS r (tenant_id, id) ON i.id = r.id AND i.tenant_id = r.tenant_id
+		JOIN tenants t ON t.id = i.tenant_id
+		JOIN orders o ON o.id = i.order_id
 		ORDER BY i.id FOR UPDATE OF i`
+	groupKeysSQL = ` SKIP LOCKED FOR KEY SHARE OF t, o SKIP LOCKED`
+	// A group waits for no lock: its writes give up after 50 ms on any
+	// lock beyond those it took, so the group fails and its unsubscribes
+	// run alone, each within its tenant's share of the pool.
+	groupLockTimeoutSQL = `SET LOCAL lock_timeout = '50ms'`
 	// Every named instance, whatever its tenant: PlanUnsubscribe answers a
 	// foreign ID as it answers a missing one.
 	readInstancesSQL = `SELECT ` + instanceColumns + ` FROM ` + instanceTables + ` WHERE i.id = ANY($1)`
@@ -160,13 +168,18 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 	if len(lockIDs) > 0 {
 		lock := lockInstancesSQL
 		if !wait {
-			lock += ` SKIP LOCKED`
+			// A group serves every tenant's unsubscribes: one tenant's
+			// locked rows must not make it wait.
+			lock += groupKeysSQL
 		}
 		b.Queue(lock, lockTenants, lockIDs)
 	}
+	if !wait {
+		b.Queue(groupLockTimeoutSQL)
+	}
 	b.Queue(readInstancesSQL, readIDs)
 	br := conn.SendBatch(ctx, b)
-	if err := readLockBatch(br, db.TestClock, len(lockIDs) > 0, &base, offsets, locked, found); err != nil {
+	if err := readLockBatch(br, db.TestClock, !wait, len(lockIDs) > 0, &base, offsets, locked, found); err != nil {
 		br.Close()
 		return err
 	}
@@ -200,17 +213,21 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 		_, err := conn.Exec(ctx, "ROLLBACK") // nothing to write
 		return err
 	}
-	if err := w.write(ctx, conn, wall); err != nil {
+	xid, err := w.write(ctx, conn, wall)
+	if err != nil {
 		return err
 	}
 
+	if err := commitUnsent(ctx, conn); err != nil {
+		return err
+	}
 	start := time.Now()
 	tag, err := conn.Exec(ctx, "COMMIT")
 	commitDuration.Observe(time.Since(start).Seconds())
 	switch {
-	case err != nil && connectionLost(err) && !serverAnswered(err) && !pgconn.SafeToRetry(err):
+	case err != nil && connectionLost(err):
 		dropConn(conn)
-		return &ambiguousCommitError{pid: conn.PgConn().PID(), err: err}
+		return &ambiguousCommitError{xid: xid, err: err}
 	case err != nil:
 		return fmt.Errorf("commit: %w", err)
 	case tag.String() == "ROLLBACK":
@@ -220,8 +237,9 @@ func (db *DB) unsubscribeTx(ctx context.Context, ops []*unsubscribeOp, wait bool
 }
 
 // readLockBatch reads the answers of the first batch of unsubscribeTx; with
-// clocks, the tenants' offsets into offsets.
-func readLockBatch(br pgx.BatchResults, clocks, lock bool, base *time.Time, offsets map[string]phonefleet.ClockSpan, locked map[string]bool, found map[string]*phonefleet.Instance) error {
+// clocks, the tenants' offsets into offsets; for a group, the answer of
+// its lock timeout.
+func readLockBatch(br pgx.BatchResults, clocks, group, lock bool, base *time.Time, offsets map[string]phonefleet.ClockSpan, locked map[string]bool, found map[string]*phonefleet.Instance) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -248,6 +266,11 @@ func readLockBatch(br pgx.BatchResults, clocks, lock bool, base *time.Time, offs
 		}
 		for _, id := range ids {
 			locked[id] = true
+		}
+	}
+	if group {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("lock timeout: %w", err)
 		}
 	}
 	rows, _ := br.Query()
@@ -325,8 +348,9 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 // instances are locked by the transaction and were verified to belong to
 // the tenants that unsubscribe them. An instance's updated_at is its
 // refund's time, its tenant's business time; cancellations are at wall
-// time.
-func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, wall time.Time) error {
+// time. It returns the transaction's ID, read in the same round trip, by
+// which a lost commit answer is read back.
+func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, wall time.Time) (xid uint64, err error) {
 	b := &pgx.Batch{}
 	n := len(w.ids)
 	if n > 0 {
@@ -350,32 +374,34 @@ func (w *unsubscribeWrites) write(ctx context.Context, conn *pgx.Conn, wall time
 		queueInsertCommands(b, w.releases)
 	}
 	queueAuditEvents(b, w.events)
+	b.Queue(currentXIDSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
 
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if n > 0 {
 		tag, err := br.Exec()
 		if err != nil {
-			return fmt.Errorf("update instances: %w", err)
+			return 0, fmt.Errorf("update instances: %w", err)
 		} else if tag.RowsAffected() != int64(n) {
 			// The rows are locked, so this cannot happen unless a rule changed.
-			return fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
+			return 0, fmt.Errorf("update instances: %d of %d were running", tag.RowsAffected(), n)
 		}
 		if len(w.cancel) > 0 {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("cancel commands: %w", err)
+				return 0, fmt.Errorf("cancel commands: %w", err)
 			}
 		}
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("insert refunds: %w", err)
+			return 0, fmt.Errorf("insert refunds: %w", err)
 		}
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("insert release commands: %w", err)
+			return 0, fmt.Errorf("insert release commands: %w", err)
 		}
 	}
-	// Close runs the audit insert's callback, which sets the events' IDs.
+	// Close runs the callbacks of the audit insert, which sets the events'
+	// IDs, and of the transaction ID.
 	if err := br.Close(); err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
+		return 0, fmt.Errorf("insert audit event: %w", err)
 	}
-	return nil
+	return xid, nil
 }
