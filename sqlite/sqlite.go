@@ -68,6 +68,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -145,6 +146,10 @@ type DB struct {
 
 	health health // see health.go
 
+	// lockf holds a shared lock on LockPath(Path) while the DB is open,
+	// so that phonefleet restore refuses to replace it (backup.go).
+	lockf *os.File
+
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string
 
@@ -209,10 +214,8 @@ func (db *DB) dsn(write bool) string {
 // Open opens both pools, switches the file to WAL and applies the pending
 // migrations. A new database also gets the default catalogue.
 func (db *DB) Open() (err error) {
-	if db.Path == "" {
-		return fmt.Errorf("sqlite: database path required")
-	} else if strings.ContainsAny(db.Path, "?#") || strings.HasPrefix(db.Path, "file:") || strings.Contains(db.Path, ":memory:") {
-		return fmt.Errorf("sqlite: database path %q must be a plain file path", db.Path)
+	if err := checkPath(db.Path); err != nil {
+		return err
 	}
 	if db.Now == nil {
 		db.Now = time.Now
@@ -233,6 +236,11 @@ func (db *DB) Open() (err error) {
 			db.Close()
 		}
 	}()
+	if db.lockf, err = lockFile(LockPath(db.Path), false); errors.Is(err, ErrInUse) {
+		return fmt.Errorf("%s is being restored (phonefleet restore holds %s): %w", db.Path, LockPath(db.Path), err)
+	} else if err != nil {
+		return err
+	}
 
 	if db.wdb, err = sql.Open("sqlite", db.dsn(true)); err != nil {
 		return fmt.Errorf("open write pool: %w", err)
@@ -375,6 +383,10 @@ func (db *DB) Close() error {
 	}
 	if db.wdb != nil {
 		errs = append(errs, db.wdb.Close())
+	}
+	if db.lockf != nil {
+		errs = append(errs, db.lockf.Close())
+		db.lockf = nil
 	}
 	return errors.Join(errs...)
 }
