@@ -81,7 +81,7 @@ func openRaw(path string, readOnly bool) (*sql.DB, error) {
 // force) or linked there (without: an existing to is refused, even one
 // that appears meanwhile), and the directory is fsynced, so to is either
 // absent or a whole copy. The copy is compacted and in rollback-journal
-// mode; Open switches it back to WAL.
+// mode, readable by its owner only; Open switches it back to WAL.
 func Backup(ctx context.Context, path, to string, force bool) (err error) {
 	if !force {
 		if _, err := os.Lstat(to); err == nil {
@@ -110,6 +110,10 @@ func Backup(ctx context.Context, path, to string, force bool) (err error) {
 	}()
 	if _, err := src.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return fmt.Errorf("copy %s: %w", path, err)
+	}
+	// It holds password hashes and access key secrets: owner only.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
 	}
 	if err := syncFile(tmp); err != nil {
 		return err
