@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Quota", func(t *testing.T) { testQuota(t, open) })
 	t.Run("PurchaseReplay", func(t *testing.T) { testPurchaseReplay(t, open) })
 	t.Run("FindInstancesExtensions", func(t *testing.T) { testFindInstancesExtensions(t, open) })
+	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
 }
 
 // clock is the suite's controlled, goroutine-safe clock.
