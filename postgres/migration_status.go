@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/phonefleet/phonefleet"
 )
 
 // Migrations returns the names of the migrations this binary applies, in
@@ -44,4 +45,26 @@ func AppliedMigrations(ctx context.Context, url string) (map[string]time.Time, e
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
 	return out, nil
+}
+
+// warnUnknownMigrations logs the applied migrations that are not among
+// known: a newer version ran on the database, and this one keeps working
+// only if what it added leaves older code correct (docs/operations.md,
+// upgrades).
+func (db *DB) warnUnknownMigrations(ctx context.Context, conn *pgx.Conn, known []string) {
+	rows, err := conn.Query(ctx, `SELECT name FROM migrations`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	applied := map[string]time.Time{}
+	for _, n := range names {
+		applied[n] = time.Time{}
+	}
+	if unknown := phonefleet.UnknownMigrations(phonefleet.PlanMigrationStatus(known, applied)); len(unknown) > 0 {
+		db.log.Warn("the database has migrations this binary does not know: a newer version ran on it", "unknown_migrations", unknown)
+	}
 }

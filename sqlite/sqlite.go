@@ -319,6 +319,13 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
+	// A newer version ran here: this one keeps working only if what it
+	// added leaves older code correct (docs/operations.md, upgrades).
+	if applied, err := readMigrations(ctx, db.wdb); err == nil {
+		if unknown := phonefleet.UnknownMigrations(phonefleet.PlanMigrationStatus(names, applied)); len(unknown) > 0 {
+			db.log.Warn("the database has migrations this binary does not know: a newer version ran on it", "unknown_migrations", unknown)
+		}
+	}
 	return nil
 }
 
