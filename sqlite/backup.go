@@ -291,6 +291,24 @@ func readMigrations(ctx context.Context, db *sql.DB) (map[string]time.Time, erro
 // fsync of the directory. Call it holding LockExclusive(path), with from
 // in path's directory and no process using it.
 func Install(from, path string) error {
+	// A store opened on from (to migrate and check it) may have left
+	// pages in its write-ahead log, which a rename would leave behind:
+	// back to a rollback journal, everything is in the one file.
+	db, err := openRaw(from, false)
+	if err != nil {
+		return err
+	}
+	var mode string
+	err = db.QueryRow(`PRAGMA journal_mode=DELETE`).Scan(&mode)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", from, err)
+	} else if mode != "delete" {
+		return fmt.Errorf("settle %s: journal mode is still %s", from, mode)
+	}
+	RemoveTemp(from, false)
 	if err := syncFile(from); err != nil {
 		return err
 	}
@@ -330,4 +348,16 @@ func CopyToTemp(from, path string) (name string, err error) {
 		return "", fmt.Errorf("fsync %s: %w", dst.Name(), err)
 	}
 	return dst.Name(), dst.Close()
+}
+
+// RemoveTemp removes what a store opened on the temporary file at path
+// leaves next to it (its write-ahead log, shared memory and lock files),
+// and with main the file itself.
+func RemoveTemp(path string, main bool) {
+	for _, suffix := range []string{"-wal", "-shm", "-journal", ".lock"} {
+		os.Remove(path + suffix)
+	}
+	if main {
+		os.Remove(path)
+	}
 }

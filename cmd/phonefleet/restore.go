@@ -67,7 +67,7 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
+	defer sqlite.RemoveTemp(tmp, true)
 	if err := checkRestored(ctx, tmp); err != nil {
 		return fmt.Errorf("%s: %w", from, err)
 	}
@@ -81,7 +81,6 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 // checkRestored opens the copy of a backup at path, which migrates it to
 // this binary's schema, and runs the consistency checks on it.
 func checkRestored(ctx context.Context, path string) error {
-	defer os.Remove(sqlite.LockPath(path))
 	store, err := openSnapshotStore(path, false)
 	if err != nil {
 		return err
