@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/sqlite"
 )
 
 func TestServeFlags_Retention(t *testing.T) {
@@ -61,4 +65,60 @@ func FuzzDays(f *testing.F) {
 			t.Fatalf("%q → %v → %q → %v, %v", s, time.Duration(d), d.String(), time.Duration(again), err)
 		}
 	})
+}
+
+// TestMain_Retention boots serve with retention flags on a store holding
+// an audit event of a year ago: the worker is wired to the store and the
+// export directory, and after a pass the event is gone from the store and
+// in an export file. Without the flags there is no worker.
+func TestMain_Retention(t *testing.T) {
+	if m, _ := MustRunMain(t, nil); m.Retention != nil {
+		t.Fatal("a retention worker runs without --audit-retention or --job-retention")
+	}
+	db := filepath.Join(t.TempDir(), "r.db")
+	store := sqlite.NewDB(db)
+	if err := store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateAuditEvent(t.Context(), &phonefleet.AuditEvent{
+		At: time.Now().AddDate(-1, 0, 0), Action: phonefleet.ActionInstanceDelete, RequestID: "req-old", ErrorCode: phonefleet.ECodeOK,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	export := t.TempDir()
+	m, _ := MustRunMain(t, func(c *Config) {
+		c.DB = db
+		c.AuditRetention, c.JobRetention, c.RetentionExportDir = 90*24*time.Hour, 30*24*time.Hour, export
+	})
+	if m.Retention == nil {
+		t.Fatal("no retention worker with --audit-retention")
+	}
+	// The worker's own first pass may run at the same time; either way,
+	// once this pass returns the event is gone and was exported first.
+	if _, err := m.Retention.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	es, err := m.Store.FindAuditEvents(t.Context(), phonefleet.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.RequestID == "req-old" {
+			t.Fatal("the year-old audit event is still there")
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(export, "audit_events-*.jsonl"))
+	var all string
+	for _, f := range files {
+		buf, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all += string(buf)
+	}
+	if !strings.Contains(all, `"request_id":"req-old"`) {
+		t.Fatalf("export files %v hold %q, want the removed event", files, all)
+	}
 }
