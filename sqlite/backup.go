@@ -21,11 +21,26 @@ import (
 // being restored cannot be opened.
 var ErrInUse = errors.New("the database is in use by another phonefleet process")
 
-// LockPath returns the lock file of the database at path. Open holds a
-// shared flock(2) lock on it for as long as the DB is open; a restore
-// takes it exclusively. The file stays after use: removing a lock file
-// others may be opening is a race.
-func LockPath(path string) string { return path + ".lock" }
+// LockPath returns the lock file of the database at path: next to the
+// file the path leads to, symbolic links followed, so that every spelling
+// of one database (relative, absolute, through a link) has one lock. Open
+// holds a shared flock(2) lock on it for as long as the DB is open; a
+// restore takes it exclusively. The file stays after use: removing a lock
+// file others may be opening is a race.
+func LockPath(path string) string { return ResolvePath(path) + ".lock" }
+
+// ResolvePath returns the file path leads to, with symbolic links (of the
+// file, or of its directory when the file does not exist yet) followed;
+// path itself if they cannot be.
+func ResolvePath(path string) string {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		return p
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
+}
 
 // LockExclusive takes the database's lock exclusively, without waiting:
 // ErrInUse while any process has the database open through Open (serve,

@@ -150,6 +150,10 @@ type DB struct {
 	// so that phonefleet restore refuses to replace it (backup.go).
 	lockf *os.File
 
+	// walPath is the write-ahead log of the file Path leads to: SQLite
+	// names it after the file, symbolic links followed.
+	walPath string
+
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string
 
@@ -236,6 +240,7 @@ func (db *DB) Open() (err error) {
 			db.Close()
 		}
 	}()
+	db.walPath = ResolvePath(db.Path) + "-wal"
 	if db.lockf, err = lockFile(LockPath(db.Path), false); errors.Is(err, ErrInUse) {
 		return fmt.Errorf("%s is being restored (phonefleet restore holds %s): %w", db.Path, LockPath(db.Path), err)
 	} else if err != nil {

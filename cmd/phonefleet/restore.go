@@ -47,6 +47,9 @@ func (c *RestoreCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--from must differ from --db")
 	}
 
+	// Through a symbolic link, the file it leads to is replaced, and the
+	// lock is that file's.
+	dsn = sqlite.ResolvePath(dsn)
 	unlock, err := sqlite.LockExclusive(dsn)
 	if errors.Is(err, sqlite.ErrInUse) {
 		return phonefleet.Errorf(phonefleet.EConflict, "%s is in use: a server or command has it open (it holds %s); stop it first", dsn, sqlite.LockPath(dsn))

@@ -197,3 +197,32 @@ func TestMigrateStatus(t *testing.T) {
 		t.Fatalf("status with a newer migration: exit %d %q %q", code, out, errOut)
 	}
 }
+
+// TestRestore_Symlink: a server that opened the database through a
+// symbolic link holds the same lock as a restore naming the file itself,
+// and a restore through the link replaces the file, keeping the link.
+func TestRestore_Symlink(t *testing.T) {
+	db, bak := mustBackup(t)
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	open := sqlite.NewDB(link)
+	if err := open.Open(); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "restore", "--from", bak, "--db", db, "--force")
+	open.Close()
+	if code != 1 || !strings.Contains(errOut, "in use") {
+		t.Fatalf("restore of a file open through a link: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "restore", "--from", bak, "--db", link, "--force"); code != 0 {
+		t.Fatalf("restore through the link: %s", errOut)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v, %v", fi, err)
+	}
+	if out, _, code := runCLI(t, "tenant", "list", "--db", link); code != 0 || !strings.Contains(out, `"acme"`) {
+		t.Fatalf("tenant list through the link after the restore: %d %q", code, out)
+	}
+}
