@@ -284,6 +284,7 @@ func (db *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
+	db.warnUnknownMigrations(ctx, conn, names)
 	return nil
 }
 

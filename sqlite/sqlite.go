@@ -68,6 +68,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -150,6 +151,14 @@ type DB struct {
 	// RememberSignature deletes expired signatures again (signature.go).
 	signaturesSwept atomic.Int64
 
+	// lockf holds a shared lock on LockPath(Path) while the DB is open,
+	// so that phonefleet restore refuses to replace it (backup.go).
+	lockf *os.File
+
+	// walPath is the write-ahead log of the file Path leads to: SQLite
+	// names it after the file, symbolic links followed.
+	walPath string
+
 	// newInstanceID makes instance IDs; tests replace it to force collisions.
 	newInstanceID func() string
 
@@ -214,10 +223,8 @@ func (db *DB) dsn(write bool) string {
 // Open opens both pools, switches the file to WAL and applies the pending
 // migrations. A new database also gets the default catalogue.
 func (db *DB) Open() (err error) {
-	if db.Path == "" {
-		return fmt.Errorf("sqlite: database path required")
-	} else if strings.ContainsAny(db.Path, "?#") || strings.HasPrefix(db.Path, "file:") || strings.Contains(db.Path, ":memory:") {
-		return fmt.Errorf("sqlite: database path %q must be a plain file path", db.Path)
+	if err := checkPath(db.Path); err != nil {
+		return err
 	}
 	if db.Now == nil {
 		db.Now = time.Now
@@ -238,6 +245,12 @@ func (db *DB) Open() (err error) {
 			db.Close()
 		}
 	}()
+	db.walPath = ResolvePath(db.Path) + "-wal"
+	if db.lockf, err = lockFile(LockPath(db.Path), false); errors.Is(err, ErrInUse) {
+		return fmt.Errorf("%s is being restored (phonefleet restore holds %s): %w", db.Path, LockPath(db.Path), err)
+	} else if err != nil {
+		return err
+	}
 
 	if db.wdb, err = sql.Open("sqlite", db.dsn(true)); err != nil {
 		return fmt.Errorf("open write pool: %w", err)
@@ -316,6 +329,13 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
+	// A newer version ran here: this one keeps working only if what it
+	// added leaves older code correct (docs/operations.md, upgrades).
+	if applied, err := readMigrations(ctx, db.wdb); err == nil {
+		if unknown := phonefleet.UnknownMigrations(phonefleet.PlanMigrationStatus(names, applied)); len(unknown) > 0 {
+			db.log.Warn("the database has migrations this binary does not know: a newer version ran on it", "unknown_migrations", unknown)
+		}
+	}
 	return nil
 }
 
@@ -380,6 +400,10 @@ func (db *DB) Close() error {
 	}
 	if db.wdb != nil {
 		errs = append(errs, db.wdb.Close())
+	}
+	if db.lockf != nil {
+		errs = append(errs, db.lockf.Close())
+		db.lockf = nil
 	}
 	return errors.Join(errs...)
 }

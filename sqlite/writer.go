@@ -353,7 +353,7 @@ func (db *DB) syncWAL() error {
 		}
 	}
 	start := time.Now()
-	f, err := os.OpenFile(db.Path+"-wal", os.O_RDWR, 0)
+	f, err := os.OpenFile(db.walPath, os.O_RDWR, 0)
 	if err == nil {
 		err = f.Sync()
 		if cerr := f.Close(); err == nil {

@@ -22,7 +22,7 @@ Usage:
 Commands:
 
 	serve      run the API server (and the data-plane command worker)
-	migrate    create or upgrade the database
+	migrate    create or upgrade the database; --status lists the migrations
 	tenant     create and list tenants
 	token      issue, list and revoke API tokens
 	user       create, list, disable tenant users and change their passwords
@@ -33,6 +33,9 @@ Commands:
 	jobs       list data-plane commands (jobs) and retry failed ones
 	clock      show or move a tenant's test clock (business time)
 	copy       copy an installation to another store (SQLite to PostgreSQL)
+	backup     copy a live SQLite database to a file, consistently
+	restore    put a backup in place of a SQLite database not in use
+	check      check a store's rows against each other (refunds, jobs, quotas)
 	bench      measure the server against a static handler on this machine
 
 Tenant commands (they talk to a server, not to a database):
@@ -118,6 +121,9 @@ func commands(env *Env) map[string]command {
 		"clock":     newClockCommand(env),
 		"bench":     &BenchCommand{Env: env},
 		"copy":      &CopyCommand{Env: env},
+		"backup":    &BackupCommand{Env: env},
+		"restore":   &RestoreCommand{Env: env},
+		"check":     &CheckCommand{Env: env},
 		"login":     &LoginCommand{Env: env},
 		"instances": newInstancesCommand(env),
 	}

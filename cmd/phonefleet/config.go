@@ -57,6 +57,8 @@ type Config struct {
 	PGStatementTimeout time.Duration
 	PGConnectTimeout   time.Duration
 	PGStartupTimeout   time.Duration
+
+	RetentionConfig
 }
 
 // Settings that belong to serve itself.
@@ -192,6 +194,7 @@ func (c *Config) Validate() error {
 	if c.PGStartupTimeout < 0 {
 		bad("--pg-startup-timeout", "must be 0 or more")
 	}
+	c.RetentionConfig.validate(bad)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -19,6 +19,7 @@ import (
 	pfhttp "github.com/phonefleet/phonefleet/http"
 	"github.com/phonefleet/phonefleet/postgres"
 	"github.com/phonefleet/phonefleet/release"
+	"github.com/phonefleet/phonefleet/retention"
 )
 
 func main() {
@@ -39,6 +40,7 @@ type Main struct {
 	Store      phonefleet.Store
 	HTTPServer *pfhttp.Server
 	Worker     *release.Worker
+	Retention  *retention.Worker // nil without --audit-retention or --job-retention
 
 	// MetricsServer serves /metrics when Config.MetricsAddr is set.
 	MetricsServer *http.Server
@@ -102,6 +104,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Worker.Logger = m.Logger.With("system", "release")
 	if err := m.Worker.Open(); err != nil {
 		return fmt.Errorf("start release worker: %w", err)
+	}
+	if err := m.openRetention(); err != nil {
+		return err
 	}
 
 	m.HTTPServer = pfhttp.NewServer()
@@ -180,6 +185,9 @@ func (m *Main) Close() error {
 	}
 	if m.Worker != nil {
 		m.Worker.Close()
+	}
+	if m.Retention != nil {
+		m.Retention.Close()
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {

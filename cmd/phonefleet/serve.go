@@ -91,5 +91,6 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&cfg.PGStatementTimeout, "pg-statement-timeout", cfg.PGStatementTimeout, "PostgreSQL: statement timeout")
 	fs.DurationVar(&cfg.PGConnectTimeout, "pg-connect-timeout", cfg.PGConnectTimeout, "PostgreSQL: connect timeout")
 	fs.DurationVar(&cfg.PGStartupTimeout, "pg-startup-timeout", cfg.PGStartupTimeout, "PostgreSQL: how long a starting node retries an unreachable server, with backoff (0: once)")
+	cfg.RetentionConfig.addFlags(fs)
 	return parseNoArgs(fs, args)
 }
