@@ -364,7 +364,12 @@ func lockCommand(ctx context.Context, tx pgx.Tx, jobID, notFound string) (*phone
 
 func scanCommand(row pgx.CollectableRow) (*phonefleet.Command, error) {
 	var c phonefleet.Command
-	err := row.Scan(&c.ID, &c.Type, &c.InstanceID, &c.TenantID, &c.TenantName, &c.UserID, &c.TaskID, &c.EventID,
-		&c.Deliveries, &c.Reported, &c.RequestID, &c.State, &c.Attempts, &c.NextAttemptAt, &c.LastError, &c.CreatedAt, &c.DoneAt)
+	err := row.Scan(commandDest(&c)...)
 	return &c, err
+}
+
+// commandDest is where the columns of commandColumns scan into.
+func commandDest(c *phonefleet.Command) []any {
+	return []any{&c.ID, &c.Type, &c.InstanceID, &c.TenantID, &c.TenantName, &c.UserID, &c.TaskID, &c.EventID,
+		&c.Deliveries, &c.Reported, &c.RequestID, &c.State, &c.Attempts, &c.NextAttemptAt, &c.LastError, &c.CreatedAt, &c.DoneAt}
 }

@@ -90,8 +90,7 @@ func (db *DB) FindExpiredCommands(ctx context.Context, before time.Time, after *
 func scanCommandState(row pgx.CollectableRow) (*phonefleet.Command, phonefleet.InstanceState, error) {
 	var c phonefleet.Command
 	var state phonefleet.InstanceState
-	err := row.Scan(&c.ID, &c.Type, &c.InstanceID, &c.TenantID, &c.TenantName, &c.UserID, &c.TaskID, &c.EventID,
-		&c.RequestID, &c.State, &c.Attempts, &c.NextAttemptAt, &c.LastError, &c.CreatedAt, &c.DoneAt, &state)
+	err := row.Scan(append(commandDest(&c), &state)...)
 	return &c, state, err
 }
 
