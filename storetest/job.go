@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -233,6 +234,70 @@ func testReleaseJob(t *testing.T, open Opener) {
 		wantSnapshot(t, s, before, tn.ID)
 		// w2 still holds the lease.
 		wantIDs(t, "claim", mustClaim(t, s, "w3", 1, time.Minute), []string{})
+	})
+
+	// A worker whose lease ran out, and was taken over by another, reports
+	// a failed attempt late, final or not: nothing changes, whatever the
+	// jobs' states, and the worker that holds the lease now still owns the
+	// delivery (nobody else can claim it; its own reports apply).
+	t.Run("FailLostLease", func(t *testing.T) {
+		for _, final := range []bool{false, true} {
+			t.Run(fmt.Sprintf("final=%t", final), func(t *testing.T) {
+				s, clk, tn, all := jobSetup(t, open, 2)
+				wantIDs(t, "w1 claim", mustClaim(t, s, "w1", 2, time.Minute), all)
+				clk.Add(time.Minute)
+				wantIDs(t, "w2 claim after w1's lease ran out", mustClaim(t, s, "w2", 2, time.Minute), all)
+				clk.Add(time.Second)
+				before := snapshot(t, s, tn.ID)
+				for _, id := range all {
+					mustFail(t, s, id, "w1", "late failure", clk.Now().Add(time.Hour), final)
+				}
+				wantSnapshot(t, s, before, tn.ID)
+				wantIDs(t, "w3 claim under w2's lease", mustClaim(t, s, "w3", 2, time.Minute), []string{})
+
+				// w2's own reports apply, as if w1 had said nothing.
+				deadline := clk.Now().Add(30 * time.Minute)
+				if err := s.AcceptCommand(t.Context(), jobOf(t, s, all[0]), "w2", deadline); err != nil {
+					t.Fatal(err)
+				}
+				if j := mustFindJob(t, s, all[0]); j.State != phonefleet.JobStateAccepted || j.Attempts != 1 ||
+					!j.NextAttemptAt.Equal(deadline) || j.LastError != "" {
+					t.Fatalf("job=%s, want accepted by w2 until %v, attempts 1, no error", fmtJob(j), deadline)
+				}
+				next := clk.Now().Add(2 * time.Minute)
+				mustFail(t, s, all[1], "w2", "refused", next, final)
+				want := phonefleet.JobStatePending
+				if final {
+					want = phonefleet.JobStateFailed
+				}
+				if j := mustFindJob(t, s, all[1]); j.State != want || j.Attempts != 1 || j.LastError != "refused" || !j.NextAttemptAt.Equal(next) {
+					t.Fatalf("job=%s, want %s after w2's attempt 1", fmtJob(j), want)
+				}
+			})
+		}
+	})
+
+	// A worker whose lease ran out, and was taken over, reports that the
+	// data plane took its delivery: nothing changes; the new holder's
+	// report applies.
+	t.Run("AcceptLostLease", func(t *testing.T) {
+		s, clk, tn, all := jobSetup(t, open, 1)
+		mustClaim(t, s, "w1", 1, time.Minute)
+		clk.Add(time.Minute)
+		wantIDs(t, "w2 claim after w1's lease ran out", mustClaim(t, s, "w2", 1, time.Minute), all)
+		before := snapshot(t, s, tn.ID)
+		if err := s.AcceptCommand(t.Context(), jobOf(t, s, all[0]), "w1", clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		wantSnapshot(t, s, before, tn.ID)
+		wantIDs(t, "w3 claim under w2's lease", mustClaim(t, s, "w3", 1, time.Minute), []string{})
+		deadline := clk.Now().Add(30 * time.Minute)
+		if err := s.AcceptCommand(t.Context(), jobOf(t, s, all[0]), "w2", deadline); err != nil {
+			t.Fatal(err)
+		}
+		if j := mustFindJob(t, s, all[0]); j.State != phonefleet.JobStateAccepted || j.Attempts != 1 || !j.NextAttemptAt.Equal(deadline) {
+			t.Fatalf("job=%s, want accepted by w2 until %v", fmtJob(j), deadline)
+		}
 	})
 
 	t.Run("FailFinal", func(t *testing.T) {

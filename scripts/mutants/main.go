@@ -74,6 +74,40 @@ func join(sets ...[]string) []string {
 // tests that catch them were written for that); the rest were always
 // caught and stay here so they remain so.
 var mutations = []mutation{
+	// Money and leases (issue 21): each write path that inserts refunds
+	// stores the amount the rule computed, and a worker whose lease ran
+	// out and was taken over changes nothing with its late report.
+	{"sqlite: a grouped unsubscribe stores the paid amount as the refund", "sqlite/",
+		"r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)})",
+		"r.Fee, r.Paid, r.Currency, r.RequestID, formatTime(r.CreatedAt)})", sqliteP},
+	{"sqlite: a single unsubscribe stores the paid amount as the refund", "sqlite/",
+		"r.Fee, r.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {",
+		"r.Fee, r.Paid, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {", sqliteP},
+	{"postgres: an unsubscribe (alone or coalesced) stores the paid amount as the refund", "postgres/",
+		"append(w.amount, r.Amount)", "append(w.amount, r.Paid)", pg},
+	{"postgres: the refund insert takes the paid column as the amount", "postgres/",
+		"u.consumed, u.fee, u.amount, u.currency", "u.consumed, u.fee, u.paid, u.currency", pg},
+	{"sqlite: a snapshot import stores the paid amount as the refund", "sqlite/",
+		"\n\t\t\tr.Amount, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {",
+		"\n\t\t\tr.Paid, r.Currency, r.RequestID, formatTime(r.CreatedAt)); err != nil {", sqliteP},
+	{"postgres: a snapshot import stores the paid amount as the refund", "postgres/",
+		"r.Fee, r.Amount, r.Currency, r.RequestID, r.CreatedAt}", "r.Fee, r.Paid, r.Currency, r.RequestID, r.CreatedAt}", pg},
+	{"sqlite: a failed attempt to retry ignores its lease owner", "sqlite/",
+		"lease_owner = ? AND state = 'pending'`\n\t\targs := []any{lastError",
+		"(lease_owner = ? OR 1) AND state = 'pending'`\n\t\targs := []any{lastError", sqliteP},
+	{"sqlite: a final failed attempt ignores its lease owner", "sqlite/",
+		"lease_owner = ? AND state = 'pending'`\n\t\t\targs = []any{lastError",
+		"(lease_owner = ? OR 1) AND state = 'pending'`\n\t\t\targs = []any{lastError", sqliteP},
+	{"postgres: a failed attempt ignores its lease owner", "postgres/",
+		"lease_owner = $2 AND state = 'pending'`,\n\t\t\tjobID, owner, lastError",
+		"(lease_owner = $2 OR true) AND state = 'pending'`,\n\t\t\tjobID, owner, lastError", pg},
+	{"sqlite: an accepted delivery ignores its lease owner", "sqlite/",
+		"lease_owner = ? AND state = 'pending'\n\t\t`, formatTime(deadline), jobID, owner)",
+		"(lease_owner = ? OR 1) AND state = 'pending'\n\t\t`, formatTime(deadline), jobID, owner)", sqliteP},
+	{"postgres: an accepted delivery ignores its lease owner", "postgres/",
+		"lease_owner = $2 AND state = 'pending'`, jobID, owner, deadline.UTC())",
+		"(lease_owner = $2 OR true) AND state = 'pending'`, jobID, owner, deadline.UTC())", pg},
+
 	// PostgreSQL transactions.
 	{"postgres: a failed operation commits what it wrote", "postgres/",
 		"\tdefer tx.Rollback(context.Background())\n\tnow, err := db.",
