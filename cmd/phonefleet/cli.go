@@ -33,6 +33,7 @@ Commands:
 	jobs       list data-plane commands (jobs) and retry failed ones
 	copy       copy an installation to another store (SQLite to PostgreSQL)
 	bench      measure the server against a static handler on this machine
+	version    print the version, commit, build time and Go version (also --version)
 
 Tenant commands (they talk to a server, not to a database):
 
@@ -64,6 +65,8 @@ func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "--version", "-version":
+		args[0] = "version"
 	}
 	cmd, ok := commands(env)[args[0]]
 	if !ok {
@@ -118,6 +121,7 @@ func commands(env *Env) map[string]command {
 		"copy":      &CopyCommand{Env: env},
 		"login":     &LoginCommand{Env: env},
 		"instances": newInstancesCommand(env),
+		"version":   &VersionCommand{Env: env},
 	}
 }
 
