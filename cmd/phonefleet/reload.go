@@ -27,12 +27,19 @@ func (m *Main) Reload() error {
 	return nil
 }
 
-// reloadOnSIGHUP calls Reload on every SIGHUP until the returned function
-// is called. SIGHUP never ends serve, with TLS or without, so that
-// "systemctl reload" is always safe.
-func (m *Main) reloadOnSIGHUP() (stop func()) {
+// catchSIGHUP starts catching SIGHUP, before serve starts, so that a
+// SIGHUP during start-up does not end the process (SIGHUP's default); it is
+// then handled once serve runs (reloadOn). SIGHUP never ends serve, with TLS
+// or without, so "systemctl reload" is always safe.
+func catchSIGHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadOn calls Reload on every signal of hup until the returned function
+// is called, which also stops catching them.
+func (m *Main) reloadOn(hup chan os.Signal) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {

@@ -42,11 +42,12 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if err := m.ParseFlags(args); err != nil {
 		return err
 	}
+	hup := catchSIGHUP()
+	defer signal.Stop(hup)
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	stopReload := m.reloadOnSIGHUP()
-	defer stopReload()
+	defer m.reloadOn(hup)()
 	<-ctx.Done()
 	// A second signal while shutting down exits at once.
 	again := make(chan os.Signal, 1)
