@@ -207,3 +207,19 @@ func TestServeTLSFlags(t *testing.T) {
 		t.Fatalf("serve created %s before it found the certificate missing", db)
 	}
 }
+
+// TestServeSettings_Documented checks that the README's table of serve
+// flags names every flag.
+func TestServeSettings_Documented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "| `serve` flag |")
+	section, _, _ = strings.Cut(section, "\n\n")
+	NewMain(&Env{Getenv: func(string) string { return "" }}).serveFlags().VisitAll(func(f *flag.Flag) {
+		if f.Name != "db" && !strings.Contains(section, "`--"+f.Name+"`") {
+			t.Errorf("README's serve flag table does not name --%s", f.Name)
+		}
+	})
+}
