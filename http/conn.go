@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -46,6 +47,7 @@ var (
 type connLimiter struct {
 	net.Listener
 	max int
+	tls bool // connections speak TLS: refuse by closing
 
 	mu   sync.Mutex
 	open int
@@ -76,7 +78,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.open >= l.max {
 			l.mu.Unlock()
 			connsShed.WithLabelValues("refused").Inc()
-			refuseConn(c)
+			if l.tls {
+				c.Close()
+			} else {
+				refuseConn(c)
+			}
 			continue
 		}
 		l.open++
@@ -102,6 +108,9 @@ func (l *connLimiter) longestIdle() *limitedConn {
 // connState is the http.Server's ConnState hook: it tracks which
 // connections are idle.
 func (l *connLimiter) connState(c net.Conn, state http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	lc, ok := c.(*limitedConn)
 	if !ok {
 		return

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,6 +122,10 @@ type Server struct {
 	// expiry is checked and by which tokens are issued: the database
 	// server's on PostgreSQL. Default Now.
 	SharedNow func() time.Time
+
+	// TLSConfig, if set, makes the server speak HTTPS (HTTP/2 and
+	// HTTP/1.1) with it; see KeyPair.TLSConfig. Nil serves plain HTTP.
+	TLSConfig *tls.Config
 
 	// RequestTimeout is each request's one deadline: waiting for a database
 	// connection, the operation with its retries, reading back a commit
@@ -289,6 +294,10 @@ func (s *Server) Open() error {
 		maxConns = DefaultMaxConns
 	}
 	limited := newConnLimiter(ln, maxConns)
+	// Under TLS the limiter counts the TCP connections below the TLS layer,
+	// and a connection over the cap is closed without an answer (a client
+	// would not read plain text).
+	limited.tls = s.TLSConfig != nil
 	s.server = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -298,6 +307,12 @@ func (s *Server) Open() error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         limited.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.TLSConfig != nil {
+		// ServeTLS adds HTTP/2 to the configuration's protocols.
+		s.server.TLSConfig = s.TLSConfig
+		go s.server.ServeTLS(limited, "", "")
+		return nil
 	}
 	go s.server.Serve(limited)
 	return nil
@@ -326,10 +341,14 @@ func (s *Server) Port() int {
 	return s.ln.Addr().(*net.TCPAddr).Port
 }
 
-// URL returns the base URL of the server, such as http://127.0.0.1:8080.
+// URL returns the base URL of the server, such as http://127.0.0.1:8080
+// (https:// with TLSConfig).
 func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
+	}
+	if s.TLSConfig != nil {
+		return "https://" + s.ln.Addr().String()
 	}
 	return "http://" + s.ln.Addr().String()
 }

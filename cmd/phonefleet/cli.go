@@ -37,6 +37,7 @@ Commands:
 	restore    put a backup in place of a SQLite database not in use
 	check      check a store's rows against each other (refunds, jobs, quotas)
 	bench      measure the server against a static handler on this machine
+	version    print the version, commit, build time and Go version (also --version)
 
 Tenant commands (they talk to a server, not to a database):
 
@@ -68,6 +69,8 @@ func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "--version", "-version":
+		args[0] = "version"
 	}
 	cmd, ok := commands(env)[args[0]]
 	if !ok {
@@ -126,6 +129,7 @@ func commands(env *Env) map[string]command {
 		"check":     &CheckCommand{Env: env},
 		"login":     &LoginCommand{Env: env},
 		"instances": newInstancesCommand(env),
+		"version":   &VersionCommand{Env: env},
 	}
 }
 

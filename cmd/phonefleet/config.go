@@ -23,6 +23,11 @@ type Config struct {
 	// offset stored in the database. For integrators' tests only.
 	TestClock bool
 
+	// TLSCert and TLSKey, if set, are the PEM files of the HTTPS
+	// certificate (chain) and key, read again on SIGHUP.
+	TLSCert string
+	TLSKey  string
+
 	// MetricsAddr, if set, serves /metrics on a listener of its own
 	// instead of the API's.
 	MetricsAddr string
@@ -131,6 +136,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Addr == "" {
 		bad("--addr", "must not be empty")
+	}
+	if c.TLSCert != "" && c.TLSKey == "" {
+		bad("--tls-key", "is required with --tls-cert")
+	} else if c.TLSKey != "" && c.TLSCert == "" {
+		bad("--tls-cert", "is required with --tls-key")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("--log-format", "must be text or json")

@@ -42,6 +42,10 @@ type Main struct {
 	Worker     *release.Worker
 	Retention  *retention.Worker // nil without --audit-retention or --job-retention
 
+	// KeyPair is the TLS certificate and key with Config.TLSCert; Reload
+	// reads them again.
+	KeyPair *pfhttp.KeyPair
+
 	// MetricsServer serves /metrics when Config.MetricsAddr is set.
 	MetricsServer *http.Server
 	metricsLn     net.Listener
@@ -92,6 +96,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 
 	m.Logger = newLogger(m.Stderr, cfg.LogFormat, cfg.LogLevel)
+	// A certificate that cannot be read stops serve before it touches the
+	// database.
+	if cfg.TLSCert != "" {
+		if m.KeyPair, err = pfhttp.LoadKeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
 	if m.Store, err = openStore(cfg.DB, m.storeOptions()); err != nil {
 		return err
 	}
@@ -146,6 +157,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 
+	if m.KeyPair != nil {
+		m.HTTPServer.TLSConfig = m.KeyPair.TLSConfig()
+	}
 	m.HTTPServer.RequestTimeout = cfg.RequestTimeout
 	m.HTTPServer.MaxConns = cfg.MaxConns
 	if m.HTTPServer.MaxConns == 0 {
@@ -156,7 +170,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.HTTPServer.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	m.Logger.Info("listening", "addr", strings.TrimPrefix(m.HTTPServer.URL(), "http://"), "db", redactDSN(cfg.DB), "release_driver", cfg.ReleaseDriver)
+	scheme, addr, _ := strings.Cut(m.HTTPServer.URL(), "://")
+	m.Logger.Info("listening", "addr", addr, "scheme", scheme, "db", redactDSN(cfg.DB), "release_driver", cfg.ReleaseDriver)
 
 	if cfg.Demo {
 		if err := runDemo(ctx, m.Store, m.HTTPServer.URL(), m.Stdout); err != nil {

@@ -70,6 +70,10 @@ func (d *days) String() string {
 	return time.Duration(*d).String()
 }
 
+// Get returns the duration, so that days is a flag.Getter like the
+// standard duration flags.
+func (d *days) Get() any { return time.Duration(*d) }
+
 func (d *days) Set(s string) error {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		k, err := strconv.ParseUint(n, 10, 16)

@@ -70,11 +70,13 @@ type Node struct {
 	exited chan struct{} // closed once the process was waited for
 }
 
-var listenAddrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+// listenAddrRE finds the address in a "listening" log line, text or JSON.
+var listenAddrRE = regexp.MustCompile(`\baddr=(127\.0\.0\.1:\d+)|"addr":"(127\.0\.0\.1:\d+)"`)
 
 // MustStartNode starts "bin serve --addr 127.0.0.1:0" with flags, with
 // PHONEFLEET_DB cleared, and returns once it logged its "listening ...
-// addr=" line. The node is stopped when the test ends, and its logs are
+// addr=" line (text or JSON; URL is https:// when the line says
+// scheme=https). The node is stopped when the test ends, and its logs are
 // shown if the test failed.
 func MustStartNode(tb testing.TB, bin string, flags ...string) *Node {
 	tb.Helper()
@@ -99,8 +101,8 @@ func MustStartNode(tb testing.TB, bin string, flags ...string) *Node {
 	timeout := time.After(startTimeout)
 	for {
 		logs, changed := n.Stderr.Snapshot()
-		if addr := listenAddr(logs); addr != "" {
-			n.URL = "http://" + addr
+		if url := listenURL(logs); url != "" {
+			n.URL = url
 			return n
 		}
 		select {
@@ -113,14 +115,20 @@ func MustStartNode(tb testing.TB, bin string, flags ...string) *Node {
 	}
 }
 
-// listenAddr returns the address of the first complete "listening" log
+// listenURL returns the base URL of the first complete "listening" log
 // line, or "".
-func listenAddr(logs string) string {
+func listenURL(logs string) string {
 	lines := strings.Split(logs, "\n")
 	for _, line := range lines[:len(lines)-1] { // the last one is incomplete
-		if m := listenAddrRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "listening") {
-			return m[1]
+		m := listenAddrRE.FindStringSubmatch(line)
+		if m == nil || !strings.Contains(line, "listening") {
+			continue
 		}
+		scheme := "http://"
+		if strings.Contains(line, "scheme=https") || strings.Contains(line, `"scheme":"https"`) {
+			scheme = "https://"
+		}
+		return scheme + m[1] + m[2]
 	}
 	return ""
 }

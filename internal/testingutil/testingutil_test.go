@@ -31,16 +31,20 @@ func TestSyncBuffer_Snapshot(t *testing.T) {
 	}
 }
 
-func TestListenAddr(t *testing.T) {
+func TestListenURL(t *testing.T) {
 	for _, tc := range []struct{ logs, want string }{
 		{"", ""},
 		{"level=INFO msg=listening addr=127.0.0.1:4", ""}, // incomplete line
-		{"level=INFO msg=listening addr=127.0.0.1:4567\n", "127.0.0.1:4567"},
-		{"msg=start addr=127.0.0.1:1\nmsg=listening system=http addr=127.0.0.1:2\nmsg=listening addr=127.0.0.1:3\n", "127.0.0.1:2"},
+		{"level=INFO msg=listening addr=127.0.0.1:4567\n", "http://127.0.0.1:4567"},
+		{"msg=start addr=127.0.0.1:1\nmsg=listening system=http addr=127.0.0.1:2\nmsg=listening addr=127.0.0.1:3\n", "http://127.0.0.1:2"},
 		{"msg=listening addr=0.0.0.0:80\n", ""},
+		{"msg=listening metrics_addr=127.0.0.1:9\n", ""},
+		{"level=INFO msg=listening addr=127.0.0.1:4567 scheme=https db=x\n", "https://127.0.0.1:4567"},
+		{`{"time":"t","level":"INFO","msg":"listening","addr":"127.0.0.1:4568","scheme":"http"}` + "\n", "http://127.0.0.1:4568"},
+		{`{"msg":"listening","addr":"127.0.0.1:4569","scheme":"https"}` + "\n", "https://127.0.0.1:4569"},
 	} {
-		if got := listenAddr(tc.logs); got != tc.want {
-			t.Fatalf("listenAddr(%q)=%q, want %q", tc.logs, got, tc.want)
+		if got := listenURL(tc.logs); got != tc.want {
+			t.Fatalf("listenURL(%q)=%q, want %q", tc.logs, got, tc.want)
 		}
 	}
 }
