@@ -74,6 +74,28 @@ func join(sets ...[]string) []string {
 // tests that catch them were written for that); the rest were always
 // caught and stay here so they remain so.
 var mutations = []mutation{
+	// Signatures, replays, reports, clocks and lost commits (issue 21).
+	{"root: a data-plane signature does not cover the path", "signature.go",
+		`strconv.FormatInt(t, 10) + "." + method + " " + path + "."`, `strconv.FormatInt(t, 10) + "." + method + " " + "."`, root},
+	{"root: a signature from the future is accepted", "signature.go",
+		"d > SignatureTolerance || d < -SignatureTolerance", "d < -SignatureTolerance", root},
+	{"root: a report of a job that timed out repeats as a no-op", "command.go",
+		"case cmd.Reported && cmd.State == r.State:", "case cmd.State == r.State:", root},
+	{"sqlite: a signature already accepted is fresh again", "sqlite/signature.go",
+		"fresh = n == 1", "fresh = n >= 0", sqliteP},
+	{"postgres: a signature already accepted is fresh again", "postgres/signature.go",
+		"fresh = tag.RowsAffected() == 1", "fresh = tag.RowsAffected() >= 0", pg},
+	{"sqlite: a batched completion keeps the last error", "sqlite/complete_batch.go",
+		"done_at = ?, last_error = '', lease_owner", "done_at = ?, lease_owner", sqliteP},
+	{"postgres: a completion keeps the last error", "postgres/command.go",
+		"done_at = $2, last_error = '', reported = $3", "done_at = $2, reported = $3", pg},
+	{"sqlite: a group plans every tenant on the process's clock", "sqlite/unsubscribe_batch.go",
+		"if t, ok := nows[u.req.TenantID]; ok {\n\t\t\tnow = t", "if t, ok := nows[u.req.TenantID]; ok {\n\t\t\t_ = t", sqliteP},
+	{"postgres: a shared unsubscribe plans every tenant on the first one's clock", "postgres/unsubscribe.go",
+		"now := offsets[op.req.TenantID].AddTo(wall)", "now := offsets[ops[0].req.TenantID].AddTo(wall)", pg},
+	{"postgres: a lost COMMIT answer that pgx calls safe to retry is taken as not sent", "postgres/conn.go",
+		"HasPrefix(pgErr.Code, \"08\")\n\t}\n\treturn true", "HasPrefix(pgErr.Code, \"08\")\n\t}\n\treturn !pgconn.SafeToRetry(err)", pg},
+
 	// Money and leases (issue 21): each write path that inserts refunds
 	// stores the amount the rule computed, and a worker whose lease ran
 	// out and was taken over changes nothing with its late report.
@@ -123,7 +145,7 @@ var mutations = []mutation{
 	{"postgres: the refund key does not make unsubscribe run again", "postgres/",
 		`isUniqueViolation(err, "refunds_pkey", "commands_pkey",`, `isUniqueViolation(err, "commands_pkey",`, pg},
 	{"postgres: assign, unassign and commands take no row lock", "postgres/",
-		"tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`", "tenant_id = $1 AND id = ANY($2) ORDER BY id`", pg},
+		"ORDER BY i.id FOR UPDATE OF i\n\t\t`, tenantID, ids)", "ORDER BY i.id\n\t\t`, tenantID, ids)", pg},
 	{"postgres: an update that missed an instance is not an error", "postgres/",
 		"} else if tag.RowsAffected() != int64(n) {", "} else if tag.RowsAffected() > int64(n) {", pg},
 
