@@ -184,7 +184,7 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	res.succeed()
 
-	actions, err := phonefleet.RoleActions(u.Role)
+	actions, err := phonefleet.UserRoleActions(u.TenantName, u.Role)
 	if err != nil {
 		iamFail(w, r, err)
 		return
