@@ -120,6 +120,7 @@ func commands(env *Env) map[string]command {
 		"copy":      &CopyCommand{Env: env},
 		"login":     &LoginCommand{Env: env},
 		"instances": newInstancesCommand(env),
+		"operator":  newOperatorCommand(env),
 	}
 }
 
@@ -323,26 +324,22 @@ func writeJSONLines[T any](w io.Writer, items []T) error {
 // tenant ID (nil: every tenant, and always nil without --tenant) and prints
 // what it returns as JSON lines. It serves token list, accesskey list,
 // user list, refunds, sku list and tenant list.
-func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]T, error)) error {
-	var dsn, tenant string
-	fs := e.newFlagSet(name, usageText, &dsn)
+func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, ops operatorAPI, tenant string) ([]T, error)) error {
+	var of operatorFlags
+	var tenant string
+	fs := e.newOperatorFlagSet(name, usageText, &of)
 	if tenantHelp != "" {
 		fs.StringVar(&tenant, "tenant", "", tenantHelp)
 	}
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := e.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	tenantID, err := tenantIDFilter(ctx, store, tenant)
-	if err != nil {
-		return err
-	}
-	items, err := find(ctx, store, tenantID)
+	defer done()
+	items, err := find(ctx, ops, tenant)
 	if err != nil {
 		return err
 	}
@@ -352,19 +349,19 @@ func runList[T any](ctx context.Context, e *Env, args []string, name, usageText,
 // runOneID is an operator command that takes exactly one ID (usageLine is
 // its error when it gets another number of arguments): it opens the store
 // and calls do with the ID. It serves token revoke and accesskey delete.
-func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, store phonefleet.Store, id string) error) error {
-	var dsn string
-	fs := e.newFlagSet(name, usageText, &dsn)
+func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, ops operatorAPI, id string) error) error {
+	var of operatorFlags
+	fs := e.newOperatorFlagSet(name, usageText, &of)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	} else if len(pos) != 1 {
 		return usagef("%s", usageLine)
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := e.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	return do(ctx, store, pos[0])
+	defer done()
+	return do(ctx, ops, pos[0])
 }
