@@ -187,10 +187,21 @@ func (a *Admin) CreateUser(ctx context.Context, tenant, name, role, password str
 		return nil, err
 	}
 	u := &User{TenantID: t.ID, TenantName: t.Name, Name: name, Role: role, PasswordHash: HashPassword(password)}
+	if tenant == OperatorDomain {
+		u.Role = OperatorStoredRole(role)
+	}
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
+	showRole(u)
 	return u, nil
+}
+
+// showRole shows an operator's stored role as the operator role it is.
+func showRole(u *User) {
+	if u.TenantName == OperatorDomain {
+		u.Role = OperatorRole(u.Role)
+	}
 }
 
 // Users lists users, of one tenant (or the operator domain) or of all.
@@ -199,7 +210,11 @@ func (a *Admin) Users(ctx context.Context, tenant string) ([]*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.Store.FindUsers(ctx, UserFilter{TenantID: id})
+	us, err := a.Store.FindUsers(ctx, UserFilter{TenantID: id})
+	for _, u := range us {
+		showRole(u)
+	}
+	return us, err
 }
 
 // UpdateUser disables a user or sets a new password (nil leaves it);
@@ -223,7 +238,11 @@ func (a *Admin) UpdateUser(ctx context.Context, tenant, name string, disable boo
 	if err != nil {
 		return nil, err
 	}
-	return a.Store.UpdateUser(ctx, u.ID, upd)
+	if u, err = a.Store.UpdateUser(ctx, u.ID, upd); err != nil {
+		return nil, err
+	}
+	showRole(u)
+	return u, nil
 }
 
 // CreateAccessKey creates an access key of a tenant's user and returns its

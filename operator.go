@@ -35,11 +35,40 @@ func OperatorRoleActions(role string) ([]string, error) {
 
 // UserRoleActions returns the actions of a user's role in tenantName: the
 // operator roles in the operator domain, the tenant roles anywhere else.
+// An operator's role is stored as the tenant role of the same rank
+// (OperatorStoredRole), so a stored admin or viewer of the operator domain
+// is an operator-admin or operator-viewer.
 func UserRoleActions(tenantName, role string) ([]string, error) {
 	if tenantName == OperatorDomain {
-		return OperatorRoleActions(role)
+		return OperatorRoleActions(OperatorRole(role))
 	}
 	return RoleActions(role)
+}
+
+// OperatorStoredRole returns the role an operator's role is stored as: the
+// tenant role of the same rank (admin for operator-admin, viewer for
+// operator-viewer), which only the operator domain reads as an operator
+// role. Any other role is returned as it is.
+func OperatorStoredRole(role string) string {
+	switch role {
+	case RoleOperatorAdmin:
+		return RoleAdmin
+	case RoleOperatorViewer:
+		return RoleViewer
+	}
+	return role
+}
+
+// OperatorRole returns the operator role a stored role of the operator
+// domain stands for; any other role is returned as it is.
+func OperatorRole(stored string) string {
+	switch stored {
+	case RoleAdmin:
+		return RoleOperatorAdmin
+	case RoleViewer:
+		return RoleOperatorViewer
+	}
+	return stored
 }
 
 // ValidateTenantName returns EInvalid if name cannot be a new tenant's: not
