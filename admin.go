@@ -289,7 +289,9 @@ func (a *Admin) SetSKUPrice(ctx context.Context, id string, p RegionPrice) (*SKU
 }
 
 // RetireSKU stops selling a SKU.
-func (a *Admin) RetireSKU(ctx context.Context, id string) (*SKU, error) { return a.Store.RetireSKU(ctx, id) }
+func (a *Admin) RetireSKU(ctx context.Context, id string) (*SKU, error) {
+	return a.Store.RetireSKU(ctx, id)
+}
 
 // JobFilter selects jobs for operators: a tenant by name.
 type JobFilter struct {

@@ -288,6 +288,9 @@ func runAdminScenario(t *testing.T, nodes []*testingutil.Node, dp *flakyDataPlan
 		wantErr(t, call(t, method, node(0)+path, "", "", nil), 401, "APIGW.0301")
 	}
 
+	// Without --test-clock there are no clocks, even for operators.
+	wantErr(t, call(t, "GET", admin(0)+"/clocks/acme", root, "", nil), 404, "APIGW.0101")
+
 	// operator-viewer reads, and is refused writes (audited).
 	r := call(t, "GET", admin(0)+"/tenants", watcher, "", nil)
 	wantOK(t, r)
@@ -376,5 +379,31 @@ func runAdminScenario(t *testing.T, nodes []*testingutil.Node, dp *flakyDataPlan
 	}
 	if len(want) > 0 {
 		t.Fatalf("audit lacks %v; admin events: %v", want, events)
+	}
+}
+
+// TestAdmin_Clock moves a tenant's test clock through the admin API, with
+// serve --test-clock.
+func TestAdmin_Clock(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pf.db")
+	mustBootstrapOperator(t, db)
+	acme := MustTenant(t, db, "acme")
+	n := MustServe(t, db, "--test-clock")
+	root := operatorToken(t, n.URL, "root")
+	var before, after struct{ Tenant, Now string }
+	n.MustDo(t, "GET", pfhttp.AdminPrefix+"/clocks/acme", root, nil, &before)
+	r := postJSON(t, n.URL+pfhttp.AdminPrefix+"/clocks/acme", root, map[string]any{"advance": "24h"})
+	wantOK(t, r)
+	n.MustDo(t, "GET", pfhttp.AdminPrefix+"/clocks/acme", root, nil, &after)
+	b, _ := time.Parse(time.RFC3339Nano, before.Now)
+	a, _ := time.Parse(time.RFC3339Nano, after.Now)
+	if after.Tenant != "acme" || a.Sub(b) < 24*time.Hour {
+		t.Fatalf("clock before %v after %v, want 24h on", before, after)
+	}
+	wantErr(t, postJSON(t, n.URL+pfhttp.AdminPrefix+"/clocks/acme", root, map[string]any{"advance": "-1h"}), 400, "KOOPHONE.API.1000")
+	wantErr(t, call(t, "GET", n.URL+pfhttp.AdminPrefix+"/clocks/acme", acme.Admin, "", nil), 404, "APIGW.0101")
+	events := jsonLines(t, MustCLI(t, db, "audit", "--tenant", "acme"))
+	if len(events) == 0 || events[0]["action"] != "testClockMove" || events[0]["user"] != "root" || events[0]["error_code"] != "0" {
+		t.Fatalf("audit of acme: %v, want the move by root first", events)
 	}
 }

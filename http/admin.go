@@ -79,6 +79,10 @@ func (s *Server) adminRoutes() {
 
 	s.admin("GET /audit", "", names{Query: []string{"tenant", "limit"}}, s.handleAdminAudit)
 	s.admin("GET /refunds", "", names{Query: tenantQ}, s.handleAdminRefunds)
+
+	// Only with serve --test-clock; 404 otherwise, as for the tenants'.
+	s.admin("GET /clocks/{tenant}", "", names{}, s.handleAdminClockGet)
+	s.admin("POST /clocks/{tenant}", phonefleet.AuditActionClockMove, names{Body: []string{"advance", "now"}}, s.handleAdminClockSet)
 }
 
 // skuMembers are the body members of POST /v1/phonefleet/admin/skus.
@@ -827,4 +831,74 @@ func (s *Server) handleAdminRefunds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeData(w, r, refunds)
+}
+
+// adminClockTenant returns the tenant of a clock route, or answers: 404
+// APIGW.0101 without a test clock, 404 PHONEFLEET.ADMIN.0001 for an
+// unknown tenant.
+func (s *Server) adminClockTenant(w http.ResponseWriter, r *http.Request, audit string) (*phonefleet.Tenant, bool) {
+	if s.TestClock == nil {
+		Error(w, r, phonefleet.Errorf(phonefleet.ENoSuchAPI, "No API found for %s %s", r.Method, r.URL.Path))
+		return nil, false
+	}
+	name := r.PathValue("tenant")
+	if name == phonefleet.OperatorDomain {
+		s.adminError(w, r, audit, phonefleet.Errorf(phonefleet.EInvalid, "tenant %q is the operators' domain, not a tenant", name))
+		return nil, false
+	}
+	t, err := s.Store.FindTenantByName(r.Context(), name)
+	if err != nil {
+		s.adminError(w, r, audit, err)
+		return nil, false
+	}
+	return t, true
+}
+
+// adminClock is the data of the admin clock routes.
+type adminClock struct {
+	Tenant string `json:"tenant"`
+	Now    string `json:"now"`
+}
+
+func (s *Server) handleAdminClockGet(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.adminClockTenant(w, r, "")
+	if !ok {
+		return
+	}
+	now, err := s.TestClock.BusinessNow(r.Context(), t.ID)
+	if err != nil {
+		s.adminError(w, r, "", err)
+		return
+	}
+	writeData(w, r, adminClock{Tenant: t.Name, Now: now.UTC().Format(time.RFC3339Nano)})
+}
+
+// handleAdminClockSet moves a tenant's test clock as POST /v1/_test/clock
+// does for the caller's own tenant; the store audits the move under the
+// tenant, with the operator as the user.
+func (s *Server) handleAdminClockSet(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.adminClockTenant(w, r, phonefleet.AuditActionClockMove)
+	if !ok {
+		return
+	}
+	body, err := readJSONBody(r)
+	var m *phonefleet.ClockMove
+	if err == nil {
+		m, err = decodeClockRequest(body)
+	}
+	var plan *phonefleet.ClockPlan
+	if err == nil {
+		ctx := r.Context()
+		p := phonefleet.PrincipalFromContext(ctx)
+		m.TenantID, m.TokenID, m.UserName, m.RequestID = t.ID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
+		m.ClientAddr = clientAddr(r)
+		plan, err = s.TestClock.MoveClock(ctx, m)
+	}
+	if err != nil {
+		s.adminError(w, r, phonefleet.AuditActionClockMove, err)
+		return
+	}
+	s.logger().Warn("test clock moved by an operator", "request_id", m.RequestID, "tenant_id", m.TenantID,
+		"from", plan.Old.Format(time.RFC3339Nano), "now", plan.New.Format(time.RFC3339Nano))
+	writeData(w, r, adminClock{Tenant: t.Name, Now: plan.New.Format(time.RFC3339Nano)})
 }

@@ -291,7 +291,9 @@ func (s *Store) SuspendedTenantIDs(ctx context.Context) ([]string, error) {
 }
 
 // DeleteTenant calls DeleteTenantFn.
-func (s *Store) DeleteTenant(ctx context.Context, name string) error { return s.DeleteTenantFn(ctx, name) }
+func (s *Store) DeleteTenant(ctx context.Context, name string) error {
+	return s.DeleteTenantFn(ctx, name)
+}
 
 // CountInstancesByState calls CountInstancesByStateFn.
 func (s *Store) CountInstancesByState(ctx context.Context) (map[string]map[phonefleet.InstanceState]int, error) {
@@ -304,4 +306,6 @@ func (s *Store) SetSKUPrice(ctx context.Context, id string, p phonefleet.RegionP
 }
 
 // RetireSKU calls RetireSKUFn.
-func (s *Store) RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error) { return s.RetireSKUFn(ctx, id) }
+func (s *Store) RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error) {
+	return s.RetireSKUFn(ctx, id)
+}
