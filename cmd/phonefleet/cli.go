@@ -23,27 +23,29 @@ Commands:
 
 	serve      run the API server (and the data-plane command worker)
 	migrate    create or upgrade the database
-	tenant     create and list tenants
+	tenant     create, list, suspend, resume and delete tenants
 	token      issue, list and revoke API tokens
 	user       create, list, disable tenant users and change their passwords
 	accesskey  create, list and delete access keys (AK/SK) of tenant users
-	sku        list and add catalogue SKUs
+	sku        list and add catalogue SKUs, price them per region, retire them
 	audit      print the audit trail
 	refunds    print refunds
 	jobs       list data-plane commands (jobs) and retry failed ones
 	clock      show or move a tenant's test clock (business time)
 	copy       copy an installation to another store (SQLite to PostgreSQL)
 	bench      measure the server against a static handler on this machine
+	operator   create, list, disable operators and change their passwords
 
 Tenant commands (they talk to a server, not to a database):
 
-	login      sign a tenant user in (IAM password) and store the token
+	login      sign a tenant user (or, with --operator, an operator) in and store the token
 	instances  list, buy, unsubscribe, status, assign, reboot, reset
 
 Every operator command takes --db (a file path or a postgres:// URL; default
-phonefleet.db, env PHONEFLEET_DB); tenant commands take --endpoint and
---token instead, or use the stored login. Run "phonefleet <command> -h" for
-its flags.
+phonefleet.db, env PHONEFLEET_DB); after "phonefleet login --operator" the
+operator commands given no --db go through that server's admin API instead.
+Tenant commands take --endpoint and --token, or use the stored login. Run
+"phonefleet <command> -h" for its flags.
 `
 
 // Run runs the command line args with the given output streams and no
