@@ -204,17 +204,26 @@ func showRole(u *User) {
 	}
 }
 
-// Users lists users, of one tenant (or the operator domain) or of all.
+// Users lists the users of one tenant, or of the operator domain, or
+// ("") of every tenant (operators are not tenant users).
 func (a *Admin) Users(ctx context.Context, tenant string) ([]*User, error) {
 	id, err := a.tenantFilter(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
 	us, err := a.Store.FindUsers(ctx, UserFilter{TenantID: id})
-	for _, u := range us {
-		showRole(u)
+	if err != nil {
+		return nil, err
 	}
-	return us, err
+	out := make([]*User, 0, len(us))
+	for _, u := range us {
+		if tenant == "" && u.TenantName == OperatorDomain {
+			continue
+		}
+		showRole(u)
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // UpdateUser disables a user or sets a new password (nil leaves it);

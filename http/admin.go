@@ -458,13 +458,7 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) {
 		s.adminError(w, r, "", err)
 		return
 	}
-	out := make([]*phonefleet.User, 0, len(us))
-	for _, u := range us {
-		if u.TenantName != phonefleet.OperatorDomain {
-			out = append(out, u)
-		}
-	}
-	writeData(w, r, out)
+	writeData(w, r, us)
 }
 
 // adminUserRequest is the body of POST /users and POST /operators.
