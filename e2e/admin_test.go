@@ -260,10 +260,7 @@ func runAdminScenario(t *testing.T, nodes []*testingutil.Node, dp *flakyDataPlan
 		}
 		wantErr(t, postJSON(t, node(i)+"/v1/instances/delete", tenantToken, map[string]any{"instanceIdList": ids}), 400, "KOOPHONE.API.1004")
 	}
-	var tenants []map[string]any
-	for _, tn := range jsonLines(t, cli.must("", "tenant", "list")) {
-		tenants = append(tenants, tn)
-	}
+	tenants := jsonLines(t, cli.must("", "tenant", "list"))
 	if len(tenants) != 1 || tenants[0]["name"] != "acme" || tenants[0]["suspended_at"] == nil ||
 		tenants[0]["instances"].(map[string]any)["running"] != float64(2) {
 		t.Fatalf("tenant list while suspended: %v", tenants)

@@ -296,19 +296,6 @@ func findTenant(ctx context.Context, store phonefleet.Store, name string) (*phon
 	return store.FindTenantByName(ctx, name)
 }
 
-// tenantIDFilter resolves an optional --tenant NAME into a filter's tenant
-// ID: nil when no name is given.
-func tenantIDFilter(ctx context.Context, store phonefleet.Store, name string) (*string, error) {
-	if name == "" {
-		return nil, nil
-	}
-	t, err := findTenant(ctx, store, name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.ID, nil
-}
-
 // writeJSONLines writes one JSON object per line.
 func writeJSONLines[T any](w io.Writer, items []T) error {
 	enc := json.NewEncoder(w)
@@ -322,10 +309,10 @@ func writeJSONLines[T any](w io.Writer, items []T) error {
 
 // runList is an operator list command: it parses no positional arguments
 // and, when tenantHelp is not empty, an optional --tenant NAME (with that
-// help) resolved by tenantIDFilter; opens the store, calls find with the
-// tenant ID (nil: every tenant, and always nil without --tenant) and prints
-// what it returns as JSON lines. It serves token list, accesskey list,
-// user list, refunds, sku list and tenant list.
+// help); opens where the command acts (openOperator), calls find with the
+// tenant's name ("": every tenant) and prints what it returns as JSON
+// lines. It serves token list, accesskey list, user list, refunds, sku list
+// and tenant list.
 func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, ops operatorAPI, tenant string) ([]T, error)) error {
 	var of operatorFlags
 	var tenant string
@@ -348,9 +335,11 @@ func runList[T any](ctx context.Context, e *Env, args []string, name, usageText,
 	return writeJSONLines(e.Stdout, items)
 }
 
-// runOneID is an operator command that takes exactly one ID (usageLine is
-// its error when it gets another number of arguments): it opens the store
-// and calls do with the ID. It serves token revoke and accesskey delete.
+// runOneID is an operator command that takes exactly one ID or name
+// (usageLine is its error when it gets another number of arguments): it
+// opens where the command acts (openOperator) and calls do with it. It
+// serves token revoke, accesskey delete, tenant suspend, resume and delete,
+// and sku retire.
 func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, ops operatorAPI, id string) error) error {
 	var of operatorFlags
 	fs := e.newOperatorFlagSet(name, usageText, &of)
