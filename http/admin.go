@@ -475,7 +475,7 @@ func decodeAdminUser(body []byte, operator bool) (*adminUserRequest, error) {
 	}
 	req := &adminUserRequest{Role: phonefleet.RoleAdmin}
 	if operator {
-		req.Tenant, req.Role = phonefleet.OperatorDomain, phonefleet.RoleOperatorViewer
+		req.Tenant, req.Role = phonefleet.OperatorDomain, phonefleet.RoleOperatorAdmin
 	} else if err := b.str("tenant", true, &req.Tenant); err != nil {
 		return nil, err
 	} else if req.Tenant == phonefleet.OperatorDomain {
