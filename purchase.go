@@ -185,12 +185,12 @@ func NewOrderID(now time.Time) string {
 
 // PlanPurchase checks a validated request against the SKU it names (nil if
 // the catalogue has no such SKU) and returns the order and its instances,
-// all starting at now. Errors: ESKUNotFound for an unknown SKU, band SKU or
-// region; EInvalid for a band size the SKU does not offer. newID makes
+// all starting at now, priced in the request's region. Errors: ESKUNotFound
+// for an unknown or retired SKU, band SKU or region; EInvalid for a band size the SKU does not offer. newID makes
 // instance IDs.
 func PlanPurchase(req *PurchaseRequest, sku *SKU, now time.Time, newID func() string) (*Order, []*Instance, error) {
 	switch {
-	case sku == nil:
+	case sku == nil, sku.RetiredAt != nil:
 		return nil, nil, Errorf(ESKUNotFound, "instanceSkuId %q is not in the catalogue", req.InstanceSKUID)
 	case req.BandSKUID != BandSKUID:
 		return nil, nil, Errorf(ESKUNotFound, "bandSkuId %q is not in the catalogue", req.BandSKUID)
@@ -212,13 +212,14 @@ func PlanPurchase(req *PurchaseRequest, sku *SKU, now time.Time, newID func() st
 		o.RequestDigest = req.Digest()
 	}
 	var expires *time.Time
+	monthPrice, yearPrice, _ := sku.PricesIn(req.RegionID)
 	switch mode {
 	case BillingModeMonthly:
-		o.PeriodNum, o.UnitPrice = req.PeriodNum, sku.MonthPrice*int64(req.PeriodNum)
+		o.PeriodNum, o.UnitPrice = req.PeriodNum, monthPrice*int64(req.PeriodNum)
 		t := now.AddDate(0, req.PeriodNum, 0)
 		expires = &t
 	case BillingModeYearly:
-		o.PeriodNum, o.UnitPrice = req.PeriodNum, sku.YearPrice*int64(req.PeriodNum)
+		o.PeriodNum, o.UnitPrice = req.PeriodNum, yearPrice*int64(req.PeriodNum)
 		t := now.AddDate(req.PeriodNum, 0, 0)
 		expires = &t
 	}

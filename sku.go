@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // BandSKUID is the catalogue's bandwidth SKU, the bandSkuId every purchase
@@ -48,6 +49,24 @@ type SKU struct {
 	YearPrice     int64    `json:"year_price"`
 	HourPrice     int64    `json:"hour_price"`
 	Currency      string   `json:"currency"`
+
+	// Prices are the SKU's prices in some of its regions, overriding the
+	// base prices there (AdminService.SetSKUPrice), in region order.
+	Prices []RegionPrice `json:"region_prices,omitempty"`
+	// RetiredAt is when the SKU stopped being sold; nil while it is. A
+	// retired SKU is neither listed nor sold; its instances keep running.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+}
+
+// PricesIn returns the month, year and hour prices of the SKU in region:
+// the region's own prices if it has some, else the base prices.
+func (s *SKU) PricesIn(region string) (month, year, hour int64) {
+	for _, p := range s.Prices {
+		if p.Region == region {
+			return p.MonthPrice, p.YearPrice, p.HourPrice
+		}
+	}
+	return s.MonthPrice, s.YearPrice, s.HourPrice
 }
 
 var skuIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

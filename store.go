@@ -33,6 +33,7 @@ type Store interface {
 	CommandService
 	AuditService
 	ReplayService
+	AdminService
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

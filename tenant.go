@@ -20,6 +20,11 @@ type Tenant struct {
 	// HeldInstances is how many instances the tenant holds that are not
 	// released (running or deleting). The store keeps it; it is read-only.
 	HeldInstances int `json:"held_instances"`
+
+	// SuspendedAt is when an operator suspended the tenant; nil while it is
+	// not. Every API of a suspended tenant answers ESuspended; its
+	// instances keep running.
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
 }
 
 var tenantNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

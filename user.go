@@ -35,13 +35,15 @@ var userNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 // [A-Za-z0-9._@-] starting with a letter or digit.
 func ValidUserName(name string) bool { return userNameRE.MatchString(name) }
 
-// Validate returns EInvalid naming the field that is wrong.
+// Validate returns EInvalid naming the field that is wrong. A user of the
+// operator domain (TenantName OperatorDomain) has an operator role; any
+// other user a tenant role.
 func (u *User) Validate() error {
 	if u.TenantID == "" {
 		return Errorf(EInvalid, "user tenant required")
 	} else if !ValidUserName(u.Name) {
 		return Errorf(EInvalid, "user name %q must be 1-64 characters of [A-Za-z0-9._@-], starting with a letter or digit", u.Name)
-	} else if _, err := RoleActions(u.Role); err != nil {
+	} else if _, err := UserRoleActions(u.TenantName, u.Role); err != nil {
 		return err
 	} else if !strings.HasPrefix(u.PasswordHash, argonPrefix) {
 		return Errorf(EInvalid, "user password hash must be an Argon2id hash")

@@ -37,14 +37,9 @@ func (s *Server) authenticated(action string, h http.Handler) http.Handler {
 // anything else.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p *phonefleet.Principal
-		var err error
-		if raw := r.Header.Get("X-Auth-Token"); raw != "" {
-			p, err = s.tokenPrincipal(r.Context(), raw)
-		} else if strings.HasPrefix(r.Header.Get("Authorization"), signAlgorithm+" ") {
-			p, err = s.verifySignature(r)
-		} else {
-			err = phonefleet.Errorf(phonefleet.EUnauthorized, msgTokenNotFound)
+		p, err := s.principal(r)
+		if err == nil && !p.IsOperator() {
+			err = s.checkSuspended(r.Context(), p.TenantID)
 		}
 		if err != nil {
 			Error(w, r, err)
@@ -52,6 +47,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(phonefleet.NewContextWithPrincipal(r.Context(), p)))
 	})
+}
+
+// principal returns the caller of r: the X-Auth-Token's when there is one,
+// else the signature's; APIGW.0301 when neither is good.
+func (s *Server) principal(r *http.Request) (*phonefleet.Principal, error) {
+	if raw := r.Header.Get("X-Auth-Token"); raw != "" {
+		return s.tokenPrincipal(r.Context(), raw)
+	} else if strings.HasPrefix(r.Header.Get("Authorization"), signAlgorithm+" ") {
+		return s.verifySignature(r)
+	}
+	return nil, phonefleet.Errorf(phonefleet.EUnauthorized, msgTokenNotFound)
 }
 
 // sharedNow is SharedNow, or Now when none is set.

@@ -29,6 +29,9 @@
 //	PHONEFLEET.JOB.0002     409 (data-plane report on a job that ended otherwise)
 //	PHONEFLEET.JOB.0003     401 (data-plane report without a valid signature)
 //	PHONEFLEET.QUOTA.0001   400
+//	KOOPHONE.API.1004       400 (the tenant is suspended)
+//	PHONEFLEET.ADMIN.0001   404 (admin API: no such tenant, user, token, SKU or job)
+//	PHONEFLEET.ADMIN.0002   409 (admin API: a name taken, a tenant that holds instances)
 //	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log
 //	KOOPHONE.API.9999       500 (503 from /readyz); details only in the log;
 //	                        "outcome unknown: ..." with X-Phonefleet-Outcome: unknown
@@ -100,6 +103,9 @@ var statusByCode = map[string]int{
 	phonefleet.EUnauthorized:  http.StatusUnauthorized,
 	phonefleet.ERateLimited:   http.StatusTooManyRequests,
 	phonefleet.ENoSuchAPI:     http.StatusNotFound,
+	phonefleet.ESuspended:     http.StatusBadRequest,
+	phonefleet.EAdminNotFound: http.StatusNotFound,
+	phonefleet.EAdminConflict: http.StatusConflict,
 }
 
 // statusError makes Error answer a status other than the table's for the

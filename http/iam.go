@@ -184,7 +184,11 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	res.succeed()
 
-	actions, err := phonefleet.RoleActions(u.Role)
+	actions, err := phonefleet.UserRoleActions(u.TenantName, u.Role)
+	role := u.Role
+	if u.TenantName == phonefleet.OperatorDomain {
+		role = phonefleet.OperatorRole(role)
+	}
 	if err != nil {
 		iamFail(w, r, err)
 		return
@@ -208,7 +212,7 @@ func (s *Server) handleIAMTokenCreate(w http.ResponseWriter, r *http.Request) {
 	resp := iamTokenResponse{Token: iamToken{
 		ExpiresAt: tok.ExpiresAt.Format(iamTimeLayout), IssuedAt: tok.CreatedAt.Format(iamTimeLayout),
 		Methods: []string{"password"}, Project: project,
-		Roles: []iamRole{{ID: u.Role, Name: u.Role}},
+		Roles: []iamRole{{ID: role, Name: role}},
 		User:  iamUserRef{ID: u.ID, Name: u.Name, Domain: domain},
 	}}
 	if req.DomainScope {

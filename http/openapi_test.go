@@ -44,6 +44,18 @@ func TestOpenAPI_Document(t *testing.T) {
 	for _, m := range regexp.MustCompile(`s\.mux\.Handle(?:Func)?\("([A-Z]+) ([^"]+)"`).FindAllStringSubmatch(string(src), -1) {
 		registered[m[1]+" "+m[2]] = true
 	}
+	// The admin API's routes, registered by s.admin under AdminPrefix.
+	adminSrc, err := os.ReadFile("admin.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := regexp.MustCompile(`s\.admin\("([A-Z]+) ([^"]+)"`).FindAllStringSubmatch(string(adminSrc), -1)
+	if len(admin) < 20 {
+		t.Fatalf("found only %d admin routes in admin.go", len(admin))
+	}
+	for _, m := range admin {
+		registered[m[1]+" "+pfhttp.AdminPrefix+m[2]] = true
+	}
 	if len(registered) < 20 {
 		t.Fatalf("found only %d routes in server.go: %v", len(registered), registered)
 	}

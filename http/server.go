@@ -147,6 +147,7 @@ type Server struct {
 	addressFailures *failureLimiter // failed sign-ins per client address
 	keyFailures     *failureLimiter // per access key ID
 	replays         *replayCache    // signatures this node accepted (replay.go)
+	suspended       suspensions     // suspended tenants (suspend.go)
 	passwordSlots   chan struct{}
 	// verifyPassword is phonefleet.VerifyPassword; tests count its calls.
 	verifyPassword func(hash, password string) bool
@@ -225,6 +226,7 @@ func (s *Server) routes() {
 		s.checkNames(names{Query: pageParams}, s.handleRefunds)))
 	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch,
 		s.checkNames(names{Query: pageParams}, s.handleAudit)))
+	s.adminRoutes()
 }
 
 // handleJobReportRoute serves data-plane reports when a webhook secret is

@@ -308,7 +308,7 @@ func (s *Server) verifySignature(r *http.Request) (*phonefleet.Principal, error)
 	if !match || key == nil || key.UserDisabled {
 		return nil, failed()
 	}
-	actions, err := phonefleet.RoleActions(key.UserRole)
+	actions, err := phonefleet.UserRoleActions(key.TenantName, key.UserRole)
 	if err != nil {
 		return nil, err
 	}

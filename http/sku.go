@@ -63,18 +63,22 @@ func (s *Server) handleSKUList(w http.ResponseWriter, r *http.Request) {
 }
 
 // newSKUListResponse groups skus by region, regions in name order and SKUs
-// in catalogue order within each.
+// in catalogue order within each, each at its price in the region. Retired
+// SKUs are left out.
 func newSKUListResponse(skus []*phonefleet.SKU) skuListResponse {
 	byRegion := make(map[string][]skuResponse)
 	for _, sku := range skus {
-		item := skuResponse{
-			Type: sku.Type, CBCSKUID: sku.ID, Name: sku.Name, CalcSpec: sku.CalcSpec, StorageSpec: sku.StorageSpec,
-			SpecDesc: sku.SpecDesc, BandSize: sku.BandSizeList(), ChargeMode: chargeModePrepaidAndPostpaid,
-			MaxResolution: sku.MaxResolution, MonthPrice: sku.MonthPrice, YearPrice: sku.YearPrice,
-			HourPrice: sku.HourPrice, Currency: sku.Currency,
+		if sku.RetiredAt != nil {
+			continue // not sold any more
 		}
 		for _, region := range sku.Regions {
-			byRegion[region] = append(byRegion[region], item)
+			month, year, hour := sku.PricesIn(region)
+			byRegion[region] = append(byRegion[region], skuResponse{
+				Type: sku.Type, CBCSKUID: sku.ID, Name: sku.Name, CalcSpec: sku.CalcSpec, StorageSpec: sku.StorageSpec,
+				SpecDesc: sku.SpecDesc, BandSize: sku.BandSizeList(), ChargeMode: chargeModePrepaidAndPostpaid,
+				MaxResolution: sku.MaxResolution, MonthPrice: month, YearPrice: year,
+				HourPrice: hour, Currency: sku.Currency,
+			})
 		}
 	}
 	resp := skuListResponse{BandInfo: bandInfo{CBCSKUID: phonefleet.BandSKUID}, SKUSpecResponseList: []skuSpecResponse{}}

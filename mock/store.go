@@ -66,6 +66,13 @@ type Store struct {
 	AuditFailureFn    func(ctx context.Context, e *phonefleet.AuditEvent, cause error) error
 	FindAuditEventsFn func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
 
+	SetTenantSuspendedFn    func(ctx context.Context, name string, suspended bool) (*phonefleet.Tenant, error)
+	SuspendedTenantIDsFn    func(ctx context.Context) ([]string, error)
+	DeleteTenantFn          func(ctx context.Context, name string) error
+	CountInstancesByStateFn func(ctx context.Context) (map[string]map[phonefleet.InstanceState]int, error)
+	SetSKUPriceFn           func(ctx context.Context, id string, p phonefleet.RegionPrice) (*phonefleet.SKU, error)
+	RetireSKUFn             func(ctx context.Context, id string) (*phonefleet.SKU, error)
+
 	PingFn  func(ctx context.Context) error
 	CloseFn func() error
 }
@@ -268,3 +275,37 @@ func (s *Store) Ping(ctx context.Context) error { return s.PingFn(ctx) }
 
 // Close calls CloseFn.
 func (s *Store) Close() error { return s.CloseFn() }
+
+// SetTenantSuspended calls SetTenantSuspendedFn.
+func (s *Store) SetTenantSuspended(ctx context.Context, name string, suspended bool) (*phonefleet.Tenant, error) {
+	return s.SetTenantSuspendedFn(ctx, name, suspended)
+}
+
+// SuspendedTenantIDs calls SuspendedTenantIDsFn, or returns none when it is
+// nil: most tests suspend no one.
+func (s *Store) SuspendedTenantIDs(ctx context.Context) ([]string, error) {
+	if s.SuspendedTenantIDsFn == nil {
+		return nil, nil
+	}
+	return s.SuspendedTenantIDsFn(ctx)
+}
+
+// DeleteTenant calls DeleteTenantFn.
+func (s *Store) DeleteTenant(ctx context.Context, name string) error {
+	return s.DeleteTenantFn(ctx, name)
+}
+
+// CountInstancesByState calls CountInstancesByStateFn.
+func (s *Store) CountInstancesByState(ctx context.Context) (map[string]map[phonefleet.InstanceState]int, error) {
+	return s.CountInstancesByStateFn(ctx)
+}
+
+// SetSKUPrice calls SetSKUPriceFn.
+func (s *Store) SetSKUPrice(ctx context.Context, id string, p phonefleet.RegionPrice) (*phonefleet.SKU, error) {
+	return s.SetSKUPriceFn(ctx, id, p)
+}
+
+// RetireSKU calls RetireSKUFn.
+func (s *Store) RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error) {
+	return s.RetireSKUFn(ctx, id)
+}

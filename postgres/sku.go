@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -11,7 +12,12 @@ import (
 
 const skuColumns = `s.id, s.type, s.name, s.calc_spec, s.storage_spec, s.spec_desc, s.max_resolution,
 	s.band_sizes, s.month_price, s.year_price, s.hour_price, s.currency,
-	ARRAY(SELECT r.region_id FROM sku_regions r WHERE r.sku_id = s.id ORDER BY r.position)`
+	ARRAY(SELECT r.region_id FROM sku_regions r WHERE r.sku_id = s.id ORDER BY r.position),
+	s.retired_at,
+	COALESCE((SELECT json_agg(json_build_object('region', p.region_id, 'month_price', p.month_price,
+		'year_price', p.year_price, 'hour_price', p.hour_price) ORDER BY r.position)
+		FROM sku_region_prices p JOIN sku_regions r ON r.sku_id = p.sku_id AND r.region_id = p.region_id
+		WHERE p.sku_id = s.id), '[]')::text`
 
 // FindSKUs returns the whole catalogue ordered by ID.
 func (db *DB) FindSKUs(ctx context.Context) ([]*phonefleet.SKU, error) {
@@ -76,12 +82,28 @@ func insertSKU(ctx context.Context, tx pgx.Tx, s *phonefleet.SKU) error {
 		FROM unnest($2::text[]) WITH ORDINALITY AS r (region_id, position)`, s.ID, s.Regions); err != nil {
 		return fmt.Errorf("insert sku regions: %w", err)
 	}
+	for _, p := range s.Prices {
+		if err := upsertSKUPrice(ctx, tx, s.ID, p); err != nil {
+			return err
+		}
+	}
+	if s.RetiredAt != nil {
+		if _, err := tx.Exec(ctx, `UPDATE skus SET retired_at = $2 WHERE id = $1`, s.ID, *s.RetiredAt); err != nil {
+			return fmt.Errorf("retire sku: %w", err)
+		}
+	}
 	return nil
 }
 
 func scanSKU(row pgx.CollectableRow) (*phonefleet.SKU, error) {
 	var s phonefleet.SKU
+	var prices string
 	err := row.Scan(&s.ID, &s.Type, &s.Name, &s.CalcSpec, &s.StorageSpec, &s.SpecDesc, &s.MaxResolution,
-		&s.BandSizes, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency, &s.Regions)
+		&s.BandSizes, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency, &s.Regions, &s.RetiredAt, &prices)
+	if err == nil {
+		if err = json.Unmarshal([]byte(prices), &s.Prices); err == nil && len(s.Prices) == 0 {
+			s.Prices = nil
+		}
+	}
 	return &s, err
 }

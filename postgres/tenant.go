@@ -68,10 +68,10 @@ func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
 }
 
 // tenantColumns are the columns tenantDest scans.
-const tenantColumns = `id, name, created_at, max_instances, held_instances`
+const tenantColumns = `id, name, created_at, max_instances, held_instances, suspended_at`
 
 func tenantDest(t *phonefleet.Tenant) []any {
-	return []any{&t.ID, &t.Name, &t.CreatedAt, &t.MaxInstances, &t.HeldInstances}
+	return []any{&t.ID, &t.Name, &t.CreatedAt, &t.MaxInstances, &t.HeldInstances, &t.SuspendedAt}
 }
 
 // UpdateTenantQuota sets the instance quota of the tenant called name.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/phonefleet/phonefleet"
@@ -51,6 +52,16 @@ func insertSKU(ctx context.Context, tx *Tx, s *phonefleet.SKU) error {
 			return fmt.Errorf("insert sku region: %w", formatError(err))
 		}
 	}
+	for _, p := range s.Prices {
+		if err := upsertSKUPrice(ctx, tx, s.ID, p); err != nil {
+			return err
+		}
+	}
+	if s.RetiredAt != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE skus SET retired_at = ? WHERE id = ?`, formatTime(*s.RetiredAt), s.ID); err != nil {
+			return fmt.Errorf("retire sku: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -68,7 +79,7 @@ func findSKU(ctx context.Context, tx *Tx, id string) (*phonefleet.SKU, error) {
 func findSKUs(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.SKU, error) {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT id, type, name, calc_spec, storage_spec, spec_desc, max_resolution,
-		       band_sizes, month_price, year_price, hour_price, currency
+		       band_sizes, month_price, year_price, hour_price, currency, retired_at
 		FROM skus
 		`+where+`
 		ORDER BY id
@@ -83,9 +94,13 @@ func findSKUs(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonef
 	for rows.Next() {
 		var s phonefleet.SKU
 		var bands string
+		var retiredAt sql.NullString
 		if err := rows.Scan(&s.ID, &s.Type, &s.Name, &s.CalcSpec, &s.StorageSpec, &s.SpecDesc, &s.MaxResolution,
-			&bands, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency); err != nil {
+			&bands, &s.MonthPrice, &s.YearPrice, &s.HourPrice, &s.Currency, &retiredAt); err != nil {
 			return nil, fmt.Errorf("scan sku: %w", err)
+		}
+		if s.RetiredAt, err = parseNullTime(retiredAt); err != nil {
+			return nil, err
 		}
 		if s.BandSizes, err = phonefleet.ParseBandSizes(bands); err != nil {
 			return nil, fmt.Errorf("sku %s band sizes: %w", s.ID, err)
@@ -127,6 +142,32 @@ func findSKUs(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonef
 	}
 	if err := rrows.Err(); err != nil {
 		return nil, fmt.Errorf("query sku regions: %w", err)
+	}
+	rrows.Close()
+
+	prows, err := tx.QueryContext(ctx, `
+		SELECT p.sku_id, p.region_id, p.month_price, p.year_price, p.hour_price
+		FROM sku_region_prices p
+		JOIN sku_regions r ON r.sku_id = p.sku_id AND r.region_id = p.region_id
+		WHERE p.sku_id IN (SELECT value FROM json_each(?))
+		ORDER BY p.sku_id, r.position
+	`, jsonArray(ids))
+	if err != nil {
+		return nil, fmt.Errorf("query sku prices: %w", err)
+	}
+	defer prows.Close()
+	for prows.Next() {
+		var skuID string
+		var p phonefleet.RegionPrice
+		if err := prows.Scan(&skuID, &p.Region, &p.MonthPrice, &p.YearPrice, &p.HourPrice); err != nil {
+			return nil, fmt.Errorf("scan sku price: %w", err)
+		}
+		if s := byID[skuID]; s != nil {
+			s.Prices = append(s.Prices, p)
+		}
+	}
+	if err := prows.Err(); err != nil {
+		return nil, fmt.Errorf("query sku prices: %w", err)
 	}
 	return out, nil
 }

@@ -87,7 +87,7 @@ func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 // findTenants returns the tenants matching where (with its args) by name.
 func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.Tenant, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, name, created_at, max_instances, held_instances
+		SELECT id, name, created_at, max_instances, held_instances, suspended_at
 		FROM tenants
 		`+where+`
 		ORDER BY name
@@ -101,10 +101,13 @@ func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*pho
 	for rows.Next() {
 		var t phonefleet.Tenant
 		var createdAt string
-		if err := rows.Scan(&t.ID, &t.Name, &createdAt, &t.MaxInstances, &t.HeldInstances); err != nil {
+		var suspendedAt sql.NullString
+		if err := rows.Scan(&t.ID, &t.Name, &createdAt, &t.MaxInstances, &t.HeldInstances, &suspendedAt); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		if t.CreatedAt, err = parseTime(createdAt); err != nil {
+			return nil, err
+		} else if t.SuspendedAt, err = parseNullTime(suspendedAt); err != nil {
 			return nil, err
 		}
 		out = append(out, &t)

@@ -32,8 +32,9 @@ type AccessKeyCreateCommand struct{ *Env }
 
 // Run creates the key and prints its ID and secret as one JSON line.
 func (c *AccessKeyCreateCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant, user string
-	fs := c.newFlagSet("accesskey create", "Usage: phonefleet accesskey create --tenant NAME --user USER\n\nPrints {\"access_key_id\": ..., \"secret_access_key\": ...}; the secret is shown only this once.\n", &dsn)
+	var of operatorFlags
+	var tenant, user string
+	fs := c.newOperatorFlagSet("accesskey create", "Usage: phonefleet accesskey create --tenant NAME --user USER\n\nPrints {\"access_key_id\": ..., \"secret_access_key\": ...}; the secret is shown only this once.\n", &of)
 	fs.StringVar(&tenant, "tenant", "", "tenant name")
 	fs.StringVar(&user, "user", "", "the user the key acts as (with the user's role)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -41,24 +42,16 @@ func (c *AccessKeyCreateCommand) Run(ctx context.Context, args []string) error {
 	} else if tenant == "" || user == "" {
 		return usagef("--tenant and --user are required")
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	if _, err := findTenant(ctx, store, tenant); err != nil {
-		return err
-	}
-	u, err := store.FindUser(ctx, tenant, user)
+	defer done()
+	k, err := ops.CreateAccessKey(ctx, tenant, user)
 	if err != nil {
 		return err
 	}
-	id, secret := phonefleet.NewAccessKey()
-	if err := store.CreateAccessKey(ctx, &phonefleet.AccessKey{ID: id, TenantID: u.TenantID, UserID: u.ID, Secret: secret}); err != nil {
-		return err
-	}
-	return json.NewEncoder(c.Stdout).Encode(map[string]string{"access_key_id": id, "secret_access_key": secret})
+	return json.NewEncoder(c.Stdout).Encode(map[string]string{"access_key_id": k.ID, "secret_access_key": k.Secret})
 }
 
 // AccessKeyListCommand lists access keys.
@@ -67,8 +60,8 @@ type AccessKeyListCommand struct{ *Env }
 // Run prints one JSON object per key, never the secret.
 func (c *AccessKeyListCommand) Run(ctx context.Context, args []string) error {
 	return runList(ctx, c.Env, args, "accesskey list", "Usage: phonefleet accesskey list [--tenant NAME]\n\nPrints one JSON object per key (never the secret).\n", "only this tenant's keys",
-		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.AccessKey, error) {
-			return store.FindAccessKeys(ctx, phonefleet.AccessKeyFilter{TenantID: tenantID})
+		func(ctx context.Context, ops operatorAPI, tenant string) ([]*phonefleet.AccessKey, error) {
+			return ops.AccessKeys(ctx, tenant)
 		})
 }
 
@@ -78,7 +71,7 @@ type AccessKeyDeleteCommand struct{ *Env }
 // Run deletes the key; signatures made with it fail from then on.
 func (c *AccessKeyDeleteCommand) Run(ctx context.Context, args []string) error {
 	return runOneID(ctx, c.Env, args, "accesskey delete", "Usage: phonefleet accesskey delete ACCESS_KEY_ID\n", "usage: phonefleet accesskey delete ACCESS_KEY_ID",
-		func(ctx context.Context, store phonefleet.Store, id string) error {
-			return store.DeleteAccessKey(ctx, id)
+		func(ctx context.Context, ops operatorAPI, id string) error {
+			return ops.DeleteAccessKey(ctx, id)
 		})
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-
-	"github.com/phonefleet/phonefleet"
 )
 
 // AuditCommand prints the audit trail.
@@ -11,9 +9,10 @@ type AuditCommand struct{ *Env }
 
 // Run prints audit events, newest first, as JSON lines.
 func (c *AuditCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
+	var of operatorFlags
+	var tenant string
 	var limit int
-	fs := c.newFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, user, client_addr, action, request_id, instance_ids, error_code,\ndetail.\n", &dsn)
+	fs := c.newOperatorFlagSet("audit", "Usage: phonefleet audit [--tenant NAME] [--limit N]\n\nPrints audit events, newest first, one JSON object per line:\nat, tenant, user, client_addr, action, request_id, instance_ids, error_code,\ndetail.\n", &of)
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's events")
 	fs.IntVar(&limit, "limit", 0, "at most this many of the newest events (0: all)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -21,17 +20,12 @@ func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	} else if limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	filter := phonefleet.AuditFilter{Limit: limit}
-	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-		return err
-	}
-	events, err := store.FindAuditEvents(ctx, filter)
+	defer done()
+	events, err := ops.Audit(ctx, tenant, limit)
 	if err != nil {
 		return err
 	}

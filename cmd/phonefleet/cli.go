@@ -23,11 +23,11 @@ Commands:
 
 	serve      run the API server (and the data-plane command worker)
 	migrate    create or upgrade the database; --status lists the migrations
-	tenant     create and list tenants
+	tenant     create, list, suspend, resume and delete tenants
 	token      issue, list and revoke API tokens
 	user       create, list, disable tenant users and change their passwords
 	accesskey  create, list and delete access keys (AK/SK) of tenant users
-	sku        list and add catalogue SKUs
+	sku        list and add catalogue SKUs, price them per region, retire them
 	audit      print the audit trail
 	refunds    print refunds
 	jobs       list data-plane commands (jobs) and retry failed ones
@@ -38,16 +38,18 @@ Commands:
 	check      check a store's rows against each other (refunds, jobs, quotas)
 	bench      measure the server against a static handler on this machine
 	version    print the version, commit, build time and Go version (also --version)
+	operator   create, list, disable operators and change their passwords
 
 Tenant commands (they talk to a server, not to a database):
 
-	login      sign a tenant user in (IAM password) and store the token
+	login      sign a tenant user (or, with --operator, an operator) in and store the token
 	instances  list, buy, unsubscribe, status, assign, reboot, reset
 
 Every operator command takes --db (a file path or a postgres:// URL; default
-phonefleet.db, env PHONEFLEET_DB); tenant commands take --endpoint and
---token instead, or use the stored login. Run "phonefleet <command> -h" for
-its flags.
+phonefleet.db, env PHONEFLEET_DB); after "phonefleet login --operator" the
+operator commands given no --db go through that server's admin API instead.
+Tenant commands take --endpoint and --token, or use the stored login. Run
+"phonefleet <command> -h" for its flags.
 `
 
 // Run runs the command line args with the given output streams and no
@@ -130,6 +132,7 @@ func commands(env *Env) map[string]command {
 		"login":     &LoginCommand{Env: env},
 		"instances": newInstancesCommand(env),
 		"version":   &VersionCommand{Env: env},
+		"operator":  newOperatorCommand(env),
 	}
 }
 
@@ -303,19 +306,6 @@ func findTenant(ctx context.Context, store phonefleet.Store, name string) (*phon
 	return store.FindTenantByName(ctx, name)
 }
 
-// tenantIDFilter resolves an optional --tenant NAME into a filter's tenant
-// ID: nil when no name is given.
-func tenantIDFilter(ctx context.Context, store phonefleet.Store, name string) (*string, error) {
-	if name == "" {
-		return nil, nil
-	}
-	t, err := findTenant(ctx, store, name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.ID, nil
-}
-
 // writeJSONLines writes one JSON object per line.
 func writeJSONLines[T any](w io.Writer, items []T) error {
 	enc := json.NewEncoder(w)
@@ -329,52 +319,50 @@ func writeJSONLines[T any](w io.Writer, items []T) error {
 
 // runList is an operator list command: it parses no positional arguments
 // and, when tenantHelp is not empty, an optional --tenant NAME (with that
-// help) resolved by tenantIDFilter; opens the store, calls find with the
-// tenant ID (nil: every tenant, and always nil without --tenant) and prints
-// what it returns as JSON lines. It serves token list, accesskey list,
-// user list, refunds, sku list and tenant list.
-func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]T, error)) error {
-	var dsn, tenant string
-	fs := e.newFlagSet(name, usageText, &dsn)
+// help); opens where the command acts (openOperator), calls find with the
+// tenant's name ("": every tenant) and prints what it returns as JSON
+// lines. It serves token list, accesskey list, user list, refunds, sku list
+// and tenant list.
+func runList[T any](ctx context.Context, e *Env, args []string, name, usageText, tenantHelp string, find func(ctx context.Context, ops operatorAPI, tenant string) ([]T, error)) error {
+	var of operatorFlags
+	var tenant string
+	fs := e.newOperatorFlagSet(name, usageText, &of)
 	if tenantHelp != "" {
 		fs.StringVar(&tenant, "tenant", "", tenantHelp)
 	}
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := e.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	tenantID, err := tenantIDFilter(ctx, store, tenant)
-	if err != nil {
-		return err
-	}
-	items, err := find(ctx, store, tenantID)
+	defer done()
+	items, err := find(ctx, ops, tenant)
 	if err != nil {
 		return err
 	}
 	return writeJSONLines(e.Stdout, items)
 }
 
-// runOneID is an operator command that takes exactly one ID (usageLine is
-// its error when it gets another number of arguments): it opens the store
-// and calls do with the ID. It serves token revoke and accesskey delete.
-func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, store phonefleet.Store, id string) error) error {
-	var dsn string
-	fs := e.newFlagSet(name, usageText, &dsn)
+// runOneID is an operator command that takes exactly one ID or name
+// (usageLine is its error when it gets another number of arguments): it
+// opens where the command acts (openOperator) and calls do with it. It
+// serves token revoke, accesskey delete, tenant suspend, resume and delete,
+// and sku retire.
+func runOneID(ctx context.Context, e *Env, args []string, name, usageText, usageLine string, do func(ctx context.Context, ops operatorAPI, id string) error) error {
+	var of operatorFlags
+	fs := e.newOperatorFlagSet(name, usageText, &of)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	} else if len(pos) != 1 {
 		return usagef("%s", usageLine)
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := e.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	return do(ctx, store, pos[0])
+	defer done()
+	return do(ctx, ops, pos[0])
 }

@@ -48,8 +48,9 @@ type JobsListCommand struct{ *Env }
 
 // Run prints the jobs the flags select, one JSON object per line.
 func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
-	var dsn, state, typ, tenant string
-	fs := c.newFlagSet("jobs", jobsUsage, &dsn)
+	var of operatorFlags
+	var state, typ, tenant string
+	fs := c.newOperatorFlagSet("jobs", jobsUsage, &of)
 	fs.StringVar(&state, "state", "", "only jobs in this state: pending, accepted, failed, done or canceled")
 	fs.StringVar(&typ, "type", "", "only jobs of this type: release, reboot, reset or wipe_user_data")
 	fs.StringVar(&tenant, "tenant", "", "only this tenant's jobs")
@@ -63,13 +64,13 @@ func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--type must be release, reboot, reset or wipe_user_data")
 	}
 
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer done()
 
-	var filter phonefleet.CommandFilter
+	filter := phonefleet.JobFilter{Tenant: tenant}
 	if state != "" {
 		s := phonefleet.JobState(state)
 		filter.State = &s
@@ -78,10 +79,7 @@ func (c *JobsListCommand) Run(ctx context.Context, args []string) error {
 		t := phonefleet.CommandType(typ)
 		filter.Type = &t
 	}
-	if filter.TenantID, err = tenantIDFilter(ctx, store, tenant); err != nil {
-		return err
-	}
-	jobs, err := store.FindCommands(ctx, filter)
+	jobs, err := ops.Jobs(ctx, filter)
 	if err != nil {
 		return err
 	}
@@ -108,18 +106,18 @@ type JobsRetryCommand struct{ *Env }
 // Run retries the job given by its ID, or the latest failed job of the
 // instance given.
 func (c *JobsRetryCommand) Run(ctx context.Context, args []string) error {
-	var dsn string
-	fs := c.newFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset; makes a pending\njob due now, keeping its attempts. Either way it is a new delivery: a new\nX-Phonefleet-Delivery-Id, the same event ID. An instance ID names that instance's latest\nfailed job (else its latest job).\n", &dsn)
+	var of operatorFlags
+	fs := c.newOperatorFlagSet("jobs retry", "Usage: phonefleet jobs retry JOB_ID|INSTANCE_ID\n\nMakes a failed job pending again, due now, with attempts reset; makes a pending\njob due now, keeping its attempts. Either way it is a new delivery: a new\nX-Phonefleet-Delivery-Id, the same event ID. An instance ID names that instance's latest\nfailed job (else its latest job).\n", &of)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	} else if len(pos) != 1 {
 		return usagef("usage: phonefleet jobs retry JOB_ID|INSTANCE_ID")
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	return store.RetryCommand(ctx, pos[0])
+	defer done()
+	return ops.RetryJob(ctx, pos[0])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/phonefleet/phonefleet"
 	"github.com/phonefleet/phonefleet/client"
 )
 
@@ -12,6 +13,7 @@ import (
 type LoginCommand struct{ *Env }
 
 const loginUsage = `Usage: phonefleet login --endpoint URL --domain TENANT --user NAME --password-stdin
+       phonefleet login --operator --endpoint URL --user NAME --password-stdin
 
 Asks the server for an IAM token with the user's password (read from stdin,
 never from a flag) and stores the token as the login of that endpoint in
@@ -20,6 +22,11 @@ readable by you only, beside the logins of other endpoints. The instances
 commands then use it: the latest login by default, or the login of the
 endpoint named by --endpoint (env PHONEFLEET_ENDPOINT). A stored token is
 never sent to another endpoint.
+
+With --operator it signs an operator in (domain phonefleet-operators) and
+stores an operator login, apart from tenant logins: the operator commands
+(tenant, token, user, sku, jobs, audit, ...) given no --db then act through
+that server's admin API.
 
 Example:
 
@@ -33,8 +40,9 @@ func (c *LoginCommand) Run(ctx context.Context, args []string) error {
 	}
 	var rf remoteFlags
 	var domain, user string
-	var passwordStdin bool
+	var passwordStdin, operator bool
 	fs := c.newRemoteFlagSet("login", loginUsage, &rf)
+	fs.BoolVar(&operator, "operator", false, "sign an operator in (domain phonefleet-operators) and store an operator login")
 	fs.StringVar(&domain, "domain", "", "the tenant's name (IAM domain)")
 	fs.StringVar(&user, "user", "", "the user's name")
 	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (the only way; accepted for clarity)")
@@ -50,6 +58,10 @@ func (c *LoginCommand) Run(ctx context.Context, args []string) error {
 		return usagef("--endpoint is required (or env PHONEFLEET_ENDPOINT)")
 	case endpointErr(endpoint) != nil:
 		return usagef("--endpoint %s", endpointErr(endpoint))
+	case operator && domain != "" && domain != phonefleet.OperatorDomain:
+		return usagef("--domain is not a flag of login --operator: operators sign in to %s", phonefleet.OperatorDomain)
+	case operator:
+		domain = phonefleet.OperatorDomain
 	case domain == "":
 		return usagef("--domain is required")
 	case user == "":
@@ -67,7 +79,11 @@ func (c *LoginCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := c.saveLogin(&loginConfig{Endpoint: endpoint, Token: tok.Token, Domain: domain, User: user, ExpiresAt: tok.ExpiresAt})
+	save := c.saveLogin
+	if operator {
+		save = c.saveOperatorLogin
+	}
+	path, err := save(&loginConfig{Endpoint: endpoint, Token: tok.Token, Domain: domain, User: user, ExpiresAt: tok.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store the login: %w", err)
 	}

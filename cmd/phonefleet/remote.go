@@ -39,6 +39,12 @@ type loginConfig struct {
 type loginFile struct {
 	Current string                  `json:"current"`
 	Logins  map[string]*loginConfig `json:"logins"`
+
+	// Operators are the operator logins (login --operator), kept apart
+	// from tenant logins: operator commands use only these, tenant
+	// commands never.
+	CurrentOperator string                  `json:"current_operator,omitempty"`
+	Operators       map[string]*loginConfig `json:"operators,omitempty"`
 }
 
 // configPath returns $XDG_CONFIG_HOME/phonefleet/login.json, or
@@ -59,7 +65,7 @@ func (e *Env) configPath() (string, error) {
 // file written before logins were kept per endpoint holds one login at its
 // top level: it becomes the login of its endpoint, and the current one.
 func (e *Env) loadLogins() (*loginFile, error) {
-	f := &loginFile{Logins: map[string]*loginConfig{}}
+	f := &loginFile{Logins: map[string]*loginConfig{}, Operators: map[string]*loginConfig{}}
 	path, err := e.configPath()
 	if err != nil {
 		return nil, err
@@ -98,6 +104,19 @@ func (e *Env) loadLogins() (*loginFile, error) {
 		f.Logins[norm] = l
 		if key == raw.Current {
 			f.Current = norm
+		}
+	}
+	for key, l := range raw.loginFile.Operators {
+		if l == nil || l.Token == "" {
+			continue
+		}
+		norm, err := normalizeEndpoint(l.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s: operator login %q: endpoint: %w", path, key, err)
+		}
+		f.Operators[norm] = l
+		if key == raw.CurrentOperator {
+			f.CurrentOperator = norm
 		}
 	}
 	return f, nil
@@ -139,6 +158,16 @@ func normalizeEndpoint(s string) (string, error) {
 // other endpoints, and makes it the current one. The file is readable by
 // its owner only.
 func (e *Env) saveLogin(c *loginConfig) (string, error) {
+	return e.storeLogin(c, false)
+}
+
+// saveOperatorLogin stores c as the operator login of its endpoint, apart
+// from tenant logins, and makes it the current operator login.
+func (e *Env) saveOperatorLogin(c *loginConfig) (string, error) {
+	return e.storeLogin(c, true)
+}
+
+func (e *Env) storeLogin(c *loginConfig, operator bool) (string, error) {
 	key, err := normalizeEndpoint(c.Endpoint)
 	if err != nil {
 		return "", err
@@ -148,7 +177,11 @@ func (e *Env) saveLogin(c *loginConfig) (string, error) {
 		return "", err
 	}
 	c.Endpoint = key
-	f.Logins[key], f.Current = c, key
+	if operator {
+		f.Operators[key], f.CurrentOperator = c, key
+	} else {
+		f.Logins[key], f.Current = c, key
+	}
 	path, err := e.configPath()
 	if err != nil {
 		return "", err

@@ -16,6 +16,11 @@ const skuUsage = `Usage:
 	    --band-sizes 2,4,8 --month-price N --year-price N --hour-price N [--calc-spec S]
 	    [--storage-spec S] [--spec-desc S] [--max-resolution 720p]
 	    adds a SKU and prints its ID; prices are in minor units (cents) of USD
+	phonefleet sku price ID --region R --month-price N --year-price N --hour-price N
+	    sets the SKU's prices in one of its regions and prints the SKU
+	phonefleet sku retire ID
+	    stops selling the SKU (purchases answer KOOPHONE.API.3002, the catalogue
+	    leaves it out); its instances keep running
 `
 
 // newSKUCommand returns the sku commands.
@@ -23,7 +28,58 @@ func newSKUCommand(env *Env) command {
 	return newGroup(env, "sku", skuUsage,
 		leaf{"list", &SKUListCommand{Env: env}},
 		leaf{"add", &SKUAddCommand{Env: env}},
+		leaf{"price", &SKUPriceCommand{Env: env}},
+		leaf{"retire", &SKURetireCommand{Env: env}},
 	)
+}
+
+// SKUPriceCommand sets a SKU's prices in one region.
+type SKUPriceCommand struct{ *Env }
+
+// Run sets the prices and prints the SKU.
+func (c *SKUPriceCommand) Run(ctx context.Context, args []string) error {
+	var of operatorFlags
+	var p phonefleet.RegionPrice
+	fs := c.newOperatorFlagSet("sku price", "Usage: phonefleet sku price ID --region R --month-price N --year-price N --hour-price N\n\nSets the SKU's prices (minor units) in one of its regions, where they replace\nits base prices, and prints the SKU.\n", &of)
+	fs.StringVar(&p.Region, "region", "", "one of the SKU's regions")
+	fs.Int64Var(&p.MonthPrice, "month-price", 0, "price of one month there, minor units")
+	fs.Int64Var(&p.YearPrice, "year-price", 0, "price of one year there, minor units")
+	fs.Int64Var(&p.HourPrice, "hour-price", 0, "pay-per-use price of one hour there, minor units")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	} else if len(pos) != 1 {
+		return usagef("usage: phonefleet sku price ID --region R --month-price N --year-price N --hour-price N")
+	} else if err := p.Validate(); err != nil {
+		return usagef("%s", phonefleet.ErrorMessage(err))
+	}
+	ops, done, err := c.openOperator(&of, StoreOptions{})
+	if err != nil {
+		return err
+	}
+	defer done()
+	sku, err := ops.SetSKUPrice(ctx, pos[0], p)
+	if err != nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, []*phonefleet.SKU{sku})
+}
+
+// SKURetireCommand stops selling a SKU.
+type SKURetireCommand struct{ *Env }
+
+// Run retires the SKU and prints it.
+func (c *SKURetireCommand) Run(ctx context.Context, args []string) error {
+	var sku *phonefleet.SKU
+	err := runOneID(ctx, c.Env, args, "sku retire", "Usage: phonefleet sku retire ID\n\nStops selling the SKU: purchases of it answer KOOPHONE.API.3002 and the\ncatalogue leaves it out. Its instances keep running. Prints the SKU.\n", "usage: phonefleet sku retire ID",
+		func(ctx context.Context, ops operatorAPI, id string) (err error) {
+			sku, err = ops.RetireSKU(ctx, id)
+			return err
+		})
+	if err != nil || sku == nil {
+		return err
+	}
+	return writeJSONLines(c.Stdout, []*phonefleet.SKU{sku})
 }
 
 // SKUListCommand lists the catalogue.
@@ -32,8 +88,8 @@ type SKUListCommand struct{ *Env }
 // Run prints one JSON object per SKU.
 func (c *SKUListCommand) Run(ctx context.Context, args []string) error {
 	return runList(ctx, c.Env, args, "sku list", "Usage: phonefleet sku list\n\nPrints one JSON object per SKU.\n", "",
-		func(ctx context.Context, store phonefleet.Store, _ *string) ([]*phonefleet.SKU, error) {
-			return store.FindSKUs(ctx)
+		func(ctx context.Context, ops operatorAPI, _ string) ([]*phonefleet.SKU, error) {
+			return ops.SKUs(ctx)
 		})
 }
 
@@ -42,9 +98,10 @@ type SKUAddCommand struct{ *Env }
 
 // Run adds the SKU and prints its ID.
 func (c *SKUAddCommand) Run(ctx context.Context, args []string) error {
-	var dsn, regions, bandSizes string
+	var of operatorFlags
+	var regions, bandSizes string
 	s := &phonefleet.SKU{Currency: phonefleet.Currency}
-	fs := c.newFlagSet("sku add", skuUsage, &dsn)
+	fs := c.newOperatorFlagSet("sku add", skuUsage, &of)
 	fs.StringVar(&s.ID, "id", "", "SKU ID, the instanceSkuId of purchases (1-64 of [A-Za-z0-9._-])")
 	fs.StringVar(&s.Type, "type", phonefleet.SKUTypeProfessional, "PROFESSIONAL or ENTERPRISE")
 	fs.StringVar(&s.Name, "name", "", "display name")
@@ -84,13 +141,12 @@ func (c *SKUAddCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	if err := store.CreateSKU(ctx, s); err != nil {
+	defer done()
+	if err := ops.CreateSKU(ctx, s); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(c.Stdout, s.ID)

@@ -32,9 +32,10 @@ type TokenIssueCommand struct{ *Env }
 
 // Run issues the token and prints it, alone.
 func (c *TokenIssueCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant, role, name string
+	var of operatorFlags
+	var tenant, role, name string
 	var ttl time.Duration
-	fs := c.newFlagSet("token issue", "Usage: phonefleet token issue --tenant NAME [--role admin|viewer] [--ttl 24h] [--name LABEL]\n\nPrints the token, alone; it is shown only this once.\n", &dsn)
+	fs := c.newOperatorFlagSet("token issue", "Usage: phonefleet token issue --tenant NAME [--role admin|viewer] [--ttl 24h] [--name LABEL]\n\nPrints the token, alone; it is shown only this once.\n", &of)
 	fs.StringVar(&tenant, "tenant", "", "tenant name")
 	fs.StringVar(&role, "role", phonefleet.RoleAdmin, "admin (every action) or viewer (the three queries)")
 	fs.DurationVar(&ttl, "ttl", phonefleet.DefaultTokenTTL, "lifetime of the token")
@@ -49,17 +50,12 @@ func (c *TokenIssueCommand) Run(ctx context.Context, args []string) error {
 	if _, err := phonefleet.RoleActions(role); err != nil {
 		return usagef("--role: %s", phonefleet.ErrorMessage(err))
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	t, err := findTenant(ctx, store, tenant)
-	if err != nil {
-		return err
-	}
-	secret, _, err := issueToken(ctx, store, t, role, name, ttl)
+	defer done()
+	secret, _, err := ops.IssueToken(ctx, tenant, role, name, ttl)
 	if err != nil {
 		return err
 	}
@@ -73,8 +69,8 @@ type TokenListCommand struct{ *Env }
 // Run prints one JSON object per token, never the secret.
 func (c *TokenListCommand) Run(ctx context.Context, args []string) error {
 	return runList(ctx, c.Env, args, "token list", "Usage: phonefleet token list [--tenant NAME]\n\nPrints one JSON object per token (never the secret).\n", "only this tenant's tokens",
-		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.Token, error) {
-			return store.FindTokens(ctx, phonefleet.TokenFilter{TenantID: tenantID})
+		func(ctx context.Context, ops operatorAPI, tenant string) ([]*phonefleet.Token, error) {
+			return ops.Tokens(ctx, tenant)
 		})
 }
 
@@ -84,8 +80,8 @@ type TokenRevokeCommand struct{ *Env }
 // Run revokes the token given by its ID or whole.
 func (c *TokenRevokeCommand) Run(ctx context.Context, args []string) error {
 	return runOneID(ctx, c.Env, args, "token revoke", "Usage: phonefleet token revoke TOKEN_ID\n\nTOKEN_ID is the part of a token before its first \".\", or the whole token.\n", "usage: phonefleet token revoke TOKEN_ID",
-		func(ctx context.Context, store phonefleet.Store, id string) error {
-			return store.RevokeToken(ctx, phonefleet.TokenID(id))
+		func(ctx context.Context, ops operatorAPI, id string) error {
+			return ops.RevokeToken(ctx, id)
 		})
 }
 

@@ -43,9 +43,10 @@ type UserCreateCommand struct{ *Env }
 
 // Run creates the user and prints its ID.
 func (c *UserCreateCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant, name, role string
+	var of operatorFlags
+	var tenant, name, role string
 	var passwordStdin bool
-	fs := c.newFlagSet("user create", "Usage: phonefleet user create --tenant NAME --name USER [--role admin|viewer] [--password-stdin]\n\nReads the password from stdin (one line, 8-128 bytes); prints the user's ID.\n", &dsn)
+	fs := c.newOperatorFlagSet("user create", "Usage: phonefleet user create --tenant NAME --name USER [--role admin|viewer] [--password-stdin]\n\nReads the password from stdin (one line, 8-128 bytes); prints the user's ID.\n", &of)
 	fs.StringVar(&tenant, "tenant", "", "tenant name")
 	fs.StringVar(&name, "name", "", "user name")
 	fs.StringVar(&role, "role", phonefleet.RoleAdmin, "admin (every action) or viewer (the three queries)")
@@ -65,18 +66,16 @@ func (c *UserCreateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	if tenant == phonefleet.OperatorDomain {
+		return usagef("--tenant %s is the operators' domain: use phonefleet operator create", tenant)
+	}
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	t, err := findTenant(ctx, store, tenant)
+	defer done()
+	u, err := ops.CreateUser(ctx, tenant, name, role, pw)
 	if err != nil {
-		return err
-	}
-	u := &phonefleet.User{TenantID: t.ID, Name: name, Role: role, PasswordHash: phonefleet.HashPassword(pw)}
-	if err := store.CreateUser(ctx, u); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(c.Stdout, u.ID)
@@ -89,8 +88,8 @@ type UserListCommand struct{ *Env }
 // Run prints one JSON object per user.
 func (c *UserListCommand) Run(ctx context.Context, args []string) error {
 	return runList(ctx, c.Env, args, "user list", "Usage: phonefleet user list [--tenant NAME]\n\nPrints one JSON object per user (never the password hash).\n", "only this tenant's users",
-		func(ctx context.Context, store phonefleet.Store, tenantID *string) ([]*phonefleet.User, error) {
-			return store.FindUsers(ctx, phonefleet.UserFilter{TenantID: tenantID})
+		func(ctx context.Context, ops operatorAPI, tenant string) ([]*phonefleet.User, error) {
+			return ops.Users(ctx, tenant)
 		})
 }
 
@@ -103,13 +102,14 @@ type UserUpdateCommand struct {
 
 // Run applies the change.
 func (c *UserUpdateCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
+	var of operatorFlags
+	var tenant string
 	var passwordStdin bool
 	name, help := "user passwd", "Usage: phonefleet user passwd --tenant NAME USER [--password-stdin]\n\nReads the new password from stdin; the user's tokens stop working.\n"
 	if c.disable {
 		name, help = "user disable", "Usage: phonefleet user disable --tenant NAME USER\n\nThe user can no longer sign in; its tokens and access keys stop working.\n"
 	}
-	fs := c.newFlagSet(name, help, &dsn)
+	fs := c.newOperatorFlagSet(name, help, &of)
 	fs.StringVar(&tenant, "tenant", "", "tenant name")
 	if !c.disable {
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (the only way; accepted for clarity)")
@@ -122,29 +122,20 @@ func (c *UserUpdateCommand) Run(ctx context.Context, args []string) error {
 	} else if tenant == "" {
 		return usagef("--tenant is required")
 	}
-	upd := phonefleet.UserUpdate{Disabled: &c.disable}
+	var pw *string
 	if !c.disable {
-		pw, err := readPassword(c.Stdin)
+		p, err := readPassword(c.Stdin)
 		if err != nil {
 			return err
 		}
-		hash := phonefleet.HashPassword(pw)
-		upd = phonefleet.UserUpdate{PasswordHash: &hash}
+		pw = &p
 	}
-	store, err := openStore(dsn, StoreOptions{})
+	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	if _, err := findTenant(ctx, store, tenant); err != nil {
-		return err
-	}
-	u, err := store.FindUser(ctx, tenant, pos[0])
-	if err != nil {
-		return err
-	}
-	_, err = store.UpdateUser(ctx, u.ID, upd)
+	defer done()
+	_, err = ops.UpdateUser(ctx, tenant, pos[0], c.disable, pw)
 	return err
 }
 
