@@ -219,7 +219,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/phonefleet/refunds", s.authenticated(phonefleet.ActionQueryInstanceBatch,
 		s.checkNames(names{Query: pageParams}, s.handleRefunds)))
 	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch,
-		s.checkNames(names{Query: pageParams}, s.handleAudit)))
+		s.checkNames(names{Query: auditParams}, s.handleAudit)))
 }
 
 // handleJobReportRoute serves data-plane reports when a webhook secret is
