@@ -15,7 +15,7 @@ import (
 // slices out of range whatever page is asked for.
 func FuzzParsePage(f *testing.F) {
 	for _, q := range []string{"page_no=1&page_size=10", "page_no=0&page_size=10", "page_no=9223372036854775807&page_size=1000",
-		"page_no=1&page_size=1001", "page_no=-1&page_size=1", "page_no=1&page_no=2&page_size=1", "page_no=%zz", ""} {
+		"page_no=1&page_size=1001", "page_no=-1&page_size=1", "page_no=1&page_no=2&page_size=1", "page_no=%zz", "", "page_size=5", "page_no=3", "page_no=&page_size=1"} {
 		f.Add(q, 5)
 	}
 	f.Fuzz(func(t *testing.T, rawQuery string, n int) {
@@ -29,8 +29,13 @@ func FuzzParsePage(f *testing.F) {
 			return
 		}
 		q, _ := url.ParseQuery(rawQuery)
-		givenNo, _ := strconv.Atoi(q.Get("page_no"))
-		givenSize, _ := strconv.Atoi(q.Get("page_size"))
+		givenNo, givenSize := 1, 10 // the defaults of absent parameters
+		if q.Has("page_no") {
+			givenNo, _ = strconv.Atoi(q.Get("page_no"))
+		}
+		if q.Has("page_size") {
+			givenSize, _ = strconv.Atoi(q.Get("page_size"))
+		}
 		if pageNo < 1 || pageSize < 1 || pageSize > maxPageSize || pageNo != givenNo || pageSize != givenSize {
 			t.Fatalf("%q: page %d of size %d", rawQuery, pageNo, pageSize)
 		}
