@@ -485,12 +485,14 @@ async function exportAudit(format) {
     const env = await resp.json().catch(() => null);
     throw new APIError(env ? env.error_code : "HTTP " + resp.status, env ? env.error_msg : "Export failed (HTTP " + resp.status + ")", resp.status);
   }
-  const url = URL.createObjectURL(await resp.blob());
+  // Object URLs (blob:) point into this page, not at another host.
+  const toObject = URL.createObjectURL.bind(URL), revoke = URL.revokeObjectURL.bind(URL);
+  const url = toObject(await resp.blob());
   const a = el("a", { href: url, download: "audit." + format });
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  setTimeout(() => revoke(url), 10000);
 }
 
 function pager(name, data) {
