@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
@@ -10,7 +12,18 @@ import (
 // operator would, through internal/testingutil; these are their KooPhone
 // request and answer shapes.
 
-func TestMain(m *testing.M) { testingutil.Main(m) }
+// TestMain says, even without -v, when the PostgreSQL tests will skip, and
+// fails the package instead where they must run (see requirePostgres).
+func TestMain(m *testing.M) {
+	if os.Getenv(testURLEnv) == "" {
+		if why := requirePostgres(); why != "" {
+			fmt.Fprintf(os.Stderr, "postgres tests cannot run: %s is not set, and %s\n", testURLEnv, why)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "postgres tests skipped: %s is not set\n", testURLEnv)
+	}
+	testingutil.Main(m)
+}
 
 // purchaseBody is a CreateInstance request for count monthly instances of
 // the default catalogue.
