@@ -35,8 +35,9 @@ func (s *Server) auditFailure(r *http.Request, action string, ids []string, err 
 	e := phonefleet.FailureAuditEvent(action, phonefleet.PrincipalFromContext(ctx), phonefleet.RequestIDFromContext(ctx), ids, err, time.Time{})
 	e.ClientAddr = clientAddr(r)
 	if action == phonefleet.ActionInstanceDelete {
-		// A refused preview is still a preview; a malformed flag is not.
-		e.DryRun, _ = strconv.ParseBool(r.URL.Query().Get("dry_run"))
+		// A refused preview is still a preview; a malformed or repeated
+		// flag is not.
+		e.DryRun = slices.Equal(r.URL.Query()["dry_run"], []string{"true"})
 	}
 	// At is left zero: the store stamps the event with its business time.
 	ctx, cancel := context.WithTimeout(ctx, auditWriteTimeout)

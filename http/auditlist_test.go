@@ -54,7 +54,7 @@ func (e *E2E) mustAudit(t *testing.T, token, query string) auditList {
 // TestAudit_ActorAddressDryRun: behind a trusted proxy, the audit list
 // shows who acted (the token's name), the forwarded client address, and
 // marks a refund preview, accepted or refused, as a dry run; a real
-// unsubscribe is not one.
+// unsubscribe is not one, nor a call refused for a malformed dry_run.
 func TestAudit_ActorAddressDryRun(t *testing.T) {
 	e := mustOpenE2E(t, false, func(s *pfhttp.Server) {
 		s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -73,20 +73,22 @@ func TestAudit_ActorAddressDryRun(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	call("/v1/instances/delete?dry_run=yes", fmt.Sprintf(`{"instanceIdList":[%q]}`, ids[0]), "203.0.113.8")
 	call("/v1/instances/delete?dry_run=true", fmt.Sprintf(`{"instanceIdList":[%q]}`, ids[0]), "198.51.100.1, 203.0.113.9")
 	call("/v1/instances/delete?dry_run=true", `{"instanceIdList":["nosuchinstance"]}`, "203.0.113.10")
 	call("/v1/instances/delete", fmt.Sprintf(`{"instanceIdList":[%q]}`, ids[0]), "2001:db8::5")
 
 	l := e.mustAudit(t, token, "")
-	if l.PageNo != 1 || l.PageSize != 10 || l.TotalCount != 4 || len(l.Result) != 4 {
-		t.Fatalf("audit without page_no: %+v, want page 1 of size 10 with the 4 events", l)
+	if l.PageNo != 1 || l.PageSize != 10 || l.TotalCount != 5 || len(l.Result) != 5 {
+		t.Fatalf("audit without page_no: %+v, want page 1 of size 10 with the 5 events", l)
 	}
 	type row struct {
 		actor, addr string
 		dryRun      bool
 		code        string
 	}
-	want := []row{{"e2e", "2001:db8::5", false, "0"}, {"e2e", "203.0.113.10", true, "KOOPHONE.API.1012"}, {"e2e", "203.0.113.9", true, "0"}, {"e2e", "127.0.0.1", false, "0"}}
+	want := []row{{"e2e", "2001:db8::5", false, "0"}, {"e2e", "203.0.113.10", true, "KOOPHONE.API.1012"}, {"e2e", "203.0.113.9", true, "0"},
+		{"e2e", "203.0.113.8", false, "KOOPHONE.API.1000"}, {"e2e", "127.0.0.1", false, "0"}}
 	for i, it := range l.Result {
 		if got := (row{it.Actor, it.ClientAddr, it.DryRun, it.ErrorCode}); got != want[i] {
 			t.Errorf("event %d (%s %s): %+v, want %+v", i, it.Action, it.Detail, got, want[i])
