@@ -439,6 +439,35 @@ func TestConsole(t *testing.T) {
 		t.Errorf("audit filtered by action and actor: %+v", rows)
 	}
 
+	// Export CSV hands the browser a file of the filtered events, with a
+	// header row. (The download is caught before it leaves the page.)
+	run("audit export",
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Evaluate[bool](`(() => { window.exported = null;
+				const toObject = URL.createObjectURL;
+				URL.createObjectURL = (blob) => { window.exportedBlob = blob; return toObject.call(URL, blob); };
+				HTMLAnchorElement.prototype.click = function () {
+					const name = this.download;
+					window.exportedBlob.text().then(text => { window.exported = {name, text}; });
+				};
+				return true; })()`)(ctx, target)
+			return chromedp.Void{}, err
+		},
+		chromedp.Click(chromedp.CSS(`#audit-export-csv`)),
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](`window.exported !== null`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
+			return chromedp.Void{}, err
+		})
+	var exported struct {
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}
+	eval("exported file", `window.exported`, &exported)
+	if csvLines := strings.Split(strings.TrimSpace(exported.Text), "\n"); exported.Name != "audit.csv" || len(csvLines) != 3 ||
+		!strings.HasPrefix(csvLines[0], "id,at,tenant,actor,") || !strings.Contains(csvLines[2], ",acme,alice,alice,127.0.0.1,true,instanceDelete,") {
+		t.Errorf("exported %q:\n%s", exported.Name, exported.Text)
+	}
+
 	// A phone-width screen: every page fits without sideways scrolling of
 	// the page (a table may scroll inside its own box).
 	run("phone width", chromedp.EmulateViewport(390, 844))
