@@ -324,16 +324,18 @@ func (a *Admin) Jobs(ctx context.Context, f JobFilter) ([]*Command, error) {
 // latest failed job).
 func (a *Admin) RetryJob(ctx context.Context, id string) error { return a.Store.RetryCommand(ctx, id) }
 
-// Audit returns audit events newest first, of one tenant or all; limit 0
+// Audit returns audit events newest first, of one tenant or all (""),
+// filtered and paged by f (its TenantID is set from tenant); a Limit of 0
 // is no limit.
-func (a *Admin) Audit(ctx context.Context, tenant string, limit int) ([]*AuditEvent, error) {
+func (a *Admin) Audit(ctx context.Context, tenant string, f AuditFilter) ([]*AuditEvent, error) {
 	id, err := a.tenantFilter(ctx, tenant)
 	if err != nil {
 		return nil, err
-	} else if limit < 0 {
+	} else if f.Limit < 0 {
 		return nil, Errorf(EInvalid, "limit must not be negative")
 	}
-	return a.Store.FindAuditEvents(ctx, AuditFilter{TenantID: id, Limit: limit})
+	f.TenantID = id
+	return a.Store.FindAuditEvents(ctx, f)
 }
 
 // Refunds lists refunds, of one tenant or all.

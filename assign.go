@@ -43,6 +43,7 @@ type AssignRequest struct {
 	TenantID   string
 	TokenID    string
 	UserName   string // the tenant user who called, for the audit trail
+	Actor      string // who called (Principal.Actor), for the audit trail; "" means UserName, else ActorSystem
 	ClientAddr string // the caller's address, for the audit trail
 	RequestID  string
 	Pairs      []UserInstance
@@ -89,6 +90,7 @@ type CommandRequest struct {
 	TenantID    string
 	TokenID     string
 	UserName    string // the tenant user who called, for the audit trail
+	Actor       string // who called (Principal.Actor), for the audit trail; "" means UserName, else ActorSystem
 	ClientAddr  string // the caller's address, for the audit trail
 	RequestID   string
 	Type        CommandType // CommandReboot or CommandReset
@@ -109,6 +111,7 @@ type PrepareRequest struct {
 	TenantID    string
 	TokenID     string
 	UserName    string // the tenant user who called, for the audit trail
+	Actor       string // who called (Principal.Actor), for the audit trail; "" means UserName, else ActorSystem
 	ClientAddr  string // the caller's address, for the audit trail
 	RequestID   string
 	UserID      string
@@ -319,9 +322,9 @@ func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStat
 // requestAuditEvent returns the audit event of an assign, unassign,
 // reboot, reset or prepare request that succeeded with detail. Failures are
 // audited by the caller with FailureAuditEvent.
-func requestAuditEvent(action, tenantID, tokenID, userName, clientAddr, requestID string, ids []string, detail string, now time.Time) *AuditEvent {
+func requestAuditEvent(action, tenantID, tokenID, userName, actor, clientAddr, requestID string, ids []string, detail string, now time.Time) *AuditEvent {
 	e := &AuditEvent{
-		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, ClientAddr: clientAddr, Action: action,
+		At: now.UTC(), TenantID: tenantID, TokenID: tokenID, UserName: userName, Actor: auditActor(actor, userName), ClientAddr: clientAddr, Action: action,
 		RequestID: requestID, InstanceIDs: ids, ErrorCode: ECodeOK, Detail: detail,
 	}
 	if e.InstanceIDs == nil {
@@ -335,14 +338,14 @@ func requestAuditEvent(action, tenantID, tokenID, userName, clientAddr, requestI
 func AssignAuditEvent(req *AssignRequest, plan *AssignPlan, now time.Time) *AuditEvent {
 	changed := len(plan.Changes())
 	detail := fmt.Sprintf("assigned %d, no-op %d: %s", changed, len(plan.Items)-changed, pairList(req.Pairs))
-	return requestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
+	return requestAuditEvent(ActionInstanceAssign, req.TenantID, req.TokenID, req.UserName, req.Actor, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
 // UnassignAuditEvent returns the audit event of an unassign request that
 // succeeded with plan.
 func UnassignAuditEvent(req *AssignRequest, plan *CommandPlan, now time.Time) *AuditEvent {
 	detail := fmt.Sprintf("task %s: unassigned %s; wipe_user_data jobs %s", plan.TaskID, pairList(req.Pairs), jobList(plan))
-	return requestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
+	return requestAuditEvent(ActionInstanceUnassign, req.TenantID, req.TokenID, req.UserName, req.Actor, req.ClientAddr, req.RequestID, req.InstanceIDs(), detail, now)
 }
 
 // CommandAuditEvent returns the audit event of a reboot or reset request
@@ -353,7 +356,7 @@ func CommandAuditEvent(req *CommandRequest, plan *CommandPlan, now time.Time) *A
 		action = ActionInstanceReset
 	}
 	detail := fmt.Sprintf("task %s: %s jobs %s", plan.TaskID, req.Type, jobList(plan))
-	return requestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
+	return requestAuditEvent(action, req.TenantID, req.TokenID, req.UserName, req.Actor, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
 }
 
 // PrepareAuditEvent returns the audit event of a prepare request that
@@ -364,7 +367,7 @@ func PrepareAuditEvent(req *PrepareRequest, statuses []PrepareStatus, now time.T
 		parts[i] = fmt.Sprintf("%s=%d", s.InstanceID, s.Status)
 	}
 	detail := fmt.Sprintf("prepare for user %s: %s", req.UserID, strings.Join(parts, ", "))
-	return requestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
+	return requestAuditEvent(ActionInstancePrepare, req.TenantID, req.TokenID, req.UserName, req.Actor, req.ClientAddr, req.RequestID, req.InstanceIDs, detail, now)
 }
 
 func pairList(pairs []UserInstance) string {

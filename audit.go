@@ -3,6 +3,7 @@ package phonefleet
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,7 +16,9 @@ type AuditEvent struct {
 	TenantName  string    `json:"tenant"`
 	TokenID     string    `json:"-"`
 	UserName    string    `json:"user"`        // the tenant user who called; "" for an operator's token
+	Actor       string    `json:"actor"`       // who acted: see Principal.Actor; "system" for background work, "" when the caller was not authenticated
 	ClientAddr  string    `json:"client_addr"` // the caller's IP address (behind a trusted proxy, the forwarded one); "" when not recorded
+	DryRun      bool      `json:"dry_run"`     // the call only previewed its effect (an unsubscribe with ?dry_run=true)
 	Action      string    `json:"action"`
 	RequestID   string    `json:"request_id"`
 	InstanceIDs []string  `json:"instance_ids"`
@@ -23,11 +26,38 @@ type AuditEvent struct {
 	Detail      string    `json:"detail"`
 }
 
-// AuditFilter selects audit events.
-type AuditFilter struct {
-	TenantID *string
-	Limit    int // 0: no limit
+// ActorSystem is the actor of work nobody asked for over the API: the
+// release worker, sweeps, and store operations run without a caller.
+const ActorSystem = "system"
+
+// auditActor returns actor, else userName, else ActorSystem: the actor of
+// an event built from a request whose caller may not have been named.
+func auditActor(actor, userName string) string {
+	switch {
+	case actor != "":
+		return actor
+	case userName != "":
+		return userName
+	}
+	return ActorSystem
 }
+
+// AuditFilter selects audit events. Every field set must match.
+type AuditFilter struct {
+	TenantID   *string
+	Action     *string    // exactly this action
+	InstanceID *string    // events that name this instance
+	Actor      *string    // exactly this actor
+	Since      *time.Time // events at or after Since
+	Until      *time.Time // events before Until
+	BeforeID   int64      // keyset paging: events with an ID below it (0: no bound)
+	Offset     int        // events to skip (page paging)
+	Limit      int        // 0: no limit
+}
+
+// AuditFilterMaxLen bounds the length of the action, instance and actor
+// filters, so a filter can never be longer than what is stored.
+const AuditFilterMaxLen = 128
 
 // AuditService keeps the audit trail.
 type AuditService interface {
@@ -44,8 +74,11 @@ type AuditService interface {
 	// outcome is unknown, until reading back shows that it did not commit.
 	// An error means the event was neither written nor kept for later.
 	AuditFailure(ctx context.Context, e *AuditEvent, cause error) error
-	// FindAuditEvents returns events newest first.
+	// FindAuditEvents returns events newest first (by ID).
 	FindAuditEvents(ctx context.Context, filter AuditFilter) ([]*AuditEvent, error)
+	// CountAuditEvents returns how many events match filter, ignoring its
+	// BeforeID, Offset and Limit.
+	CountAuditEvents(ctx context.Context, filter AuditFilter) (int, error)
 }
 
 // UnsubscribeAuditEvent returns the audit event of an unsubscribe request
@@ -54,6 +87,7 @@ func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, now t
 	changed := len(plan.Changes())
 	e := &AuditEvent{
 		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, ClientAddr: req.ClientAddr, Action: ActionInstanceDelete,
+		Actor: auditActor(req.Actor, req.UserName), DryRun: req.DryRun,
 		RequestID: req.RequestID, InstanceIDs: req.InstanceIDs, ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("unsubscribed %d, no-op %d, refund %s", changed, len(plan.Items)-changed, FormatMoney(plan.TotalRefund, plan.Currency)),
 	}
@@ -68,6 +102,7 @@ func UnsubscribeAuditEvent(req *UnsubscribeRequest, plan *UnsubscribePlan, now t
 func PurchaseAuditEvent(req *PurchaseRequest, order *Order, instances []*Instance, now time.Time) *AuditEvent {
 	e := &AuditEvent{
 		At: now.UTC(), TenantID: req.TenantID, TokenID: req.TokenID, UserName: req.UserName, ClientAddr: req.ClientAddr, Action: ActionInstanceCreate,
+		Actor:     auditActor(req.Actor, req.UserName),
 		RequestID: req.RequestID, InstanceIDs: make([]string, 0, len(instances)), ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("order %s: %d %s %s instance(s) in %s, total %s",
 			order.ID, order.Count, order.BillingMode, order.SKUID, order.RegionID, FormatMoney(order.Total, order.Currency)),
@@ -97,6 +132,7 @@ func FailureAuditEvent(action string, p *Principal, requestID string, instanceID
 	}
 	if p != nil {
 		e.TenantID, e.TenantName, e.TokenID, e.UserName = p.TenantID, p.TenantName, p.TokenID, p.UserName
+		e.Actor = p.Actor()
 	}
 	for _, id := range instanceIDs[:min(len(instanceIDs), maxAuditIDs)] {
 		if len(id) > maxAuditIDBytes {
@@ -105,4 +141,30 @@ func FailureAuditEvent(action string, p *Principal, requestID string, instanceID
 		e.InstanceIDs = append(e.InstanceIDs, id)
 	}
 	return e
+}
+
+// AuditCSVHeader is the header row of the audit trail's CSV export; see
+// AuditEvent.CSVRecord.
+var AuditCSVHeader = []string{"id", "at", "tenant", "actor", "user", "client_addr", "dry_run", "action", "request_id", "instance_ids", "error_code", "detail"}
+
+// CSVRecord returns e as a row of the CSV export under AuditCSVHeader: the
+// time in RFC 3339 UTC, dry_run true or false, the instance IDs separated by
+// spaces. A text cell that a spreadsheet would run as a formula (it starts
+// with =, +, -, @, a tab or a carriage return) is prefixed with a single
+// quote.
+func (e *AuditEvent) CSVRecord() []string {
+	return []string{
+		strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), csvText(e.TenantName), csvText(e.Actor), csvText(e.UserName),
+		csvText(e.ClientAddr), strconv.FormatBool(e.DryRun), csvText(e.Action), csvText(e.RequestID),
+		csvText(strings.Join(e.InstanceIDs, " ")), csvText(e.ErrorCode), csvText(e.Detail),
+	}
+}
+
+// csvText returns v, prefixed with a single quote when it starts with a
+// character that makes a spreadsheet cell a formula.
+func csvText(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }

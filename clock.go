@@ -1,6 +1,7 @@
 package phonefleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/big"
@@ -204,6 +205,9 @@ type ClockMove struct {
 	// as "operator/cli").
 	TokenID, UserName, RequestID string
 	Operator                     string
+	// Actor is who called (Principal.Actor); "" means Operator, else
+	// UserName, else ActorSystem.
+	Actor string
 	// ClientAddr is the caller's address (empty from the operator's side).
 	ClientAddr string
 }
@@ -273,6 +277,7 @@ func ClockAuditEvent(m *ClockMove, p *ClockPlan) *AuditEvent {
 	}
 	return &AuditEvent{
 		At: p.New, TenantID: m.TenantID, TokenID: m.TokenID, UserName: m.UserName, Action: AuditActionClockMove,
+		Actor:     auditActor(cmp.Or(m.Actor, m.Operator), m.UserName),
 		RequestID: m.RequestID, ClientAddr: m.ClientAddr, InstanceIDs: []string{}, ErrorCode: ECodeOK,
 		Detail: fmt.Sprintf("test clock moved from %s to %s (%s) by %s",
 			p.Old.Format(time.RFC3339Nano), p.New.Format(time.RFC3339Nano), how, who),

@@ -16,10 +16,30 @@ type Principal struct {
 	TenantID    string
 	TenantName  string
 	TokenID     string
+	TokenName   string // the token's name; "" for an access key
 	AccessKeyID string
 	UserID      string
 	UserName    string
 	Actions     []string
+}
+
+// Actor returns who the principal is, for the audit trail: the user's
+// name, else the token's name, else the access key's ID; ActorSystem for a
+// nil principal (a worker, the store's own work).
+func (p *Principal) Actor() string {
+	switch {
+	case p == nil:
+		return ActorSystem
+	case p.UserName != "":
+		return p.UserName
+	case p.TokenName != "":
+		return p.TokenName
+	case p.AccessKeyID != "":
+		return p.AccessKeyID
+	case p.TokenID != "":
+		return p.TokenID
+	}
+	return ActorSystem
 }
 
 // Can reports whether the principal's token carries the action.

@@ -37,6 +37,7 @@ type PurchaseRequest struct {
 	TenantID      string
 	TokenID       string
 	UserName      string // the tenant user who called, for the audit trail
+	Actor         string // who called (Principal.Actor), for the audit trail; "" means UserName, else ActorSystem
 	ClientAddr    string // the caller's address, for the audit trail
 	RequestID     string
 	OS            string

@@ -222,14 +222,28 @@ func (a *Admin) RetryJob(ctx context.Context, id string) error {
 	return a.send(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/retry", nil, nil)
 }
 
-// Audit returns audit events newest first, of one tenant or all ("").
-func (a *Admin) Audit(ctx context.Context, tenant string, limit int) ([]*phonefleet.AuditEvent, error) {
-	q := tenantQuery(tenant)
-	if limit > 0 {
-		if q == nil {
-			q = url.Values{}
+// Audit returns audit events newest first, of one tenant or all (""),
+// filtered and paged by f (its TenantID is ignored: tenant names it).
+func (a *Admin) Audit(ctx context.Context, tenant string, f phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error) {
+	q := url.Values{}
+	if tenant != "" {
+		q.Set("tenant", tenant)
+	}
+	for name, v := range map[string]*string{"action": f.Action, "instance_id": f.InstanceID, "actor": f.Actor} {
+		if v != nil {
+			q.Set(name, *v)
 		}
-		q.Set("limit", strconv.Itoa(limit))
+	}
+	for name, t := range map[string]*time.Time{"since": f.Since, "until": f.Until} {
+		if t != nil {
+			q.Set(name, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if f.BeforeID > 0 {
+		q.Set("before_id", strconv.FormatInt(f.BeforeID, 10))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	var out []*phonefleet.AuditEvent
 	return out, a.get(ctx, "/audit", q, &out)

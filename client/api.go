@@ -309,10 +309,14 @@ type Refund struct {
 
 // AuditEvent is one call in the tenant's audit trail.
 type AuditEvent struct {
+	ID          int64    `json:"id"`
 	At          string   `json:"at"`
+	Actor       string   `json:"actor"` // who acted: the user, else the token's name, else the access key ID; "system" for background work
+	User        string   `json:"user"`
+	ClientAddr  string   `json:"client_addr"` // the caller's IP address as the server saw it
+	DryRun      bool     `json:"dry_run"`     // a preview (an unsubscribe with dry_run=true)
 	Action      string   `json:"action"`
 	RequestID   string   `json:"request_id"`
-	ClientAddr  string   `json:"client_addr"` // the caller's IP address as the server saw it
 	InstanceIDs []string `json:"instance_ids"`
 	ErrorCode   string   `json:"error_code"`
 	Detail      string   `json:"detail"`

@@ -332,6 +332,34 @@ func TestConsole(t *testing.T) {
 	}
 	run("buy page",
 		chromedp.Click(chromedp.CSS(`#nav a[data-page="buy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#buy-price[data-minor]`)))
+	// The Buy page starts on the catalogue's first region, with its models.
+	var buyDefaults struct {
+		Region string `json:"region"`
+		SKUs   int    `json:"skus"`
+	}
+	eval("buy defaults", `({region: document.querySelector("#buy-form select[name=regionId]").value, skus: document.querySelector("#buy-form select[name=instanceSkuId]").options.length})`, &buyDefaults)
+	if first := cat.SKUSpecResponseList[0]; buyDefaults.Region != first.RegionID || buyDefaults.SKUs != len(first.SKUResponses) {
+		t.Errorf("Buy page opened on region %q with %d models, want the catalogue's first, %q with %d", buyDefaults.Region, buyDefaults.SKUs, first.RegionID, len(first.SKUResponses))
+	}
+	// A confirm dialog left open closes when the page changes.
+	// (The Back button, or a link followed from outside: the modal dialog
+	// covers the page's own links.)
+	run("dialog left open",
+		chromedp.Click(chromedp.CSS(`#buy-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dialog-ok`)),
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Evaluate[bool](`(location.hash = "#refunds", true)`)(ctx, target)
+			return chromedp.Void{}, err
+		},
+		chromedp.WaitVisible(chromedp.CSS(`#refunds[data-total]`)))
+	var dialogOpen bool
+	eval("dialog after navigation", `document.querySelector("#dialog").open`, &dialogOpen)
+	if dialogOpen {
+		t.Error("the confirm dialog stayed open after going to another page")
+	}
+	run("back to buy",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="buy"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#buy-price[data-minor]`)),
 		setField(`#buy-form select[name=regionId]`, "cn-north-4"),
 		setField(`#buy-form select[name=instanceSkuId]`, "kp.pro.2u4g"),
@@ -365,21 +393,107 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#nav a[data-page="audit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#audit[data-total]`)),
 		shot("08-audit"))
-	var actions []string
-	eval("audit rows", `Array.from(document.querySelectorAll("#audit tbody tr td:nth-child(2)"), td => td.textContent)`, &actions)
-	if len(actions) < 2 || actions[0] != "instanceCreate" || actions[1] != "instanceDelete" {
-		t.Errorf("audit, newest first: %v", actions)
+	// Newest first: the console's purchase and unsubscribe by alice, the
+	// test's own preview with the admin token, and alice's preview in the
+	// console, both marked as dry runs; all from the loopback address.
+	type auditRow struct {
+		Action string `json:"action"`
+		Actor  string `json:"actor"`
+		Addr   string `json:"addr"`
+		DryRun bool   `json:"dry_run"`
+		Mark   string `json:"mark"`
+	}
+	rowsExpr := `Array.from(document.querySelectorAll("#audit tbody tr[data-id]"), tr => ({action: tr.querySelector("[data-col=action]").textContent,
+		actor: tr.querySelector("[data-col=actor]").textContent, addr: tr.querySelector("[data-col=addr]").textContent,
+		dry_run: tr.dataset.dryRun === "true", mark: (tr.querySelector(".badge.dry-run") || {textContent: ""}).textContent}))`
+	var rows []auditRow
+	eval("audit rows", rowsExpr, &rows)
+	// The admin token has no name: its ID (the part before the dot) is the actor.
+	adminID, _, _ := strings.Cut(te.Admin, ".")
+	want := []auditRow{{"instanceCreate", "alice", "127.0.0.1", false, ""}, {"instanceDelete", "alice", "127.0.0.1", false, ""},
+		{"instanceDelete", adminID, "127.0.0.1", true, "dry run"}, {"instanceDelete", "alice", "127.0.0.1", true, "dry run"},
+		{"instanceCreate", adminID, "127.0.0.1", false, ""}}
+	if len(rows) < len(want) {
+		t.Fatalf("audit rows %+v, want at least %+v", rows, want)
+	}
+	for i, w := range want {
+		if rows[i] != w {
+			t.Errorf("audit row %d: %+v, want %+v", i, rows[i], w)
+		}
+	}
+	var headers []string
+	eval("audit columns", `Array.from(document.querySelectorAll("#audit thead th"), th => th.textContent)`, &headers)
+	if got := strings.Join(headers, ","); got != "When,Action,Result,Actor,Address,Instances,Detail,Request" {
+		t.Errorf("audit columns %s", got)
+	}
+	// The filters: only the previews of unsubscribes.
+	run("audit filters",
+		setField(`#audit-filters select[name=action]`, "instanceDelete"),
+		setField(`#audit-filters input[name=actor]`, "alice"),
+		chromedp.Click(chromedp.CSS(`#audit-filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit[data-total="2"]`)),
+		shot("08b-audit-filtered"))
+	rows = nil
+	eval("filtered audit rows", rowsExpr, &rows)
+	if len(rows) != 2 || rows[0].Action != "instanceDelete" || rows[1].Action != "instanceDelete" || !rows[1].DryRun {
+		t.Errorf("audit filtered by action and actor: %+v", rows)
 	}
 
-	// A phone-width screen.
-	run("phone width",
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Click(chromedp.CSS(`#nav a[data-page="fleet"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total]`)),
-		shot("09-fleet-phone"))
-	var overflow bool
-	eval("no page-wide horizontal scroll", `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
-	if overflow {
-		t.Error("at 390 px the page scrolls sideways (only the table may)")
+	// Export CSV hands the browser a file of the filtered events, with a
+	// header row. (The download is caught before it leaves the page.)
+	run("audit export",
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Evaluate[bool](`(() => { window.exported = null;
+				const toObject = URL.createObjectURL;
+				URL.createObjectURL = (blob) => { window.exportedBlob = blob; return toObject.call(URL, blob); };
+				HTMLAnchorElement.prototype.click = function () {
+					const name = this.download;
+					window.exportedBlob.text().then(text => { window.exported = {name, text}; });
+				};
+				return true; })()`)(ctx, target)
+			return chromedp.Void{}, err
+		},
+		chromedp.Click(chromedp.CSS(`#audit-export-csv`)),
+		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](`window.exported !== null`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
+			return chromedp.Void{}, err
+		})
+	var exported struct {
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}
+	eval("exported file", `window.exported`, &exported)
+	if csvLines := strings.Split(strings.TrimSpace(exported.Text), "\n"); exported.Name != "audit.csv" || len(csvLines) != 3 ||
+		!strings.HasPrefix(csvLines[0], "id,at,tenant,actor,") || !strings.Contains(csvLines[2], ",acme,alice,alice,127.0.0.1,true,instanceDelete,") {
+		t.Errorf("exported %q:\n%s", exported.Name, exported.Text)
+	}
+
+	// A phone-width screen: every page fits without sideways scrolling of
+	// the page (a table may scroll inside its own box).
+	run("phone width", chromedp.EmulateViewport(390, 844))
+	for _, pg := range []struct{ page, ready string }{
+		{"fleet", `#fleet[data-total]`}, {"buy", `#buy-price[data-minor]`}, {"refunds", `#refunds[data-total]`}, {"audit", `#audit[data-total]`},
+	} {
+		run("phone "+pg.page,
+			chromedp.Click(chromedp.CSS(`#nav a[data-page="`+pg.page+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(pg.ready)),
+			shot("09-"+pg.page+"-phone"))
+		var widths struct {
+			Scroll int `json:"scroll"`
+			Inner  int `json:"inner"`
+		}
+		eval("page width", `({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})`, &widths)
+		if widths.Scroll > widths.Inner {
+			t.Errorf("at 390 px the %s page is %d px wide, more than the window's %d: it scrolls sideways", pg.page, widths.Scroll, widths.Inner)
+		}
+	}
+	// The audit page on a phone still shows who acted and marks the dry run.
+	rows = nil
+	eval("phone audit rows", `Array.from(document.querySelectorAll("#audit tbody tr[data-id]"), tr => ({action: tr.querySelector("[data-col=action]").textContent,
+		actor: tr.querySelector("[data-col=actor]").checkVisibility() ? tr.querySelector("[data-col=actor]").textContent : "(hidden)",
+		addr: tr.querySelector("[data-col=addr]").textContent, dry_run: tr.dataset.dryRun === "true",
+		mark: (tr.querySelector(".badge.dry-run") || {checkVisibility: () => false}).checkVisibility() ? "dry run" : ""}))`, &rows)
+	if len(rows) < 2 || rows[1].Actor != "alice" || rows[1].Mark != "dry run" {
+		t.Errorf("audit on a phone: %+v, want alice's dry run marked", rows)
 	}
 }

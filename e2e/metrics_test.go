@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/phonefleet/phonefleet"
@@ -129,6 +131,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	after := mustScrape(t, metricsURL)
+	checkMetricsDocumented(t, after)
 
 	delta := func(name string, labels ...string) float64 {
 		return after.value(name, labels...) - before.value(name, labels...)
@@ -197,5 +200,58 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := after.value("phonefleet_commands_scrape_errors"); v != 0 {
 		t.Errorf("phonefleet_commands_scrape_errors = %g", v)
+	}
+}
+
+// documentedMetrics reads the metric names of the table in the "Metrics"
+// section of docs/operations.md: each phonefleet_* name in backticks in a
+// row's first column, with whether the row says it exists on PostgreSQL
+// only.
+func documentedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Metrics\n")
+	if !ok {
+		t.Fatal(`docs/operations.md has no "## Metrics" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cols := strings.Split(line, "|")
+		pgOnly := strings.Contains(line, "PostgreSQL only")
+		for _, m := range regexp.MustCompile("`(phonefleet_[a-z0-9_]+)`").FindAllStringSubmatch(cols[1], -1) {
+			names[m[1]] = pgOnly
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("found only %d metrics in docs/operations.md: %v", len(names), names)
+	}
+	return names
+}
+
+// checkMetricsDocumented compares the phonefleet_* families of a SQLite
+// node's scrape with docs/operations.md, both ways: every family served is
+// documented, and every documented one is served (except those documented
+// as PostgreSQL only).
+func checkMetricsDocumented(t *testing.T, scraped metrics) {
+	t.Helper()
+	docs := documentedMetrics(t)
+	for name := range scraped {
+		if strings.HasPrefix(name, "phonefleet_") {
+			if _, ok := docs[name]; !ok {
+				t.Errorf("/metrics serves %s, which docs/operations.md does not list", name)
+			}
+		}
+	}
+	for name, pgOnly := range docs {
+		if _, ok := scraped[name]; !ok && !pgOnly {
+			t.Errorf("docs/operations.md lists %s, which /metrics does not serve", name)
+		}
 	}
 }

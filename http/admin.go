@@ -77,7 +77,7 @@ func (s *Server) adminRoutes() {
 	s.admin("GET /jobs", "", names{Query: []string{"tenant", "state", "type", "instance_id", "limit"}}, s.handleAdminJobs)
 	s.admin("POST /jobs/{id}/retry", auditAdminJobRetry, names{}, s.handleAdminJobRetry)
 
-	s.admin("GET /audit", "", names{Query: []string{"tenant", "limit"}}, s.handleAdminAudit)
+	s.admin("GET /audit", "", names{Query: []string{"tenant", "limit", "action", "instance_id", "actor", "since", "until", "before_id"}}, s.handleAdminAudit)
 	s.admin("GET /refunds", "", names{Query: tenantQ}, s.handleAdminRefunds)
 
 	// Only with serve --test-clock; 404 otherwise, as for the tenants'.
@@ -807,9 +807,14 @@ func (s *Server) handleAdminJobRetry(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request) {
 	limit, err := queryLimit(r)
+	var filter phonefleet.AuditFilter
+	if err == nil {
+		filter, _, _, _, err = parseAuditQuery(r.URL.Query())
+	}
 	var events []*phonefleet.AuditEvent
 	if err == nil {
-		events, err = s.adminOps().Audit(r.Context(), r.URL.Query().Get("tenant"), limit)
+		filter.Limit = limit
+		events, err = s.adminOps().Audit(r.Context(), r.URL.Query().Get("tenant"), filter)
 	}
 	if err != nil {
 		s.adminError(w, r, "", err)

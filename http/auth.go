@@ -78,7 +78,7 @@ func (s *Server) tokenPrincipal(ctx context.Context, raw string) (*phonefleet.Pr
 		return nil, err
 	}
 	return &phonefleet.Principal{
-		TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID,
+		TenantID: tok.TenantID, TenantName: tok.TenantName, TokenID: tok.ID, TokenName: tok.Name,
 		UserID: tok.UserID, UserName: tok.UserName, Actions: tok.Actions,
 	}, nil
 }

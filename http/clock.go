@@ -79,7 +79,7 @@ func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		p := phonefleet.PrincipalFromContext(ctx)
 		m.TenantID, m.TokenID, m.UserName, m.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
-		m.ClientAddr = clientAddr(r)
+		m.ClientAddr, m.Actor = clientAddr(r), p.Actor()
 		plan, err = s.TestClock.MoveClock(ctx, m)
 	}
 	if err != nil {

@@ -126,7 +126,7 @@ func newAssignRequest(r *http.Request) (*phonefleet.AssignRequest, []string, err
 	}
 	p := phonefleet.PrincipalFromContext(r.Context())
 	return &phonefleet.AssignRequest{
-		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()), Pairs: pairs,
+		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, Actor: p.Actor(), ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()), Pairs: pairs,
 	}, ids, nil
 }
 
@@ -193,7 +193,7 @@ func (s *Server) startCommands(w http.ResponseWriter, r *http.Request, t phonefl
 	}
 	p := phonefleet.PrincipalFromContext(r.Context())
 	plan, err := s.Store.StartCommands(r.Context(), &phonefleet.CommandRequest{
-		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()),
+		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, Actor: p.Actor(), ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()),
 		Type: t, InstanceIDs: ids,
 	})
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *Server) handleInstancePrepare(w http.ResponseWriter, r *http.Request) {
 	}
 	p := phonefleet.PrincipalFromContext(r.Context())
 	req.TenantID, req.TokenID, req.UserName, req.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(r.Context())
-	req.ClientAddr = clientAddr(r)
+	req.ClientAddr, req.Actor = clientAddr(r), p.Actor()
 	statuses, err := s.Store.Prepare(r.Context(), req)
 	if err != nil {
 		s.auditFailure(r, phonefleet.ActionInstancePrepare, req.InstanceIDs, err)

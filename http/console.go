@@ -28,6 +28,12 @@ var consoleContentTypes = map[string]string{
 const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
+// handleRoot sends a browser that opens the server's address to the
+// console: GET / (and HEAD) answer 302 with Location /console/.
+func handleRoot(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/console/", http.StatusFound)
+}
+
 // handleConsole serves the console's files: GET /console/ is the page,
 // GET /console/<file> its assets.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,7 @@ func TestInstanceCreate(t *testing.T) {
 			t.Fatalf("StatusCode=%d, want 200 (%s)", resp.StatusCode, resp.Body)
 		}
 		want := &phonefleet.PurchaseRequest{
-			TenantID: "t1", TokenID: "tkadmin", ClientAddr: "127.0.0.1", RequestID: "req-buy", OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g",
+			TenantID: "t1", TokenID: "tkadmin", Actor: "tkadmin", ClientAddr: "127.0.0.1", RequestID: "req-buy", OS: "AOSP11", InstanceSKUID: "kp.pro.2u4g",
 			BandSKUID: phonefleet.BandSKUID, RegionID: "cn-north-4", NamePrefix: "web", BandSize: 4, Count: 2,
 			ChargingMode: 1, PeriodType: 2, PeriodNum: 3, AutoPay: true, AutoRenew: false,
 			Extra: `{"body":{"network":"bgp"}}`, // createBody's member that phonefleet does not read

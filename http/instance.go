@@ -57,7 +57,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 
 	p := phonefleet.PrincipalFromContext(r.Context())
 	plan, err := s.Store.Unsubscribe(r.Context(), &phonefleet.UnsubscribeRequest{
-		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()),
+		TenantID: p.TenantID, TokenID: p.TokenID, UserName: p.UserName, Actor: p.Actor(), ClientAddr: clientAddr(r), RequestID: phonefleet.RequestIDFromContext(r.Context()),
 		InstanceIDs: ids, DryRun: dryRun,
 	})
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Server) handleInstanceCreate(w http.ResponseWriter, r *http.Request) {
 
 	p := phonefleet.PrincipalFromContext(r.Context())
 	req.TenantID, req.TokenID, req.UserName, req.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(r.Context())
-	req.ClientAddr = clientAddr(r)
+	req.ClientAddr, req.Actor = clientAddr(r), p.Actor()
 	order, instances, err := s.Store.Purchase(r.Context(), req)
 	if err != nil {
 		s.auditFailure(r, phonefleet.ActionInstanceCreate, nil, err)

@@ -35,7 +35,7 @@ func TestInstanceDelete(t *testing.T) {
 		if got, want := string(resp.Body), `{"data":null,"error_code":"0","error_msg":"OK"}`; got != want {
 			t.Fatalf("body=%s, want %s", got, want)
 		}
-		want := &phonefleet.UnsubscribeRequest{TenantID: "t1", TokenID: "tkadmin", ClientAddr: "127.0.0.1", RequestID: "req-del", InstanceIDs: []string{"XvH39QVW", "a44uhlf7"}}
+		want := &phonefleet.UnsubscribeRequest{TenantID: "t1", TokenID: "tkadmin", Actor: "tkadmin", ClientAddr: "127.0.0.1", RequestID: "req-del", InstanceIDs: []string{"XvH39QVW", "a44uhlf7"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("request=%+v, want %+v", got, want)
 		}

@@ -50,6 +50,22 @@ var (
 	})
 )
 
+// The labelled series whose values are known are exported from the start,
+// at 0, so that rate() sees their first increase and the documented list
+// of metrics matches a fresh node's /metrics.
+func init() {
+	for _, mode := range []string{"prePaid", "postPaid"} {
+		purchasesTotal.WithLabelValues(mode)
+		purchasedInstancesTotal.WithLabelValues(mode)
+	}
+	tokenCacheTotal.WithLabelValues("hit")
+	tokenCacheTotal.WithLabelValues("miss")
+	replaysRefusedTotal.WithLabelValues("memory")
+	replaysRefusedTotal.WithLabelValues("store")
+	connsShed.WithLabelValues("idle")
+	connsShed.WithLabelValues("refused")
+}
+
 // commandsDesc is the gauge of commands by state and type, read from the
 // store at each scrape.
 var commandsDesc = prometheus.NewDesc("phonefleet_commands",

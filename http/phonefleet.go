@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/phonefleet/phonefleet"
@@ -22,17 +23,6 @@ type refundItem struct {
 	CreatedAt  string `json:"created_at"`
 }
 
-// auditItem is one entry of GET /v1/phonefleet/audit.
-type auditItem struct {
-	At          string   `json:"at"`
-	Action      string   `json:"action"`
-	RequestID   string   `json:"request_id"`
-	ClientAddr  string   `json:"client_addr"`
-	InstanceIDs []string `json:"instance_ids"`
-	ErrorCode   string   `json:"error_code"`
-	Detail      string   `json:"detail"`
-}
-
 // pageResponse is the data of the phonefleet list endpoints, paged like
 // batch-query.
 type pageResponse[T any] struct {
@@ -46,14 +36,30 @@ type pageResponse[T any] struct {
 // endpoints.
 var pageParams = []string{"page_no", "page_size"}
 
+// defaultListPageSize is the page_size of a phonefleet list that gives
+// none.
+const defaultListPageSize = 10
+
 // parsePage checks page_no and page_size (checkNames has refused any other
-// name).
+// name). Either may be left out: page_no is then 1 and page_size 10.
 func parsePage(r *http.Request) (pageNo, pageSize int, err error) {
 	var q url.Values
 	if q, err = strictQuery(r); err != nil {
 		return 0, 0, err
 	}
-	_, pageNo, pageSize, err = parseBatchQuery(url.Values{"page_no": {q.Get("page_no")}, "page_size": {q.Get("page_size")}})
+	return parsePageValues(q)
+}
+
+// parsePageValues checks the page_no and page_size of q, defaulting absent
+// ones to 1 and 10.
+func parsePageValues(q url.Values) (pageNo, pageSize int, err error) {
+	pq := url.Values{"page_no": {"1"}, "page_size": {strconv.Itoa(defaultListPageSize)}}
+	for _, name := range pageParams {
+		if q.Has(name) {
+			pq.Set(name, q.Get(name))
+		}
+	}
+	_, pageNo, pageSize, err = parseBatchQuery(pq)
 	return pageNo, pageSize, err
 }
 
@@ -93,32 +99,4 @@ func (s *Server) handleRefunds(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeData(w, r, pageResponse[refundItem]{Result: items, PageNo: pageNo, PageSize: pageSize, TotalCount: len(refunds)})
-}
-
-// handleAudit lists the caller's tenant's audit trail, newest first: GET
-// /v1/phonefleet/audit?page_no=1&page_size=10.
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	pageNo, pageSize, err := parsePage(r)
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	p := phonefleet.PrincipalFromContext(r.Context())
-	events, err := s.Store.FindAuditEvents(r.Context(), phonefleet.AuditFilter{TenantID: &p.TenantID})
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	items := make([]auditItem, 0, pageSize)
-	for _, e := range page(events, pageNo, pageSize) {
-		ids := e.InstanceIDs
-		if ids == nil {
-			ids = []string{}
-		}
-		items = append(items, auditItem{
-			At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, RequestID: e.RequestID, ClientAddr: e.ClientAddr,
-			InstanceIDs: ids, ErrorCode: e.ErrorCode, Detail: e.Detail,
-		})
-	}
-	writeData(w, r, pageResponse[auditItem]{Result: items, PageNo: pageNo, PageSize: pageSize, TotalCount: len(events)})
 }

@@ -1,8 +1,10 @@
 package http_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -25,7 +27,8 @@ func TestRefundsAudit_Params(t *testing.T) {
 			"page_no=1&page_size=10&page_no=2":    "page_no must be given at most once",
 			"page_no=0&page_size=10":              "page_no must be an integer of at least 1",
 			"page_no=1&page_size=1001":            "page_size must be an integer from 1 to 1000",
-			"page_no=1":                           "page_size must be an integer from 1 to 1000",
+			"page_no=1&page_size=":                "page_size must be an integer from 1 to 1000",
+			"page_no=&page_size=10":               "page_no must be an integer of at least 1",
 		} {
 			status, _, env := e.Call(t, "GET", path+"?"+query, token, "", "", nil)
 			if status != http.StatusBadRequest || env.Code != "KOOPHONE.API.1000" || env.Message != msg {
@@ -47,6 +50,20 @@ func TestRefundsAudit_Params(t *testing.T) {
 	e.Call(t, "GET", "/v1/phonefleet/refunds?page_no=3&page_size=2", token, "", "", &refunds)
 	if refunds.TotalCount != 3 || len(refunds.Result) != 0 {
 		t.Fatalf("refunds page 3 of size 2: %+v, want none of 3", refunds)
+	}
+	// Without page_no the first page is meant, without page_size 10.
+	var first struct {
+		Result   []json.RawMessage `json:"result"`
+		PageNo   int               `json:"page_no"`
+		PageSize int               `json:"page_size"`
+	}
+	for _, path := range []string{"/v1/phonefleet/refunds?page_size=2", "/v1/phonefleet/audit?page_size=2", "/v1/phonefleet/refunds"} {
+		if status, _, env := e.Call(t, "GET", path, token, "", "", &first); status != 200 || first.PageNo != 1 || len(first.Result) != min(first.PageSize, 2+strings.Count(path, "refunds")) {
+			t.Fatalf("%s: %d %+v %+v, want page 1", path, status, env, first)
+		}
+	}
+	if first.PageSize != 10 || len(first.Result) != 3 {
+		t.Fatalf("refunds without paging: %+v, want page_size 10 with the 3 refunds", first)
 	}
 	var audit struct {
 		Result []struct {

@@ -188,6 +188,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	s.mux.Handle("GET /openapi.json", s.checkNames(names{}, s.handleOpenAPI))
 	s.mux.HandleFunc("GET /console/", s.handleConsole)
+	s.mux.Handle("GET /{$}", s.checkNames(names{}, handleRoot))
 
 	// IAM endpoints check their own names and answer in IAM's shape.
 	s.mux.HandleFunc("POST /v3/auth/tokens", s.handleIAMTokenCreate)
@@ -225,7 +226,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/phonefleet/refunds", s.authenticated(phonefleet.ActionQueryInstanceBatch,
 		s.checkNames(names{Query: pageParams}, s.handleRefunds)))
 	s.mux.Handle("GET /v1/phonefleet/audit", s.authenticated(phonefleet.ActionQueryInstanceBatch,
-		s.checkNames(names{Query: pageParams}, s.handleAudit)))
+		s.checkNames(names{Query: auditParams}, s.handleAudit)))
 	s.adminRoutes()
 }
 

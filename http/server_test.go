@@ -296,7 +296,7 @@ func TestServer_RequestID(t *testing.T) {
 func TestServer_NoSuchAPI(t *testing.T) {
 	s := MustOpenServer(t)
 	t.Run("NotFound", func(t *testing.T) {
-		for _, path := range []string{"/", "/v1/instances", "/v1/instances/delete/", "/v1/instances/../instances/sku?type=0", "/V1/instances/sku"} {
+		for _, path := range []string{"/index.html", "//", "/v1/instances", "/v1/instances/delete/", "/v1/instances/../instances/sku?type=0", "/V1/instances/sku"} {
 			resp := s.Do(t, "GET", path, map[string]string{"X-Auth-Token": adminToken}, "")
 			assertError(t, resp, 404, phonefleet.ENoSuchAPI, "No API found for GET "+strings.Split(path, "?")[0])
 		}
@@ -312,6 +312,28 @@ func TestServer_NoSuchAPI(t *testing.T) {
 			t.Fatalf("StatusCode=%d Allow=%q, want 405 GET, HEAD", resp.StatusCode, resp.Header.Get("Allow"))
 		}
 	})
+}
+
+// TestServer_RootRedirect: GET and HEAD / send a browser to the console
+// (302, Location /console/); / with another method is 405 APIGW.0101.
+func TestServer_RootRedirect(t *testing.T) {
+	s := MustOpenServer(t)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, method := range []string{"GET", "HEAD"} {
+		req, _ := http.NewRequest(method, s.URL()+"/", nil)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/console/" {
+			t.Fatalf("%s /: %d Location=%q, want 302 /console/", method, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	resp := s.Do(t, "POST", "/", nil, "")
+	assertError(t, resp, 405, phonefleet.ENoSuchAPI, "Method POST is not allowed for /")
+	resp = s.Do(t, "GET", "/?x=1", nil, "")
+	assertError(t, resp, 400, phonefleet.EInvalid, `query parameter "x" is not known`)
 }
 
 func TestServer_InternalError(t *testing.T) {

@@ -63,8 +63,9 @@ type Store struct {
 	CreateAuditEventFn func(ctx context.Context, e *phonefleet.AuditEvent) error
 	// AuditFailureFn, if set, is called by AuditFailure; else AuditFailure
 	// calls CreateAuditEventFn, as a store writes the event.
-	AuditFailureFn    func(ctx context.Context, e *phonefleet.AuditEvent, cause error) error
-	FindAuditEventsFn func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
+	AuditFailureFn     func(ctx context.Context, e *phonefleet.AuditEvent, cause error) error
+	FindAuditEventsFn  func(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
+	CountAuditEventsFn func(ctx context.Context, filter phonefleet.AuditFilter) (int, error)
 
 	SetTenantSuspendedFn    func(ctx context.Context, name string, suspended bool) (*phonefleet.Tenant, error)
 	SuspendedTenantIDsFn    func(ctx context.Context) ([]string, error)
@@ -263,6 +264,11 @@ func (s *Store) AuditFailure(ctx context.Context, e *phonefleet.AuditEvent, caus
 		return s.AuditFailureFn(ctx, e, cause)
 	}
 	return s.CreateAuditEventFn(ctx, e)
+}
+
+// CountAuditEvents calls CountAuditEventsFn.
+func (s *Store) CountAuditEvents(ctx context.Context, filter phonefleet.AuditFilter) (int, error) {
+	return s.CountAuditEventsFn(ctx, filter)
 }
 
 // FindAuditEvents calls FindAuditEventsFn.

@@ -27,16 +27,15 @@ func (db *DB) CreateAuditEvent(ctx context.Context, e *phonefleet.AuditEvent) er
 // FindAuditEvents returns events newest first (by ID), with TenantName filled
 // in for tenants that exist. A Limit of 0 means no limit.
 func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error) {
-	var conds []string
-	var args []any
-	if filter.TenantID != nil {
-		args = append(args, *filter.TenantID)
-		conds = append(conds, fmt.Sprintf("e.tenant_id = $%d", len(args)))
-	}
+	conds, args := auditConds(filter)
 	limit := ""
 	if filter.Limit > 0 {
 		args = append(args, filter.Limit)
 		limit = fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	if filter.Offset > 0 {
+		args = append(args, filter.Offset)
+		limit += fmt.Sprintf(" OFFSET $%d", len(args))
 	}
 	var events []*phonefleet.AuditEvent
 	err := db.read(ctx, func(ctx context.Context) error {
@@ -56,13 +55,60 @@ func (db *DB) FindAuditEvents(ctx context.Context, filter phonefleet.AuditFilter
 	return events, nil
 }
 
+// CountAuditEvents returns how many events match filter, ignoring its
+// BeforeID, Offset and Limit.
+func (db *DB) CountAuditEvents(ctx context.Context, filter phonefleet.AuditFilter) (int, error) {
+	filter.BeforeID = 0
+	conds, args := auditConds(filter)
+	var n int
+	err := db.read(ctx, func(ctx context.Context) error {
+		return db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM audit_events e `+whereClause(conds), args...).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count audit events: %w", err)
+	}
+	return n, nil
+}
+
+// auditConds returns filter's conditions (alias e) and their arguments.
+func auditConds(filter phonefleet.AuditFilter) ([]string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if filter.TenantID != nil {
+		add("e.tenant_id = $%d", *filter.TenantID)
+	}
+	if filter.Action != nil {
+		add("e.action = $%d", *filter.Action)
+	}
+	if filter.Actor != nil {
+		add("e.actor = $%d", *filter.Actor)
+	}
+	if filter.InstanceID != nil {
+		add("$%d = ANY (e.instance_ids)", *filter.InstanceID)
+	}
+	if filter.Since != nil {
+		add("e.at >= $%d", filter.Since.UTC())
+	}
+	if filter.Until != nil {
+		add("e.at < $%d", filter.Until.UTC())
+	}
+	if filter.BeforeID > 0 {
+		add("e.id < $%d", filter.BeforeID)
+	}
+	return conds, args
+}
+
 const auditColumns = `e.id, e.at, COALESCE(e.tenant_id, ''), COALESCE(t.name, ''), COALESCE(e.token_id, ''), e.user_name,
-	e.client_addr, e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
+	e.actor, e.client_addr, e.dry_run, e.action, e.request_id, e.instance_ids, e.error_code, e.detail`
 
 func scanAuditEvent(row pgx.CollectableRow) (*phonefleet.AuditEvent, error) {
 	var e phonefleet.AuditEvent
 	err := row.Scan(&e.ID, &e.At, &e.TenantID, &e.TenantName, &e.TokenID, &e.UserName,
-		&e.ClientAddr, &e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
+		&e.Actor, &e.ClientAddr, &e.DryRun, &e.Action, &e.RequestID, &e.InstanceIDs, &e.ErrorCode, &e.Detail)
 	if e.InstanceIDs == nil {
 		e.InstanceIDs = []string{}
 	}
@@ -85,10 +131,11 @@ func queueAuditEvent(b *pgx.Batch, e *phonefleet.AuditEvent) {
 		ids = []string{}
 	}
 	b.Queue(`
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail, actor, dry_run)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		RETURNING id`,
 		e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail,
+		e.Actor, e.DryRun,
 	).QueryRow(func(row pgx.Row) error { return row.Scan(&e.ID) })
 }
 
@@ -102,14 +149,14 @@ func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
 	n := len(events)
 	at, tenants, tokens := make([]time.Time, n), make([]*string, n), make([]*string, n)
 	users, actions, requests, codes, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	addrs := make([]string, n)
+	addrs, actors, dryRuns := make([]string, n), make([]string, n), make([]bool, n)
 	// Each event's instance IDs are a slice [from:to] of one flat array.
 	var ids []string
 	from, to := make([]int32, n), make([]int32, n)
 	for i, e := range events {
 		at[i], tenants[i], tokens[i] = e.At.UTC(), nullString(e.TenantID), nullString(e.TokenID)
 		users[i], actions[i], requests[i], codes[i], details[i] = e.UserName, e.Action, e.RequestID, e.ErrorCode, e.Detail
-		addrs[i] = e.ClientAddr
+		addrs[i], actors[i], dryRuns[i] = e.ClientAddr, e.Actor, e.DryRun
 		from[i] = int32(len(ids) + 1)
 		ids = append(ids, e.InstanceIDs...)
 		to[i] = int32(len(ids))
@@ -120,15 +167,15 @@ func queueAuditEvents(b *pgx.Batch, events []*phonefleet.AuditEvent) {
 	// Identities are drawn in the order rows are inserted, which ORDER BY
 	// fixes: the returned IDs, sorted, are the events' in order.
 	b.Queue(`
-		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)
+		INSERT INTO audit_events (at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail, actor, dry_run)
 		SELECT u.at, u.tenant_id, u.token_id, u.user_name, u.client_addr, u.action, u.request_id,
-			COALESCE(($8::text[])[u.ids_from:u.ids_to], '{}'), u.error_code, u.detail
+			COALESCE(($8::text[])[u.ids_from:u.ids_to], '{}'), u.error_code, u.detail, u.actor, u.dry_run
 		FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$9::int[], $10::int[], $11::text[], $12::text[]) WITH ORDINALITY
-			AS u (at, tenant_id, token_id, user_name, action, request_id, error_code, ids_from, ids_to, detail, client_addr, ord)
+			$9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::boolean[]) WITH ORDINALITY
+			AS u (at, tenant_id, token_id, user_name, action, request_id, error_code, ids_from, ids_to, detail, client_addr, actor, dry_run, ord)
 		ORDER BY u.ord
 		RETURNING id`,
-		at, tenants, tokens, users, actions, requests, codes, ids, from, to, details, addrs,
+		at, tenants, tokens, users, actions, requests, codes, ids, from, to, details, addrs, actors, dryRuns,
 	).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {

@@ -379,7 +379,8 @@ func TestQueueAuditEvents_IDs(t *testing.T) {
 	var events []*phonefleet.AuditEvent
 	for i := range 5 {
 		e := &phonefleet.AuditEvent{At: db.Clock(), Action: phonefleet.ActionInstanceDelete,
-			RequestID: fmt.Sprintf("req-%d", i), InstanceIDs: make([]string, i)}
+			RequestID: fmt.Sprintf("req-%d", i), InstanceIDs: make([]string, i),
+			Actor: fmt.Sprintf("actor-%d", i), ClientAddr: fmt.Sprintf("192.0.2.%d", i), DryRun: i%2 == 1}
 		for j := range i {
 			e.InstanceIDs[j] = fmt.Sprintf("i-%d-%d", i, j)
 		}
@@ -403,7 +404,8 @@ func TestQueueAuditEvents_IDs(t *testing.T) {
 			t.Fatalf("event %s: no row with ID %d", e.RequestID, e.ID)
 		}
 		g := got[i]
-		if g.RequestID != e.RequestID || !slices.Equal(g.InstanceIDs, e.InstanceIDs) || g.TenantID != e.TenantID || g.TokenID != e.TokenID {
+		if g.RequestID != e.RequestID || !slices.Equal(g.InstanceIDs, e.InstanceIDs) || g.TenantID != e.TenantID || g.TokenID != e.TokenID ||
+			g.Actor != e.Actor || g.ClientAddr != e.ClientAddr || g.DryRun != e.DryRun {
 			t.Errorf("row %d=%+v, want %+v", e.ID, g, e)
 		}
 	}

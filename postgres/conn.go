@@ -32,6 +32,16 @@ var (
 	}, []string{"outcome"})
 )
 
+// The labelled series are exported from the start, at 0.
+func init() {
+	for _, kind := range []string{"read", "write"} {
+		connRetriesTotal.WithLabelValues(kind)
+	}
+	for _, outcome := range []string{"committed", "rolled_back", "unknown"} {
+		ambiguousCommitsTotal.WithLabelValues(outcome)
+	}
+}
+
 // codeTooManyConnections is PostgreSQL's "sorry, too many clients already".
 const codeTooManyConnections = "53300"
 

@@ -101,6 +101,12 @@ type DB struct {
 	// are ignored.
 	TestClock bool
 
+	// ReportLimits logs, when Open connects, how this node's pool fits in
+	// the server's connection slots, and warns when it connects as a
+	// superuser. serve sets it; operator commands leave it off, so they do
+	// not repeat those lines on every call.
+	ReportLimits bool
+
 	// Logger receives the store's own logs (migrations, retries, failed
 	// audit writes), with system=postgres; nil means slog.Default().
 	Logger *slog.Logger
@@ -264,7 +270,9 @@ func (db *DB) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	}
 	defer conn.Close(context.Background())
 	registerUTC(conn.TypeMap())
-	db.checkServerLimits(ctx, conn)
+	if db.ReportLimits {
+		db.checkServerLimits(ctx, conn)
+	}
 	db.measureClock(ctx, conn)
 
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {

@@ -28,13 +28,27 @@ var (
 	ensureErr  error
 )
 
+// requirePostgres says why the PostgreSQL tests must not skip: CI=true, or
+// PHONEFLEET_REQUIRE_POSTGRES set (.ci/run sets it); "" when they may.
+func requirePostgres() string {
+	switch {
+	case os.Getenv("PHONEFLEET_REQUIRE_POSTGRES") != "":
+		return "PHONEFLEET_REQUIRE_POSTGRES is set"
+	case os.Getenv("CI") == "true":
+		return "CI is true"
+	}
+	return ""
+}
+
 // MustTestURL returns the admin URL of the test server, or skips the test.
 // The database it names is created on first use if the server lacks it, so
 // a freshly installed server works as is.
 func MustTestURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv(testURLEnv)
-	if u == "" {
+	if u == "" && requirePostgres() != "" {
+		tb.Fatalf("%s is not set, and %s", testURLEnv, requirePostgres())
+	} else if u == "" {
 		tb.Skipf("%s is not set: skipping PostgreSQL tests (e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", testURLEnv, testURLEnv)
 	}
 	ensureOnce.Do(func() { ensureErr = ensureDatabase(u) })

@@ -1,6 +1,9 @@
 package postgres_test
 
 import (
+	"flag"
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/phonefleet/phonefleet/internal/testingutil"
@@ -10,7 +13,34 @@ import (
 // operator would, through internal/testingutil; these are their KooPhone
 // request and answer shapes.
 
-func TestMain(m *testing.M) { testingutil.Main(m) }
+// TestMain says, even without -v, when the PostgreSQL tests will skip, and
+// fails the package instead where they must run (see requirePostgres).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv(testURLEnv) == "" {
+		if why := requirePostgres(); why != "" {
+			fmt.Fprintf(os.Stderr, "postgres tests cannot run: %s is not set, and %s\n", testURLEnv, why)
+			os.Exit(1)
+		}
+		sayOnce(fmt.Sprintf("postgres tests skipped: %s is not set\n", testURLEnv))
+	}
+	testingutil.Main(m)
+}
+
+// sayOnce prints msg where the developer sees it: go test hides a passing
+// package's output unless -v, so without -v it goes to the terminal
+// (/dev/tty) when there is one, and to stderr otherwise (and with -v).
+func sayOnce(msg string) {
+	if !testing.Verbose() {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			if _, err := tty.WriteString(msg); err == nil {
+				return
+			}
+		}
+	}
+	fmt.Fprint(os.Stderr, msg)
+}
 
 // purchaseBody is a CreateInstance request for count monthly instances of
 // the default catalogue.

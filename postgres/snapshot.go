@@ -235,13 +235,13 @@ func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) er
 		{"commands", commandCopyColumns, len(s.Commands), func(i int) []any { return commandCopyRow(s.Commands[i]) }},
 		// Audit events get new IDs from the identity column, in the order
 		// COPY sends them: the order of s.
-		{"audit_events", []string{"at", "tenant_id", "token_id", "user_name", "client_addr", "action", "request_id", "instance_ids", "error_code", "detail"}, len(s.AuditEvents), func(i int) []any {
+		{"audit_events", []string{"at", "tenant_id", "token_id", "user_name", "client_addr", "action", "request_id", "instance_ids", "error_code", "detail", "actor", "dry_run"}, len(s.AuditEvents), func(i int) []any {
 			e := s.AuditEvents[i]
 			ids := e.InstanceIDs
 			if ids == nil {
 				ids = []string{}
 			}
-			return []any{e.At, nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail}
+			return []any{e.At, nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr, e.Action, e.RequestID, ids, e.ErrorCode, e.Detail, e.Actor, e.DryRun}
 		}},
 	}
 	for _, c := range copies {

@@ -31,6 +31,13 @@ var deliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Data-plane command deliveries attempted, by outcome (ok, accepted, error, gave_up).",
 }, []string{"outcome"})
 
+// Every outcome's series is exported from the start, at 0.
+func init() {
+	for _, o := range []string{OutcomeOK, OutcomeAccepted, OutcomeError, OutcomeGaveUp} {
+		deliveriesTotal.WithLabelValues(o)
+	}
+}
+
 // Driver hands one command to the data plane. A nil error with accepted
 // false confirms it; accepted true means the data plane took it and will
 // report the outcome later; any error is retried later. Deliver must honour

@@ -158,7 +158,7 @@ func (w *unsubscribeWrites) add(req *phonefleet.UnsubscribeRequest, plan *phonef
 	}
 	e := phonefleet.UnsubscribeAuditEvent(req, plan, now)
 	ids, _ := json.Marshal(e.InstanceIDs)
-	w.audit = append(w.audit, []any{formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.ClientAddr,
+	w.audit = append(w.audit, []any{formatTime(e.At), nullString(e.TenantID), nullString(e.TokenID), e.UserName, e.Actor, e.ClientAddr, e.DryRun,
 		e.Action, e.RequestID, string(ids), e.ErrorCode, e.Detail})
 }
 
@@ -216,7 +216,7 @@ func (w *unsubscribeWrites) write(ctx context.Context, tx *Tx, wall time.Time) e
 		return err
 	}
 	return insertRows(ctx, tx, "insert audit events", `INSERT INTO audit_events
-		(at, tenant_id, token_id, user_name, client_addr, action, request_id, instance_ids, error_code, detail)`, w.audit)
+		(at, tenant_id, token_id, user_name, actor, client_addr, dry_run, action, request_id, instance_ids, error_code, detail)`, w.audit)
 }
 
 // sameTime reports whether every instance left has the same updated_at.

@@ -161,4 +161,146 @@ func testAudit(t *testing.T, open Opener) {
 			}
 		}
 	})
+
+	t.Run("ActorDryRun", func(t *testing.T) {
+		// Every write path keeps who acted and whether it was a preview: a
+		// purchase, and previews and unsubscribes one by one and at once
+		// (grouped into one write where the store groups them).
+		s, _ := mustOpen(t, open)
+		tn := mustCreateTenant(t, s, "acme")
+		req := monthlyRequest(tn.ID, 8)
+		req.Actor = "alice"
+		ins := mustPurchase(t, s, req)
+		type who struct {
+			actor  string
+			dryRun bool
+		}
+		want := map[string]who{req.RequestID: {"alice", false}}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(ins))
+		for i, in := range ins {
+			r := &phonefleet.UnsubscribeRequest{
+				TenantID: tn.ID, RequestID: fmt.Sprintf("req-%d", i), Actor: fmt.Sprintf("token-%d", i), InstanceIDs: []string{in.ID}, DryRun: i%2 == 0,
+			}
+			want[r.RequestID] = who{r.Actor, r.DryRun}
+			wg.Go(func() {
+				_, err := s.Unsubscribe(t.Context(), r)
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("Unsubscribe: %v", err)
+			}
+		}
+		// A request without an actor is the system's.
+		sys := &phonefleet.UnsubscribeRequest{TenantID: tn.ID, RequestID: "req-sys", InstanceIDs: []string{ins[0].ID}, DryRun: true}
+		if _, err := s.Unsubscribe(t.Context(), sys); err != nil {
+			t.Fatal(err)
+		}
+		want["req-sys"] = who{phonefleet.ActorSystem, true}
+		es := mustFindAudit(t, s)
+		if len(es) != len(want) {
+			t.Fatalf("events=%d, want %d", len(es), len(want))
+		}
+		for _, e := range es {
+			if got := (who{e.Actor, e.DryRun}); got != want[e.RequestID] {
+				t.Fatalf("event %s: actor, dry run=%+v, want %+v", e.RequestID, got, want[e.RequestID])
+			}
+		}
+	})
+
+	t.Run("Filters", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		a, b := mustCreateTenant(t, s, "a"), mustCreateTenant(t, s, "b")
+		start := clk.Now()
+		// Ten events of a, one second apart, and one of b between them.
+		for i := range 10 {
+			e := &phonefleet.AuditEvent{
+				TenantID: a.ID, Action: phonefleet.ActionInstanceDelete, Actor: "alice", RequestID: fmt.Sprintf("a-%d", i),
+				InstanceIDs: []string{fmt.Sprintf("in%d", i%3), "shared"}, ErrorCode: phonefleet.ECodeOK,
+			}
+			if i%2 == 1 {
+				e.Action, e.Actor = phonefleet.ActionInstanceCreate, "ci-token"
+			}
+			if err := s.CreateAuditEvent(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			if i == 4 {
+				if err := s.CreateAuditEvent(t.Context(), &phonefleet.AuditEvent{
+					TenantID: b.ID, Action: phonefleet.ActionInstanceDelete, Actor: "alice", RequestID: "b-0", InstanceIDs: []string{"shared"}, ErrorCode: phonefleet.ECodeOK,
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk.Add(time.Second)
+		}
+		str := func(v string) *string { return &v }
+		at := func(sec int) *time.Time { v := start.Add(time.Duration(sec) * time.Second); return &v }
+		for _, tc := range []struct {
+			name   string
+			filter phonefleet.AuditFilter
+			want   []string
+		}{
+			{"All", phonefleet.AuditFilter{}, []string{"a-9", "a-8", "a-7", "a-6", "a-5", "b-0", "a-4", "a-3", "a-2", "a-1", "a-0"}},
+			{"Tenant", phonefleet.AuditFilter{TenantID: &b.ID}, []string{"b-0"}},
+			{"Action", phonefleet.AuditFilter{TenantID: &a.ID, Action: str(phonefleet.ActionInstanceCreate)}, []string{"a-9", "a-7", "a-5", "a-3", "a-1"}},
+			{"Actor", phonefleet.AuditFilter{Actor: str("alice")}, []string{"a-8", "a-6", "b-0", "a-4", "a-2", "a-0"}},
+			{"ActorNone", phonefleet.AuditFilter{Actor: str("alic")}, []string{}},
+			{"Instance", phonefleet.AuditFilter{InstanceID: str("in1")}, []string{"a-7", "a-4", "a-1"}},
+			{"InstanceNotPrefix", phonefleet.AuditFilter{InstanceID: str("in")}, []string{}},
+			{"InstanceShared", phonefleet.AuditFilter{TenantID: &b.ID, InstanceID: str("shared")}, []string{"b-0"}},
+			{"SinceUntil", phonefleet.AuditFilter{TenantID: &a.ID, Since: at(3), Until: at(6)}, []string{"a-5", "a-4", "a-3"}},
+			{"Combined", phonefleet.AuditFilter{TenantID: &a.ID, Actor: str("alice"), InstanceID: str("in0"), Since: at(1)}, []string{"a-6"}},
+			{"Limit", phonefleet.AuditFilter{TenantID: &a.ID, Limit: 3}, []string{"a-9", "a-8", "a-7"}},
+			{"Offset", phonefleet.AuditFilter{TenantID: &a.ID, Offset: 8, Limit: 5}, []string{"a-1", "a-0"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				es, err := s.FindAuditEvents(t.Context(), tc.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := []string{}
+				for _, e := range es {
+					got = append(got, e.RequestID)
+				}
+				wantIDs(t, "events", got, tc.want)
+				n, err := s.CountAuditEvents(t.Context(), tc.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Count ignores paging.
+				if tc.filter.Limit == 0 && tc.filter.Offset == 0 && n != len(tc.want) {
+					t.Fatalf("CountAuditEvents=%d, want %d", n, len(tc.want))
+				} else if tc.filter.Limit > 0 && n != 10 {
+					t.Fatalf("CountAuditEvents=%d, want 10 (paging ignored)", n)
+				}
+			})
+		}
+
+		t.Run("BeforeID", func(t *testing.T) {
+			// Keyset pages of 4 walk the whole trail once, newest first.
+			var got []string
+			f := phonefleet.AuditFilter{TenantID: &a.ID, Limit: 4}
+			for range 10 {
+				es, err := s.FindAuditEvents(t.Context(), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range es {
+					got = append(got, e.RequestID)
+				}
+				if len(es) < f.Limit {
+					break
+				}
+				f.BeforeID = es[len(es)-1].ID
+			}
+			wantIDs(t, "pages", got, []string{"a-9", "a-8", "a-7", "a-6", "a-5", "a-4", "a-3", "a-2", "a-1", "a-0"})
+			if n, err := s.CountAuditEvents(t.Context(), f); err != nil || n != 10 {
+				t.Fatalf("CountAuditEvents=%d, %v, want 10 (before_id ignored)", n, err)
+			}
+		})
+	})
 }

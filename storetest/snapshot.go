@@ -205,6 +205,13 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	}); err != nil {
 		t.Fatalf("CreateAuditEvent: %v", err)
 	}
+	// A refused preview by a named token: actor and dry run are copied too.
+	if err := s.CreateAuditEvent(ctx, &phonefleet.AuditEvent{
+		TenantID: acme.ID, TokenID: "tk-test", Actor: "ci-token", DryRun: true, Action: phonefleet.ActionInstanceDelete, RequestID: "req-preview",
+		InstanceIDs: []string{custom[0].ID}, ErrorCode: phonefleet.ENotOwned, Detail: "not owned",
+	}); err != nil {
+		t.Fatalf("CreateAuditEvent: %v", err)
+	}
 
 	// Release jobs in every state.
 	if got := mustClaim(t, s, "w1", 100, time.Hour); len(got) != 5 {
@@ -247,8 +254,8 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		{"instances", len(snap.Instances), 9},
 		{"refunds", len(snap.Refunds), 5},
 		{"commands", len(snap.Commands), 8},
-		// 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 2 assigns, 1 unassign, 1 reset, 1 reboot
-		{"audit events", len(snap.AuditEvents), 17},
+		// 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 1 refused preview, 2 assigns, 1 unassign, 1 reset, 1 reboot
+		{"audit events", len(snap.AuditEvents), 18},
 	} {
 		if c.got != c.want {
 			t.Fatalf("snapshot %s=%d, want %d:\n%s", c.what, c.got, c.want, fmtSnapshot(snap, true))
@@ -483,6 +490,6 @@ func fmtAudit(e *phonefleet.AuditEvent, withID bool) string {
 	if withID {
 		id = fmt.Sprintf("%d ", e.ID)
 	}
-	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s user=%s addr=%s action=%s request=%s ids=%v code=%s detail=%q",
-		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.UserName, e.ClientAddr, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
+	return fmt.Sprintf("%sat=%s tenant=%s/%s token=%s user=%s actor=%s addr=%s dry_run=%t action=%s request=%s ids=%v code=%s detail=%q",
+		id, fmtTime(&e.At), e.TenantID, e.TenantName, e.TokenID, e.UserName, e.Actor, e.ClientAddr, e.DryRun, e.Action, e.RequestID, e.InstanceIDs, e.ErrorCode, e.Detail)
 }

@@ -391,9 +391,12 @@ func TestClockCommand(t *testing.T) {
 	// Every move is in the tenant's audit trail, by operator/cli.
 	var moves []string
 	for _, line := range strings.Split(strings.TrimSpace(mustCLI(t, "audit", "--tenant", "acme", "--db", db)), "\n") {
-		var e struct{ At, Action, Detail string }
+		var e struct{ At, Action, Detail, Actor string }
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatal(err)
+		}
+		if e.Action == "testClockMove" && e.Actor != "operator/cli" {
+			t.Errorf("clock move %s: actor %q, want operator/cli", e.At, e.Actor)
 		}
 		if e.Action == "testClockMove" {
 			moves = append(moves, e.At+" "+e.Detail)

@@ -222,6 +222,7 @@ func (m *Main) storeOptions() StoreOptions {
 		Create:             true, // serve creates a missing database
 		PGStartupTimeout:   m.Config.PGStartupTimeout,
 		TestClock:          m.Config.TestClock,
+		PGReportLimits:     true, // once per start, not on every operator command
 	}
 }
 

@@ -34,7 +34,7 @@ type operatorAPI interface {
 	RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error)
 	Jobs(ctx context.Context, f phonefleet.JobFilter) ([]*phonefleet.Command, error)
 	RetryJob(ctx context.Context, id string) error
-	Audit(ctx context.Context, tenant string, limit int) ([]*phonefleet.AuditEvent, error)
+	Audit(ctx context.Context, tenant string, f phonefleet.AuditFilter) ([]*phonefleet.AuditEvent, error)
 	Refunds(ctx context.Context, tenant string) ([]*phonefleet.Refund, error)
 }
 

@@ -31,6 +31,10 @@ type StoreOptions struct {
 
 	// TestClock makes business time follow the stored test clock offset.
 	TestClock bool
+
+	// PGReportLimits logs the connection budget and the superuser warning
+	// when a PostgreSQL store opens: serve only, once per start.
+	PGReportLimits bool
 }
 
 // isPostgresURL reports whether dsn names a PostgreSQL database.
@@ -59,6 +63,7 @@ func openStore(dsn string, opts StoreOptions) (phonefleet.Store, error) {
 		}
 		db.StartupTimeout = opts.PGStartupTimeout
 		db.TestClock = opts.TestClock
+		db.ReportLimits = opts.PGReportLimits
 		if err := db.Open(); err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}

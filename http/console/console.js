@@ -118,6 +118,8 @@ async function useToken(token, who) {
 
 function signOut(go = true) {
   state.token = "";
+  state.catalogue = null;
+  $("#buy-form").elements.regionId.replaceChildren();
   sessionStorage.removeItem("phonefleet.token");
   sessionStorage.removeItem("phonefleet.who");
   stopPolling();
@@ -127,6 +129,9 @@ function signOut(go = true) {
 // ---- routing ---------------------------------------------------------------
 
 function route() {
+  // A confirm dialog belongs to the page it was opened on: leaving the page
+  // (the Back button, a link) cancels it.
+  if ($("#dialog").open) $("#dialog").close();
   const page = state.token ? (location.hash.slice(1) || "fleet") : "signin";
   const known = ["signin", "fleet", "buy", "refunds", "audit"];
   const p = known.includes(page) ? page : "fleet";
@@ -342,8 +347,12 @@ async function loadBuy() {
   if (!state.catalogue) state.catalogue = await api("GET", "/v1/instances/sku", undefined, { query: { type: "0" } });
   const form = $("#buy-form");
   const regions = form.elements.regionId;
-  if (regions.options.length === 0) {
-    for (const r of state.catalogue.skuSpecResponseList) regions.append(el("option", { value: r.regionId }, r.regionId));
+  const list = state.catalogue.skuSpecResponseList;
+  if (regions.options.length === 0 || !list.some((r) => r.regionId === regions.value)) {
+    // The catalogue's first region is the default, also after a sign-in
+    // as another tenant, whose catalogue may differ.
+    regions.replaceChildren(...list.map((r) => el("option", { value: r.regionId }, r.regionId)));
+    if (list.length) regions.value = list[0].regionId;
     fillSKUs();
   }
   updatePrice();
@@ -420,24 +429,70 @@ async function buy() {
 async function loadRefunds() {
   const data = await api("GET", "/v1/phonefleet/refunds", undefined, { query: { page_no: state.refunds.page, page_size: 25 } });
   state.refunds.total = data.total_count;
+  const cell = (label, attrs, ...content) => el("td", { "data-label": label, ...attrs }, ...content);
   $("#refunds tbody").replaceChildren(...data.result.map((r) => el("tr", { "data-id": r.instance_id },
-    el("td", {}, when(r.created_at)), el("td", {}, el("code", {}, r.instance_id)), el("td", { class: "wide" }, r.order_id),
-    el("td", { class: "num" }, money(r.paid, r.currency)), el("td", { class: "num wide" }, money(r.consumed, r.currency)),
-    el("td", { class: "num wide" }, money(r.fee, r.currency)), el("td", { class: "num", "data-minor": String(r.amount) }, money(r.amount, r.currency)))));
+    cell("When", {}, when(r.created_at)), cell("Instance", {}, el("code", {}, r.instance_id)), cell("Order", { class: "wide" }, r.order_id),
+    cell("Paid", { class: "num" }, money(r.paid, r.currency)), cell("Consumed", { class: "num wide" }, money(r.consumed, r.currency)),
+    cell("Fee", { class: "num wide" }, money(r.fee, r.currency)), cell("Refund", { class: "num", "data-minor": String(r.amount) }, money(r.amount, r.currency)))));
   if (data.result.length === 0) $("#refunds tbody").append(el("tr", {}, el("td", { colSpan: 7 }, "No refunds yet.")));
   pager("refunds", data);
 }
 
+// auditQuery returns the audit list's query: the page and the filters.
+// The times are read as UTC, as the trail shows them.
+function auditQuery() {
+  const f = new FormData($("#audit-filters"));
+  const q = { page_no: state.audit.page, page_size: 25, action: f.get("action"), actor: f.get("actor").trim(), instance_id: f.get("instance_id").trim() };
+  for (const k of ["since", "until"]) {
+    const v = f.get(k);
+    if (v) q[k] = (v.length === 16 ? v + ":00" : v) + "Z";
+  }
+  return q;
+}
+
 async function loadAudit() {
-  const data = await api("GET", "/v1/phonefleet/audit", undefined, { query: { page_no: state.audit.page, page_size: 25 } });
+  const data = await api("GET", "/v1/phonefleet/audit", undefined, { query: auditQuery() });
   state.audit.total = data.total_count;
-  $("#audit tbody").replaceChildren(...data.result.map((a) => el("tr", {},
-    el("td", {}, when(a.at)), el("td", {}, a.action),
-    el("td", {}, a.error_code === "0" ? el("span", { class: "badge running" }, "OK") : el("span", { class: "badge failed" }, a.error_code)),
-    el("td", { class: "wide" }, a.instance_ids.slice(0, 5).join(", ") + (a.instance_ids.length > 5 ? ` +${a.instance_ids.length - 5}` : "")),
-    el("td", {}, el("span", { class: "reason" }, a.detail)), el("td", { class: "wide" }, el("code", {}, a.request_id)))));
-  if (data.result.length === 0) $("#audit tbody").append(el("tr", {}, el("td", { colSpan: 6 }, "Nothing recorded yet.")));
+  // Each cell names its column, so that on a phone a row reads as a card.
+  const cell = (col, label, ...content) => el("td", { "data-col": col, "data-label": label }, ...content);
+  $("#audit tbody").replaceChildren(...data.result.map((a) => el("tr", { "data-id": String(a.id), "data-dry-run": String(a.dry_run), class: a.dry_run ? "dry-run" : "" },
+    cell("at", "When", when(a.at)),
+    cell("action", "Action", a.action),
+    el("td", { "data-col": "result", "data-label": "Result" },
+      a.error_code === "0" ? el("span", { class: "badge running" }, "OK") : el("span", { class: "badge failed" }, a.error_code),
+      a.dry_run ? " " : null, a.dry_run ? el("span", { class: "badge dry-run", title: "A preview: nothing was changed" }, "dry run") : null),
+    cell("actor", "Actor", a.actor || "–"),
+    cell("addr", "Address", a.client_addr || "–"),
+    cell("ids", "Instances", a.instance_ids.slice(0, 5).join(", ") + (a.instance_ids.length > 5 ? ` +${a.instance_ids.length - 5}` : "")),
+    el("td", { "data-col": "detail", "data-label": "Detail" }, el("span", { class: "reason" }, a.detail)),
+    cell("request", "Request", el("code", {}, a.request_id)))));
+  if (data.result.length === 0) $("#audit tbody").append(el("tr", {}, el("td", { colSpan: 8 }, "Nothing recorded yet.")));
   pager("audit", data);
+}
+
+// exportAudit downloads every event matching the filters as CSV or JSON
+// lines (the API streams them; the token goes in a header, so the file is
+// fetched and handed to the browser).
+async function exportAudit(format) {
+  clearMessages();
+  const q = auditQuery();
+  delete q.page_no; delete q.page_size;
+  q.format = format;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v) params.set(k, v);
+  const resp = await fetch("/v1/phonefleet/audit?" + params.toString(), { headers: { "X-Auth-Token": state.token, "X-Request-Id": requestID() } });
+  if (!resp.ok) {
+    const env = await resp.json().catch(() => null);
+    throw new APIError(env ? env.error_code : "HTTP " + resp.status, env ? env.error_msg : "Export failed (HTTP " + resp.status + ")", resp.status);
+  }
+  // Object URLs (blob:) point into this page, not at another host.
+  const toObject = URL.createObjectURL.bind(URL), revoke = URL.revokeObjectURL.bind(URL);
+  const url = toObject(await resp.blob());
+  const a = el("a", { href: url, download: "audit." + format });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => revoke(url), 10000);
 }
 
 function pager(name, data) {
@@ -479,6 +534,9 @@ function wire() {
     $(`#${name}-prev`).addEventListener("click", guard(() => { state[name].page--; return load(); }));
     $(`#${name}-next`).addEventListener("click", guard(() => { state[name].page++; return load(); }));
   }
+  $("#audit-filters").addEventListener("submit", guard((e) => { e.preventDefault(); clearMessages(); state.audit.page = 1; return loadAudit(); }));
+  $("#audit-export-csv").addEventListener("click", guard(() => exportAudit("csv")));
+  $("#audit-export-jsonl").addEventListener("click", guard(() => exportAudit("jsonl")));
   window.addEventListener("hashchange", () => { clearMessages(); route(); });
 }
 
