@@ -10,7 +10,7 @@ import (
 
 // AuditEvent records one mutating API call, successful or not.
 type AuditEvent struct {
-	ID          int64     `json:"-"`
+	ID          int64     `json:"id"` // increasing; before_id pages by it
 	At          time.Time `json:"at"`
 	TenantID    string    `json:"-"`
 	TenantName  string    `json:"tenant"`

@@ -377,6 +377,21 @@ func runAdminScenario(t *testing.T, nodes []*testingutil.Node, dp *flakyDataPlan
 	if len(want) > 0 {
 		t.Fatalf("audit lacks %v; admin events: %v", want, events)
 	}
+
+	// The remote audit takes the same filters as the local one: only the
+	// suspension, by its actor, and the same as CSV.
+	suspends := jsonLines(t, cli.must("", "audit", "--action", "admin.tenantSuspend", "--actor", "root"))
+	if len(suspends) == 0 {
+		t.Fatalf("audit --action admin.tenantSuspend --actor root: nothing")
+	}
+	for _, e := range suspends {
+		if e["action"] != "admin.tenantSuspend" || e["actor"] != "root" {
+			t.Fatalf("filtered audit has %v", e)
+		}
+	}
+	if rows := strings.Split(strings.TrimSpace(cli.must("", "audit", "--action", "admin.tenantSuspend", "--actor", "root", "--format", "csv")), "\n"); len(rows) != len(suspends)+1 || !strings.Contains(rows[0], "actor") {
+		t.Fatalf("audit as CSV: %q, want a header and %d rows", rows, len(suspends))
+	}
 }
 
 // TestAdmin_Clock moves a tenant's test clock through the admin API, with

@@ -150,7 +150,7 @@ func (s *Server) adminDone(w http.ResponseWriter, r *http.Request, audit, detail
 	ctx := r.Context()
 	p := phonefleet.PrincipalFromContext(ctx)
 	e := &phonefleet.AuditEvent{
-		TenantID: p.TenantID, TenantName: p.TenantName, TokenID: p.TokenID, UserName: p.UserName,
+		TenantID: p.TenantID, TenantName: p.TenantName, TokenID: p.TokenID, UserName: p.UserName, Actor: p.Actor(),
 		ClientAddr: clientAddr(r), Action: audit, RequestID: phonefleet.RequestIDFromContext(ctx),
 		InstanceIDs: []string{}, ErrorCode: phonefleet.ECodeOK, Detail: detail,
 	}

@@ -43,6 +43,14 @@ var (
 	})
 )
 
+// Both tables' series are served from the start, at 0, so that a
+// dashboard and the documented metrics see them before the first removal.
+func init() {
+	for _, t := range []string{TableAuditEvents, TableCommands} {
+		removedTotal.WithLabelValues(t)
+	}
+}
+
 // Tables, the label of phonefleet_retention_removed_total and the prefix
 // of export files.
 const (
