@@ -249,6 +249,26 @@ func (a *Admin) Audit(ctx context.Context, tenant string, f phonefleet.AuditFilt
 	return out, a.get(ctx, "/audit", q, &out)
 }
 
+// Clock returns a tenant's business time (a server with --test-clock).
+func (a *Admin) Clock(ctx context.Context, tenant string) (time.Time, error) {
+	var out struct{ Now time.Time }
+	err := a.get(ctx, "/clocks/"+url.PathEscape(tenant), nil, &out)
+	return out.Now, err
+}
+
+// MoveClock moves a tenant's business time: to now when it is not nil,
+// else forward by advance (a duration such as "121h"). It returns the new
+// business time; the server audits the move.
+func (a *Admin) MoveClock(ctx context.Context, tenant string, now *time.Time, advance string) (time.Time, error) {
+	body := map[string]string{"advance": advance}
+	if now != nil {
+		body = map[string]string{"now": now.UTC().Format(time.RFC3339Nano)}
+	}
+	var out struct{ Now time.Time }
+	err := a.send(ctx, http.MethodPost, "/clocks/"+url.PathEscape(tenant), body, &out)
+	return out.Now, err
+}
+
 // Refunds lists refunds, of one tenant or all ("").
 func (a *Admin) Refunds(ctx context.Context, tenant string) ([]*phonefleet.Refund, error) {
 	var out []*phonefleet.Refund

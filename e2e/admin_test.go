@@ -418,4 +418,23 @@ func TestAdmin_Clock(t *testing.T) {
 	if len(events) == 0 || events[0]["action"] != "testClockMove" || events[0]["user"] != "root" || events[0]["error_code"] != "0" {
 		t.Fatalf("audit of acme: %v, want the move by root first", events)
 	}
+
+	// The operator CLI shows and moves it remotely, with no database.
+	cli := newOperatorCLI(t)
+	cli.must(operatorPassword+"\n", "login", "--operator", "--endpoint", n.URL, "--user", "root", "--password-stdin")
+	shown, err := time.Parse(time.RFC3339Nano, MustLine(t, cli.must("", "clock", "show", "--tenant", "acme")))
+	if err != nil || shown.Before(a) {
+		t.Fatalf("clock show through the admin API: %v, %v; want at or after %v", shown, err, a)
+	}
+	moved := MustLine(t, cli.must("", "clock", "set", "2400-01-01T00:00:00Z", "--tenant", "acme"))
+	if moved != "2400-01-01T00:00:00Z" {
+		t.Fatalf("clock set through the admin API printed %q", moved)
+	}
+	if r := cli.run("", "clock", "advance", "-1s", "--tenant", "acme"); r.Code == 0 || !strings.Contains(r.Stderr, "advance") {
+		t.Fatalf("clock advance -1s through the admin API: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	events = jsonLines(t, cli.must("", "audit", "--tenant", "acme", "--action", "testClockMove", "--limit", "1"))
+	if len(events) != 1 || events[0]["actor"] != "root" || !strings.Contains(events[0]["detail"].(string), "to 2400-01-01T00:00:00Z") {
+		t.Fatalf("remote clock move audited as %v, want by root, to 2400", events)
+	}
 }

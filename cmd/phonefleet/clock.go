@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phonefleet/phonefleet"
+	"github.com/phonefleet/phonefleet/client"
 )
 
 const clockUsage = `Usage:
@@ -20,7 +21,9 @@ Each tenant has its own test clock: its business time (purchases, refunds,
 the audit trail) is real time plus the tenant's offset. A server follows
 the offsets only when it runs with --test-clock. set and advance print the
 new business time and record the move in the tenant's audit trail, by
-operator/cli. Business time never goes back and ends with year 9999.
+operator/cli on a database, or by the signed-in operator through a server's
+admin API (phonefleet login --operator). Business time never goes back and
+ends with year 9999.
 `
 
 // clockOperator is who the audit trail says moved a clock from the CLI.
@@ -55,9 +58,10 @@ type ClockCommand struct {
 // Run prints the tenant's business time, after the move set and advance
 // make.
 func (c *ClockCommand) Run(ctx context.Context, args []string) error {
-	var dsn, tenant string
+	var of operatorFlags
+	var tenant string
 	verb := clockVerbs[c.verb]
-	fs := c.newFlagSet("clock "+c.verb, verb.usage, &dsn)
+	fs := c.newOperatorFlagSet("clock "+c.verb, verb.usage, &of)
 	fs.StringVar(&tenant, "tenant", "", "the tenant whose clock to show or move (required)")
 	pos, err := parseArgs(fs, negativeLast(args))
 	if err != nil {
@@ -86,34 +90,56 @@ func (c *ClockCommand) Run(ctx context.Context, args []string) error {
 		m.Advance = &d
 	}
 
-	store, err := openStore(dsn, StoreOptions{TestClock: true})
+	ops, done, err := c.openOperator(&of, StoreOptions{TestClock: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	clock, ok := store.(phonefleet.ClockService)
-	if !ok {
-		return fmt.Errorf("this store has no test clock")
-	}
-	tn, err := findTenant(ctx, store, tenant)
-	if err != nil {
-		return err
-	}
+	defer done()
 	var now time.Time
-	if c.verb == "show" {
-		now, err = clock.BusinessNow(ctx, tn.ID)
-	} else {
-		m.TenantID = tn.ID
-		var p *phonefleet.ClockPlan
-		if p, err = clock.MoveClock(ctx, m); err == nil {
-			now = p.New
+	switch ops := ops.(type) {
+	case *client.Admin:
+		// The server audits the move, with the signed-in operator.
+		if c.verb == "show" {
+			now, err = ops.Clock(ctx, tenant)
+		} else {
+			var advance string
+			if m.Advance != nil {
+				advance = pos[0]
+			}
+			now, err = ops.MoveClock(ctx, tenant, m.Now, advance)
 		}
+	case *phonefleet.Admin:
+		now, err = c.localClock(ctx, ops.Store, tenant, m)
+	default:
+		err = fmt.Errorf("the test clock is not available here")
 	}
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(c.Stdout, now.UTC().Format(time.RFC3339Nano))
 	return err
+}
+
+// localClock shows or moves tenant's clock on store, as m says (m.Now
+// and m.Advance both nil: show), and returns the business time.
+func (c *ClockCommand) localClock(ctx context.Context, store phonefleet.Store, tenant string, m *phonefleet.ClockMove) (time.Time, error) {
+	clock, ok := store.(phonefleet.ClockService)
+	if !ok {
+		return time.Time{}, fmt.Errorf("this store has no test clock")
+	}
+	tn, err := findTenant(ctx, store, tenant)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if c.verb == "show" {
+		return clock.BusinessNow(ctx, tn.ID)
+	}
+	m.TenantID = tn.ID
+	p, err := clock.MoveClock(ctx, m)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return p.New, nil
 }
 
 // negativeLast moves arguments that read as negative numbers ("-1s",
