@@ -33,7 +33,9 @@ type Tenant struct {
 type Period time.Duration
 
 // MarshalJSON writes the duration string.
-func (p Period) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(p).String() + `"`), nil }
+func (p Period) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(p).String() + `"`), nil
+}
 
 // UnmarshalJSON reads a duration string.
 func (p *Period) UnmarshalJSON(b []byte) error {

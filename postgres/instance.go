@@ -12,7 +12,7 @@ import (
 
 const instanceColumns = `i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, COALESCE(s.spec_desc, ''), i.os,
 	i.band_size, i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	`+stateColumn+`, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
 
 // stateColumn is the instance's state as the domain has it
 // (phonefleet.JoinState): a running instance's lifecycle phase, if any.

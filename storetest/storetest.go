@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FindInstancesExtensions", func(t *testing.T) { testFindInstancesExtensions(t, open) })
 	t.Run("RememberSignature", func(t *testing.T) { testRememberSignature(t, open) })
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open) })
 }
 
 // clock is the suite's controlled, goroutine-safe clock.
