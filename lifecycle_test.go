@@ -204,3 +204,28 @@ func TestTenant_Periods(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// FuzzPeriodUnmarshal: a period decodes from a JSON duration string or
+// fails with 1000, and what decodes marshals back to the same duration.
+func FuzzPeriodUnmarshal(f *testing.F) {
+	for _, s := range []string{`"360h"`, `"1h30m"`, `"0s"`, `360`, `"-1h"`, `""`, `"`, `null`, `"9999999999999h"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p phonefleet.Period
+		if err := p.UnmarshalJSON(b); err != nil {
+			if phonefleet.ErrorCode(err) != phonefleet.EInvalid {
+				t.Fatalf("UnmarshalJSON(%q): %v, want 1000", b, err)
+			}
+			return
+		}
+		out, err := p.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back phonefleet.Period
+		if err := back.UnmarshalJSON(out); err != nil || back != p {
+			t.Fatalf("round trip of %q: %q -> %v, %v", b, out, back, err)
+		}
+	})
+}
