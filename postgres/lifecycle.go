@@ -26,12 +26,15 @@ func (db *DB) SweepLifecycle(ctx context.Context, def phonefleet.LifecyclePeriod
 	if err != nil {
 		return nil, err
 	}
+	if tenants, err = db.dueTenants(ctx, tenants, def); err != nil {
+		return nil, err
+	}
 	var done []phonefleet.LifecycleTransition
 	for _, t := range tenants {
 		if len(done) >= limit {
 			break
 		}
-		applied, err := db.sweepTenant(ctx, t, t.Periods(def), limit-len(done))
+		applied, err := db.sweepTenant(ctx, t, def, limit-len(done))
 		if err != nil {
 			return done, err
 		}
@@ -40,12 +43,96 @@ func (db *DB) SweepLifecycle(ctx context.Context, def phonefleet.LifecyclePeriod
 	return done, nil
 }
 
+// dueSlack is how far past its own estimate of each tenant's business time
+// dueTenants looks: the estimate follows the server's clock as last
+// measured, and a tenant picked too early only costs a transaction that
+// finds nothing.
+const dueSlack = time.Second
+
+// dueTenants returns those of tenants that have an instance due for a step
+// (with dueSlack), in one round trip that probes the due index once per
+// tenant and phase, so a sweep opens a transaction only for the tenants with
+// work, not for every tenant every second.
+func (db *DB) dueTenants(ctx context.Context, tenants []*phonefleet.Tenant, def phonefleet.LifecyclePeriods) ([]*phonefleet.Tenant, error) {
+	if len(tenants) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := db.readCtx(ctx)
+	defer cancel()
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.ID
+	}
+	offsets := map[string]phonefleet.ClockSpan{}
+	if db.TestClock {
+		rows, err := db.pool.Query(ctx, tenantClocksSQL, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read test clocks: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var off phonefleet.ClockSpan
+			if err := rows.Scan(&id, &off.Seconds, &off.Nanos); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read test clocks: %w", err)
+			}
+			offsets[id] = off
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read test clocks: %w", err)
+		}
+	}
+	base := db.Clock().Add(dueSlack)
+	var cutoffs [3][]time.Time
+	for _, t := range tenants {
+		now, p := offsets[t.ID].AddTo(base), t.Periods(def)
+		for i, phase := range phonefleet.LifecyclePhases {
+			cutoffs[i] = append(cutoffs[i], phonefleet.LifecycleCutoff(phase, p, now))
+		}
+	}
+	probe := func(lifecycle, cutoff string) string {
+		return `EXISTS (SELECT 1 FROM instances i
+			WHERE i.tenant_id = u.tenant_id AND i.lifecycle = '` + lifecycle + `' AND i.state = 'running'
+			  AND i.expires_at IS NOT NULL AND i.expires_at <= u.` + cutoff + `)`
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT u.tenant_id
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS u (tenant_id, active, expired, frozen)
+		WHERE `+probe(phonefleet.LifecycleActive, "active")+` OR `+probe(phonefleet.LifecycleExpired, "expired")+
+		` OR `+probe(phonefleet.LifecycleFrozen, "frozen"), ids, cutoffs[0], cutoffs[1], cutoffs[2])
+	if err != nil {
+		return nil, fmt.Errorf("find tenants with due instances: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find tenants with due instances: %w", err)
+	}
+	isDue := make(map[string]bool, len(due))
+	for _, id := range due {
+		isDue[id] = true
+	}
+	out := make([]*phonefleet.Tenant, 0, len(due))
+	for _, t := range tenants {
+		if isDue[t.ID] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
 // sweepTenant applies up to limit due transitions of one tenant in one
 // transaction.
-func (db *DB) sweepTenant(ctx context.Context, t *phonefleet.Tenant, p phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error) {
+func (db *DB) sweepTenant(ctx context.Context, t *phonefleet.Tenant, def phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error) {
 	var applied []phonefleet.LifecycleTransition
 	err := db.withTx(db.onTenantClock(ctx, t.ID), "sweep_lifecycle", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
 		applied = applied[:0]
+		// The periods as they are now, not as the tenant list saw them.
+		var grace, retention *int64
+		if err := tx.QueryRow(ctx, `SELECT grace_period_ns, retention_period_ns FROM tenants WHERE id = $1`, t.ID).Scan(&grace, &retention); err != nil {
+			return fmt.Errorf("read tenant periods: %w", err)
+		}
+		p := (&phonefleet.Tenant{GracePeriod: nsPeriod(grace), RetentionPeriod: nsPeriod(retention)}).Periods(def)
 		var ids []string
 		for _, phase := range phonefleet.LifecyclePhases {
 			_, lifecycle := phonefleet.StoredState(phase)
@@ -137,4 +224,13 @@ func applyTransition(ctx context.Context, tx pgx.Tx, tr *phonefleet.LifecycleTra
 		return false, fmt.Errorf("write transition of %s: %w", tr.InstanceID, err)
 	}
 	return true, nil
+}
+
+// nsPeriod is the period of a nullable nanoseconds column.
+func nsPeriod(ns *int64) *phonefleet.Period {
+	if ns == nil {
+		return nil
+	}
+	p := phonefleet.Period(*ns)
+	return &p
 }

@@ -20,16 +20,22 @@ func (db *DB) SweepLifecycle(ctx context.Context, def phonefleet.LifecyclePeriod
 	if limit <= 0 {
 		return nil, phonefleet.Errorf(phonefleet.EInvalid, "sweep limit must be positive")
 	}
+	tenants, err := db.dueTenants(ctx, def)
+	if err != nil || len(tenants) == 0 {
+		return nil, err
+	}
 	var done []phonefleet.LifecycleTransition
-	err := db.writeWork(ctx, min(limit, MaxBatchWork), func(ctx context.Context, tx *Tx) error {
+	err = db.writeWork(ctx, min(limit, MaxBatchWork), func(ctx context.Context, tx *Tx) error {
 		done = done[:0]
-		tenants, err := findTenants(ctx, tx, "")
-		if err != nil {
-			return err
-		}
 		for _, t := range tenants {
 			if len(done) >= limit {
 				break
+			}
+			// The periods as they are now, not as the read saw them.
+			if ts, err := findTenants(ctx, tx, "WHERE id = ?", t.ID); err != nil {
+				return err
+			} else if len(ts) == 1 {
+				t = ts[0]
 			}
 			applied, err := db.sweepTenant(ctx, tx, t, t.Periods(def), limit-len(done))
 			if err != nil {
@@ -45,8 +51,35 @@ func (db *DB) SweepLifecycle(ctx context.Context, def phonefleet.LifecyclePeriod
 	return done, nil
 }
 
-// sweepTenant applies up to limit due transitions of one tenant.
-func (db *DB) sweepTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant, p phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error) {
+// dueTenants returns the tenants with an instance due for a step, read in
+// a read transaction (it probes the due index once per tenant and phase),
+// so the writer is taken only when there is work, and only for those
+// tenants.
+func (db *DB) dueTenants(ctx context.Context, def phonefleet.LifecyclePeriods) ([]*phonefleet.Tenant, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	tenants, err := findTenants(ctx, tx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []*phonefleet.Tenant
+	for _, t := range tenants {
+		ids, err := db.dueInstances(ctx, tx, t, t.Periods(def), 1)
+		if err != nil {
+			return nil, err
+		} else if len(ids) > 0 {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// dueInstances returns the IDs of up to limit instances of each phase of
+// the tenant that are due at its business time in tx, by expiry.
+func (db *DB) dueInstances(ctx context.Context, tx *Tx, t *phonefleet.Tenant, p phonefleet.LifecyclePeriods, limit int) ([]string, error) {
 	now, err := db.tenantNow(ctx, tx, t.ID)
 	if err != nil {
 		return nil, err
@@ -65,10 +98,22 @@ func (db *DB) sweepTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant, p p
 		if err != nil {
 			return nil, fmt.Errorf("query due instances: %w", err)
 		}
-		ids, err = appendIDs(ids, rows)
-		if err != nil {
+		if ids, err = appendIDs(ids, rows); err != nil {
 			return nil, err
 		}
+	}
+	return ids, nil
+}
+
+// sweepTenant applies up to limit due transitions of one tenant.
+func (db *DB) sweepTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant, p phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error) {
+	now, err := db.tenantNow(ctx, tx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := db.dueInstances(ctx, tx, t, p, limit)
+	if err != nil {
+		return nil, err
 	}
 	if len(ids) == 0 {
 		return nil, nil
