@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -111,6 +110,8 @@ type LifecycleTransition struct {
 	DueAt       time.Time
 	Command     CommandType
 	CancelJobID string
+	// Cmd is the command to write, with its job ID; PlanSweep sets it.
+	Cmd *Command
 }
 
 // Label returns the step's name in metrics: expired, frozen or released.
@@ -157,19 +158,13 @@ func PlanExpiry(in *Instance, p LifecyclePeriods, now time.Time) (t LifecycleTra
 	return t, true
 }
 
-// NewCommand returns the transition's pending data-plane command, due at
-// wall (delivery keeps wall time), or nil if it has none.
-func (t *LifecycleTransition) NewCommand(wall time.Time) *Command {
-	if t.Command == "" {
-		return nil
-	}
-	return newCommand(t.Command, &Instance{ID: t.InstanceID, TenantID: t.TenantID}, "", "", "lifecycle", wall)
-}
+// LifecycleRequestID is the request ID of the commands and audit events of
+// lifecycle steps: no request caused them.
+const LifecycleRequestID = "lifecycle"
 
 // LifecycleAuditEvent returns the audit event of a transition applied at
-// the tenant's business time now, with the job ID of its command ("" for
-// none). Its user is ActorSystem.
-func LifecycleAuditEvent(t *LifecycleTransition, jobID string, now time.Time) *AuditEvent {
+// the tenant's business time now. Its user is ActorSystem.
+func LifecycleAuditEvent(t *LifecycleTransition, now time.Time) *AuditEvent {
 	action := ActionLifecycleExpire
 	switch t.To {
 	case InstanceStateFrozen:
@@ -178,14 +173,14 @@ func LifecycleAuditEvent(t *LifecycleTransition, jobID string, now time.Time) *A
 		action = ActionLifecycleRelease
 	}
 	detail := fmt.Sprintf("%s -> %s, due %s", t.From, t.Label(), t.DueAt.UTC().Format(time.RFC3339Nano))
-	if jobID != "" {
-		detail += fmt.Sprintf("; %s job %s", t.Command, jobID)
+	if t.Cmd != nil {
+		detail += fmt.Sprintf("; %s job %s", t.Command, t.Cmd.ID)
 	}
 	if t.CancelJobID != "" {
 		detail += "; canceled job " + t.CancelJobID
 	}
 	return &AuditEvent{
-		At: now.UTC(), TenantID: t.TenantID, UserName: ActorSystem, Action: action, RequestID: "lifecycle",
+		At: now.UTC(), TenantID: t.TenantID, UserName: ActorSystem, Action: action, RequestID: LifecycleRequestID,
 		InstanceIDs: []string{t.InstanceID}, ErrorCode: ECodeOK, Detail: detail,
 	}
 }
@@ -248,23 +243,46 @@ func LifecycleCutoff(state InstanceState, p LifecyclePeriods, now time.Time) tim
 }
 
 // PlanSweep decides the lifecycle steps of one tenant's candidate
-// instances at its business time now under p: PlanExpiry of each, in
-// due-time order (then instance ID), at most limit of them.
-func PlanSweep(candidates []*Instance, p LifecyclePeriods, now time.Time, limit int) []LifecycleTransition {
-	var out []LifecycleTransition
+// instances at its business time now under p, in the order they fell due
+// (then by instance ID), at most limit of them: an instance late by more
+// than one period takes each of its due steps in turn, interleaved with the
+// other instances' steps as real time would have ordered them. Each step
+// with a command gets it, due at wall (delivery keeps wall time), and a
+// later step of the same instance replaces it.
+func PlanSweep(candidates []*Instance, p LifecyclePeriods, now, wall time.Time, limit int) []LifecycleTransition {
+	type next struct {
+		in *Instance // the instance as the steps planned so far leave it
+		t  LifecycleTransition
+	}
+	var pending []next
 	for _, in := range candidates {
 		if t, ok := PlanExpiry(in, p, now); ok {
-			out = append(out, t)
+			c := *in
+			pending = append(pending, next{&c, t})
 		}
 	}
-	slices.SortFunc(out, func(a, b LifecycleTransition) int {
-		if c := a.DueAt.Compare(b.DueAt); c != 0 {
-			return c
+	var out []LifecycleTransition
+	for len(out) < limit && len(pending) > 0 {
+		first := 0
+		for i, n := range pending[1:] {
+			f := pending[first].t
+			if c := n.t.DueAt.Compare(f.DueAt); c < 0 || (c == 0 && n.t.InstanceID < f.InstanceID) {
+				first = i + 1
+			}
 		}
-		return strings.Compare(a.InstanceID, b.InstanceID)
-	})
-	if len(out) > limit {
-		out = out[:limit]
+		n := pending[first]
+		t := n.t
+		if t.Command != "" {
+			t.Cmd = newCommand(t.Command, n.in, "", "", LifecycleRequestID, wall)
+			n.in.Command, n.in.CommandID = t.Command, t.Cmd.ID
+		}
+		out = append(out, t)
+		n.in.State = t.To
+		if following, ok := PlanExpiry(n.in, p, now); ok {
+			pending[first].t = following
+		} else {
+			pending = slices.Delete(pending, first, first+1)
+		}
 	}
 	return out
 }

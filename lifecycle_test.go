@@ -2,6 +2,7 @@ package phonefleet_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -112,17 +113,47 @@ func TestPlanSweep_Order(t *testing.T) {
 		mk("d", phonefleet.InstanceStateRunning, "2024-05-11T00:00:00Z"),  // not due
 		mk("e", phonefleet.InstanceStateExpired, "2024-05-04T00:00:00Z"),  // due 05-05, after c by ID
 		mk("f", phonefleet.InstanceStateReleased, "2024-04-01T00:00:00Z"), // no lifecycle
-	}, p, now, 10)
-	var ids string
+	}, p, now, now, 10)
+	var steps []string
 	for _, tr := range got {
-		ids += tr.InstanceID
+		steps = append(steps, tr.InstanceID+":"+tr.Label())
 	}
-	if ids != "abce" {
-		t.Fatalf("PlanSweep order=%q, want abce", ids)
+	// Each instance takes every step due by now, in the order real time
+	// would have taken them (ties by ID): a released 05-03; b froze 05-04;
+	// on 05-05 b was released, c expired and e froze; on 05-06 c froze and
+	// e was released; c was released 05-07.
+	want := []string{"a:released", "b:frozen", "b:released", "c:expired", "e:frozen", "c:frozen", "e:released", "c:released"}
+	if !slices.Equal(steps, want) {
+		t.Fatalf("PlanSweep=%v, want %v", steps, want)
 	}
 	if got := phonefleet.PlanSweep([]*phonefleet.Instance{mk("c", phonefleet.InstanceStateRunning, "2024-05-05T00:00:00Z"),
-		mk("a", phonefleet.InstanceStateFrozen, "2024-05-01T00:00:00Z")}, p, now, 1); len(got) != 1 || got[0].InstanceID != "a" {
+		mk("a", phonefleet.InstanceStateFrozen, "2024-05-01T00:00:00Z")}, p, now, now, 1); len(got) != 1 || got[0].InstanceID != "a" {
 		t.Fatalf("PlanSweep limit 1 = %+v, want a only", got)
+	}
+}
+
+// A step with a command gets it (due at wall, not business time), and a
+// later step of the same instance in the same sweep replaces it.
+func TestPlanSweep_Commands(t *testing.T) {
+	p := phonefleet.LifecyclePeriods{Grace: time.Hour, Retention: time.Hour}
+	e := MustTime(t, "2024-05-01T00:00:00Z")
+	in := &phonefleet.Instance{ID: "a", TenantID: "t1", BillingMode: phonefleet.BillingModeYearly, State: phonefleet.InstanceStateRunning, ExpiresAt: &e,
+		Command: phonefleet.CommandReboot, CommandID: "job_reboot"}
+	wall := MustTime(t, "2023-01-01T00:00:00Z")
+	got := phonefleet.PlanSweep([]*phonefleet.Instance{in}, p, e.Add(3*time.Hour), wall, 10)
+	if len(got) != 3 || got[0].Cmd != nil || got[1].Cmd == nil || got[2].Cmd == nil {
+		t.Fatalf("PlanSweep=%+v, want expire without a command, then freeze and release with one", got)
+	}
+	freeze, release := got[1], got[2]
+	if freeze.Cmd.Type != phonefleet.CommandFreeze || freeze.CancelJobID != "job_reboot" || !freeze.Cmd.NextAttemptAt.Equal(wall) ||
+		freeze.Cmd.InstanceID != "a" || freeze.Cmd.TenantID != "t1" || freeze.Cmd.RequestID != phonefleet.LifecycleRequestID {
+		t.Fatalf("freeze=%+v, cmd %+v", freeze, freeze.Cmd)
+	}
+	if release.Cmd.Type != phonefleet.CommandRelease || release.CancelJobID != freeze.Cmd.ID {
+		t.Fatalf("release=%+v, want it to replace the freeze %s", release, freeze.Cmd.ID)
+	}
+	if in.State != phonefleet.InstanceStateRunning || in.CommandID != "job_reboot" {
+		t.Fatalf("PlanSweep changed its input: %+v", in)
 	}
 }
 

@@ -164,14 +164,11 @@ func (db *DB) sweepTenant(ctx context.Context, t *phonefleet.Tenant, def phonefl
 		for _, in := range found {
 			candidates = append(candidates, in)
 		}
-		plan := phonefleet.PlanSweep(candidates, p, now, limit)
-		if len(plan) == 0 {
-			return nil
-		}
 		wall, err := db.wallNow(ctx, tx, now)
 		if err != nil {
 			return err
 		}
+		plan := phonefleet.PlanSweep(candidates, p, now, wall, limit)
 		for i := range plan {
 			ok, err := applyTransition(ctx, tx, &plan[i], now, wall)
 			if err != nil {
@@ -214,12 +211,10 @@ func applyTransition(ctx context.Context, tx pgx.Tx, tr *phonefleet.LifecycleTra
 		b.Queue(`UPDATE commands SET state = 'canceled', done_at = $2, lease_owner = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND state IN ('pending', 'accepted')`, tr.CancelJobID, wall)
 	}
-	jobID := ""
-	if c := tr.NewCommand(wall); c != nil {
-		queueInsertCommands(b, []*phonefleet.Command{c})
-		jobID = c.ID
+	if tr.Cmd != nil {
+		queueInsertCommands(b, []*phonefleet.Command{tr.Cmd})
 	}
-	queueAuditEvent(b, phonefleet.LifecycleAuditEvent(tr, jobID, now))
+	queueAuditEvent(b, phonefleet.LifecycleAuditEvent(tr, now))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, fmt.Errorf("write transition of %s: %w", tr.InstanceID, err)
 	}

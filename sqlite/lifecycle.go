@@ -127,7 +127,7 @@ func (db *DB) sweepTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant, p p
 		candidates = append(candidates, in)
 	}
 	var applied []phonefleet.LifecycleTransition
-	for _, tr := range phonefleet.PlanSweep(candidates, p, now, limit) {
+	for _, tr := range phonefleet.PlanSweep(candidates, p, now, tx.wall, limit) {
 		ok, err := applyTransition(ctx, tx, &tr, now)
 		if err != nil {
 			return nil, err
@@ -185,14 +185,12 @@ func applyTransition(ctx context.Context, tx *Tx, tr *phonefleet.LifecycleTransi
 			return false, fmt.Errorf("cancel command %s: %w", tr.CancelJobID, err)
 		}
 	}
-	jobID := ""
-	if c := tr.NewCommand(tx.wall); c != nil {
-		if err := insertCommands(ctx, tx, []*phonefleet.Command{c}); err != nil {
+	if tr.Cmd != nil {
+		if err := insertCommands(ctx, tx, []*phonefleet.Command{tr.Cmd}); err != nil {
 			return false, err
 		}
-		jobID = c.ID
 	}
-	if err := insertAuditEvent(ctx, tx, phonefleet.LifecycleAuditEvent(tr, jobID, now)); err != nil {
+	if err := insertAuditEvent(ctx, tx, phonefleet.LifecycleAuditEvent(tr, now)); err != nil {
 		return false, err
 	}
 	return true, nil

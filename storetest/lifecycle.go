@@ -143,16 +143,23 @@ func testLifecycle(t *testing.T, open Opener) {
 	})
 
 	t.Run("LateStepsInOrder", func(t *testing.T) {
-		// A sweep that runs long after retention takes the steps one by one.
+		// A sweep that runs long after retention takes every step, in order.
 		s, clk := mustOpen(t, open)
 		tn := mustCreateTenant(t, s, "acme")
 		a := mustPurchase(t, s, monthlyRequest(tn.ID, 1))[0]
 		clk.Set(a.ExpiresAt.Add(1000 * time.Hour))
-		var got []string
-		for range 5 {
-			got = append(got, mustSweep(t, s, 100)...)
+		wantIDs(t, "steps", mustSweep(t, s, 100), []string{a.ID + ":expired", a.ID + ":frozen", a.ID + ":released"})
+		wantIDs(t, "sweep again", mustSweep(t, s, 100), []string{})
+		cmds := commandsOf(t, s, a.ID) // written in one go: their order is not defined
+		slices.Sort(cmds)
+		wantIDs(t, "commands", cmds, []string{"freeze/canceled", "release/pending"})
+		var actions []string
+		for _, e := range mustFindAudit(t, s) {
+			if e.UserName == phonefleet.ActorSystem {
+				actions = append([]string{e.Action}, actions...)
+			}
 		}
-		wantIDs(t, "steps", got, []string{a.ID + ":expired", a.ID + ":frozen", a.ID + ":released"})
+		wantIDs(t, "audit", actions, []string{phonefleet.ActionLifecycleExpire, phonefleet.ActionLifecycleFreeze, phonefleet.ActionLifecycleRelease})
 	})
 
 	t.Run("UnsubscribeLapsed", func(t *testing.T) {
@@ -251,13 +258,15 @@ func testLifecycle(t *testing.T, open Opener) {
 
 		a := mustPurchase(t, s, monthlyRequest(short.ID, 1))[0]
 		b := mustPurchase(t, s, monthlyRequest(long.ID, 1))[0]
-		clk.Set(a.ExpiresAt.Add(time.Hour))
+		clk.Set(a.ExpiresAt.Add(30 * time.Minute))
 		got := mustSweep(t, s, 100)
 		slices.Sort(got)
 		want := []string{a.ID + ":expired", b.ID + ":expired"}
 		slices.Sort(want)
 		wantIDs(t, "expiries", got, want)
-		// One hour later only the tenant with one hour of grace freezes.
+		// An hour after the expiry only the tenant with one hour of grace
+		// freezes.
+		clk.Add(30 * time.Minute)
 		wantIDs(t, "freezes", mustSweep(t, s, 100), []string{a.ID + ":frozen"})
 		clk.Add(2 * time.Hour)
 		wantIDs(t, "releases", mustSweep(t, s, 100), []string{a.ID + ":released"})
@@ -372,7 +381,8 @@ func testLifecycleClocks(t *testing.T, open Opener) {
 	if _, err := c.MoveClock(t.Context(), &phonefleet.ClockMove{TenantID: ahead.ID, Advance: &span, TokenID: "tk", RequestID: "r"}); err != nil {
 		t.Fatalf("MoveClock: %v", err)
 	}
-	wantIDs(t, "sweep", mustSweep(t, s, 100), []string{a.ID + ":expired"})
+	// 40 days ahead is past the expiry, the grace and the retention.
+	wantIDs(t, "sweep", mustSweep(t, s, 100), []string{a.ID + ":expired", a.ID + ":frozen", a.ID + ":released"})
 	if in := mustFindInstance(t, s, behind.ID, b.ID); in.State != phonefleet.InstanceStateRunning {
 		t.Fatalf("other tenant's instance is %s, want running", in.State)
 	}

@@ -219,7 +219,9 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	}
 	lapsing := mustPurchase(t, s, monthlyRequest(initech.ID, 1))[0]
 	clk.Set(*lapsing.ExpiresAt)
-	if done, err := s.SweepLifecycle(ctx, testPeriods, 100); err != nil || len(done) != 2 {
+	// Long default periods: acme's phone, ten days past its expiry, only
+	// expires.
+	if done, err := s.SweepLifecycle(ctx, phonefleet.LifecyclePeriods{Grace: 30 * day, Retention: 30 * day}, 100); err != nil || len(done) != 2 {
 		t.Fatalf("SweepLifecycle=%v, %v; want 2 expiries", done, err)
 	}
 
