@@ -135,9 +135,8 @@ func (t *LifecycleTransition) Label() string {
 //     refund.
 //
 // A freeze or release replaces the command in flight, as an unsubscribe
-// does. ok is false when nothing is due. One call takes one step: an
-// instance late by more than one period takes them one after another, in
-// order.
+// does. ok is false when nothing is due. One call decides one step;
+// PlanSweep chains the steps of an instance late by more than one period.
 func PlanExpiry(in *Instance, p LifecyclePeriods, now time.Time) (t LifecycleTransition, ok bool) {
 	if !in.BillingMode.Prepaid() || in.ExpiresAt == nil {
 		return t, false

@@ -171,9 +171,8 @@ func (s *Sweeper) loop(ctx context.Context) {
 	}
 }
 
-// Sweep applies due transitions in batches until one applies nothing (an
-// instance late by several periods takes one step per batch, in order),
-// and returns how many it applied.
+// Sweep applies due transitions in batches until one applies nothing, and
+// returns how many it applied.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
