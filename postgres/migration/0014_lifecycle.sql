@@ -1,4 +1,4 @@
--- 0012_lifecycle: yearly/monthly subscriptions end. A running instance's
+-- 0014_lifecycle: yearly/monthly subscriptions end. A running instance's
 -- lifecycle phase is active, expired (grace: it keeps working) or frozen
 -- (retention: it refuses work); the state column keeps running, deleting
 -- and released, so the rules that select running instances still hold for
