@@ -109,6 +109,16 @@ func (a *Admin) UpdateTenantQuota(ctx context.Context, name string, maxInstances
 	return a.Store.UpdateTenantQuota(ctx, name, maxInstances)
 }
 
+// UpdateTenantPeriods sets a tenant's own lifecycle periods.
+func (a *Admin) UpdateTenantPeriods(ctx context.Context, name string, u TenantPeriodsUpdate) (*Tenant, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	} else if _, err := a.tenant(ctx, name); err != nil {
+		return nil, err
+	}
+	return a.Store.UpdateTenantPeriods(ctx, name, u)
+}
+
 // SetTenantSuspended suspends or resumes a tenant.
 func (a *Admin) SetTenantSuspended(ctx context.Context, name string, suspended bool) (*Tenant, error) {
 	if _, err := a.tenant(ctx, name); err != nil {

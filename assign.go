@@ -173,20 +173,40 @@ func checkOwned(tenantID string, ids []string, found map[string]*Instance) error
 	return nil
 }
 
-// Idle reports whether the instance is running with no command in flight,
-// the only state in which it takes a new command.
-func (in *Instance) Idle() bool { return in.State == InstanceStateRunning && in.Command == "" }
+// Idle reports whether the instance is running (or expired, within its
+// grace period) with no command in flight, the only state in which it takes
+// a new command.
+func (in *Instance) Idle() bool { return in.State.Usable() && in.Command == "" }
+
+// checkFrozen returns EFrozen listing, in request order, the instances that
+// are frozen: they refuse all work until renewed.
+func checkFrozen(ids []string, found map[string]*Instance) error {
+	var frozen []string
+	for _, id := range ids {
+		if in := found[id]; in != nil && in.State == InstanceStateFrozen {
+			frozen = append(frozen, id)
+		}
+	}
+	if len(frozen) > 0 {
+		return Errorf(EFrozen, "%s frozen instances: %s", FrozenMessage, strings.Join(frozen, ", "))
+	}
+	return nil
+}
 
 // PlanAssign decides an assign request given the tenant's instances found
 // by ID (missing and foreign IDs absent). Checks, in order:
 //
 //   - EForbidden if any instance is not the tenant's, listing them;
+//   - EFrozen if any is frozen, listing them;
 //   - ECannotAssign if any is not running, has a command in flight, or is
 //     assigned to another user, listing them;
 //
 // then an instance already assigned to the same user is a no-op.
 func PlanAssign(req *AssignRequest, found map[string]*Instance) (*AssignPlan, error) {
 	if err := checkOwned(req.TenantID, req.InstanceIDs(), found); err != nil {
+		return nil, err
+	}
+	if err := checkFrozen(req.InstanceIDs(), found); err != nil {
 		return nil, err
 	}
 	var refused []string
@@ -211,6 +231,7 @@ func PlanAssign(req *AssignRequest, found map[string]*Instance) (*AssignPlan, er
 // PlanUnassign decides an unassign request at now. Checks, in order:
 //
 //   - EForbidden if any instance is not the tenant's, listing them;
+//   - EFrozen if any is frozen, listing them;
 //   - ENotAllRunning if any has a command in flight (a wipe still under
 //     way included), listing them;
 //   - ENoBinding if any pair is not a binding that exists, listing the
@@ -220,6 +241,9 @@ func PlanAssign(req *AssignRequest, found map[string]*Instance) (*AssignPlan, er
 // removes the bindings in the same transaction.
 func PlanUnassign(req *AssignRequest, found map[string]*Instance, now time.Time) (*CommandPlan, error) {
 	if err := checkOwned(req.TenantID, req.InstanceIDs(), found); err != nil {
+		return nil, err
+	}
+	if err := checkFrozen(req.InstanceIDs(), found); err != nil {
 		return nil, err
 	}
 	var busy []string
@@ -248,12 +272,16 @@ func PlanUnassign(req *AssignRequest, found map[string]*Instance, now time.Time)
 // PlanCommands decides a reboot or reset request at now. Checks, in order:
 //
 //   - EForbidden if any instance is not the tenant's, listing them;
+//   - EFrozen if any is frozen, listing them;
 //   - ENotAllRunning if any is not running or has a command in flight,
 //     listing them;
 //
 // then each instance gets a command of the request's type.
 func PlanCommands(req *CommandRequest, found map[string]*Instance, now time.Time) (*CommandPlan, error) {
 	if err := checkOwned(req.TenantID, req.InstanceIDs, found); err != nil {
+		return nil, err
+	}
+	if err := checkFrozen(req.InstanceIDs, found); err != nil {
 		return nil, err
 	}
 	var busy []string
@@ -288,7 +316,8 @@ type PrepareStatus struct {
 }
 
 // PlanPrepare answers a prepare request: ENoInstance listing the IDs that
-// are not instances of the tenant, else each instance's status for the
+// are not instances of the tenant, EFrozen listing the frozen ones, else
+// each instance's status for the
 // user, in request order. Nothing changes.
 func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStatus, error) {
 	var missing []string
@@ -300,12 +329,15 @@ func PlanPrepare(req *PrepareRequest, found map[string]*Instance) ([]PrepareStat
 	if len(missing) > 0 {
 		return nil, Errorf(ENoInstance, "instances do not exist: %s", strings.Join(missing, ", "))
 	}
+	if err := checkFrozen(req.InstanceIDs, found); err != nil {
+		return nil, err
+	}
 	out := make([]PrepareStatus, len(req.InstanceIDs))
 	for i, id := range req.InstanceIDs {
 		in := found[id]
 		st := PrepareToAssign
 		switch {
-		case in.State != InstanceStateRunning:
+		case !in.State.Usable():
 			st = PrepareOffline
 		case in.Command == CommandReboot:
 			st = PrepareRestarting

@@ -11,21 +11,25 @@ type CommandType string
 
 // Command types. A release hands an unsubscribed instance back; a reboot
 // restarts the phone; a reset reinitialises it (its data is wiped, the
-// binding stays); a wipe clears one end user's data after an unassign.
+// binding stays); a wipe clears one end user's data after an unassign. A
+// freeze stops the phone of an instance whose grace period ended (its data
+// stays); an unfreeze starts it again.
 const (
 	CommandRelease      CommandType = "release"
 	CommandReboot       CommandType = "reboot"
 	CommandReset        CommandType = "reset"
 	CommandWipeUserData CommandType = "wipe_user_data"
+	CommandFreeze       CommandType = "freeze"
+	CommandUnfreeze     CommandType = "unfreeze"
 )
 
 // CommandTypes lists every command type.
-var CommandTypes = []CommandType{CommandRelease, CommandReboot, CommandReset, CommandWipeUserData}
+var CommandTypes = []CommandType{CommandRelease, CommandReboot, CommandReset, CommandWipeUserData, CommandFreeze, CommandUnfreeze}
 
 // Valid reports whether t is one of CommandTypes.
 func (t CommandType) Valid() bool {
 	switch t {
-	case CommandRelease, CommandReboot, CommandReset, CommandWipeUserData:
+	case CommandRelease, CommandReboot, CommandReset, CommandWipeUserData, CommandFreeze, CommandUnfreeze:
 		return true
 	}
 	return false
@@ -190,7 +194,8 @@ func PlanReport(cmd *Command, r CommandReport) (apply bool, err error) {
 // stay). A failed command may run again on its instance, which is in state
 // and has inFlight (a job ID, "" if none) in flight: a release needs the
 // instance still deleting, any other command needs it running, and neither
-// may overtake another command in flight.
+// may overtake another command in flight. A freeze needs the instance
+// frozen; any other command needs it running or expired.
 func CheckRetry(c *Command, state InstanceState, inFlight string) error {
 	switch {
 	case c.State == JobStatePending:
@@ -201,7 +206,9 @@ func CheckRetry(c *Command, state InstanceState, inFlight string) error {
 		return Errorf(EInvalid, "job %s cannot run: instance %s has job %s in flight", c.ID, c.InstanceID, inFlight)
 	case c.Type == CommandRelease && state != InstanceStateDeleting:
 		return Errorf(EInvalid, "job %s cannot run: instance %s is %s, not deleting", c.ID, c.InstanceID, state)
-	case c.Type != CommandRelease && state != InstanceStateRunning:
+	case c.Type == CommandFreeze && state != InstanceStateFrozen:
+		return Errorf(EInvalid, "job %s cannot run: instance %s is %s, not frozen", c.ID, c.InstanceID, state)
+	case c.Type != CommandRelease && c.Type != CommandFreeze && !state.Usable():
 		return Errorf(EInvalid, "job %s cannot run: instance %s is %s, not running", c.ID, c.InstanceID, state)
 	}
 	return nil

@@ -31,16 +31,38 @@ func (m BillingMode) KooPhone() string {
 type InstanceState string
 
 // Instance states: running → deleting (unsubscribed, release pending) →
-// released (handed back to the data plane; kept as a tombstone).
+// released (handed back to the data plane; kept as a tombstone). A
+// yearly/monthly instance whose subscription ends goes running → expired
+// (grace: it keeps working) → frozen (retention: it refuses work) →
+// deleting → released (PlanExpiry).
 const (
 	InstanceStateRunning  InstanceState = "running"
+	InstanceStateExpired  InstanceState = "expired"
+	InstanceStateFrozen   InstanceState = "frozen"
 	InstanceStateDeleting InstanceState = "deleting"
 	InstanceStateReleased InstanceState = "released"
 )
 
+// InstanceStates lists every state.
+var InstanceStates = []InstanceState{InstanceStateRunning, InstanceStateExpired, InstanceStateFrozen, InstanceStateDeleting, InstanceStateReleased}
+
+// Valid reports whether s is one of InstanceStates.
+func (s InstanceState) Valid() bool {
+	switch s {
+	case InstanceStateRunning, InstanceStateExpired, InstanceStateFrozen, InstanceStateDeleting, InstanceStateReleased:
+		return true
+	}
+	return false
+}
+
+// Usable reports whether an instance in state s works for its tenant:
+// running, or expired within its grace period.
+func (s InstanceState) Usable() bool { return s == InstanceStateRunning || s == InstanceStateExpired }
+
 // KooPhone running_status and batch-query-status values.
 const (
 	StatusUnknown      = 0
+	StatusStopped      = 1
 	StatusRunning      = 2
 	StatusGoingOffline = 3
 	StatusStarting     = 4
@@ -56,19 +78,38 @@ type InstanceStatus struct {
 
 // RunningStatus returns the KooPhone running_status as the tenant sees it:
 // 4 starting while a reboot or reset is in flight, 2 running (a wipe of
-// user data in flight included), 3 going offline while deleting, 0 for
-// released (gone).
+// user data in flight included), 3 going offline while deleting, 1 stopped
+// while frozen, 0 for released (gone). An expired instance (grace) runs.
 func (s InstanceStatus) RunningStatus() int {
 	switch s.State {
-	case InstanceStateRunning:
+	case InstanceStateRunning, InstanceStateExpired:
 		if s.Command == CommandReboot || s.Command == CommandReset {
 			return StatusStarting
 		}
 		return StatusRunning
+	case InstanceStateFrozen:
+		return StatusStopped
 	case InstanceStateDeleting:
 		return StatusGoingOffline
 	}
 	return StatusUnknown
+}
+
+// FrozenStatus returns KooPhone's frozen_status: 1 frozen, else 0.
+func (s InstanceStatus) FrozenStatus() int {
+	if s.State == InstanceStateFrozen {
+		return 1
+	}
+	return 0
+}
+
+// ExpireStatus returns batch-query's expire_status: 1 once the
+// subscription has expired (expired or frozen), else 0.
+func (s InstanceStatus) ExpireStatus() int {
+	if s.State == InstanceStateExpired || s.State == InstanceStateFrozen {
+		return 1
+	}
+	return 0
 }
 
 // Instance is one cloud phone of a tenant.

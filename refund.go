@@ -40,11 +40,17 @@ type Refund struct {
 //     A year of use ends on the anniversary of the truncated start.
 //
 // The result is never below 0 nor above Paid. Pay-per-use instances and
-// instances without an expiry get a zero refund.
+// instances without an expiry get a zero refund. An instance whose
+// subscription has ended (expired or frozen, or at or past ExpiresAt) has
+// consumed everything: refund 0, fee 0.
 func ComputeRefund(in *Instance, now time.Time) Refund {
 	r := Refund{InstanceID: in.ID, TenantID: in.TenantID, OrderID: in.OrderID, Paid: max(in.PaidAmount, 0), Currency: in.Currency}
 	if !in.BillingMode.Prepaid() || in.ExpiresAt == nil {
 		r.Paid, r.Amount = 0, 0
+		return r
+	}
+	if in.State == InstanceStateExpired || in.State == InstanceStateFrozen || !now.Before(*in.ExpiresAt) {
+		r.Consumed = r.Paid
 		return r
 	}
 	if now.Sub(in.StartsAt) <= FullRefundWindow {

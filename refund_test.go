@@ -218,9 +218,10 @@ func TestComputeRefund_Clamp(t *testing.T) {
 		{"Negative", "2024-03-29T00:00:00Z", 903, 100, 0},
 		// 743 h: consumed = 743000 / 744 = 998; −98 → 0.
 		{"LastHour", "2024-03-31T23:30:00Z", 998, 100, 0},
-		// At and after expiry everything is consumed: 1000 − 1000 − 100 → 0.
-		{"AtExpiry", "2024-04-01T00:00:00Z", 1000, 100, 0},
-		{"AfterExpiry", "2024-06-15T12:00:00Z", 1000, 100, 0},
+		// At and after expiry the subscription has ended: everything is
+		// consumed and no fee is taken.
+		{"AtExpiry", "2024-04-01T00:00:00Z", 1000, 0, 0},
+		{"AfterExpiry", "2024-06-15T12:00:00Z", 1000, 0, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			CheckRefund(t, phonefleet.ComputeRefund(in, MustTime(t, tt.now)), 1000, tt.consumed, tt.fee, tt.amount)
@@ -357,6 +358,9 @@ func referenceRefund(in *phonefleet.Instance, now time.Time) (consumed, fee int6
 	if now.Sub(in.StartsAt) <= 120*time.Hour {
 		return 0, 0
 	}
+	if !now.Before(*in.ExpiresAt) {
+		return in.PaidAmount, 0
+	}
 	start := in.StartsAt.Truncate(time.Hour)
 	nowHour := now.Truncate(time.Hour)
 
@@ -386,4 +390,16 @@ func referenceRefund(in *phonefleet.Instance, now time.Time) (consumed, fee int6
 	}
 	f := new(big.Int).Mul(big.NewInt(in.PaidAmount), big.NewInt(rate))
 	return consumed, f.Quo(f, big.NewInt(100)).Int64()
+}
+
+// An expired or frozen instance is refunded nothing and charged no fee,
+// whatever the time says (its state may be ahead of a clock read late).
+func TestComputeRefund_Lapsed(t *testing.T) {
+	for _, st := range []phonefleet.InstanceState{phonefleet.InstanceStateExpired, phonefleet.InstanceStateFrozen} {
+		t.Run(string(st), func(t *testing.T) {
+			in := NewPrepaid(t, phonefleet.BillingModeMonthly, 1, 1000, "2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")
+			in.State = st
+			CheckRefund(t, phonefleet.ComputeRefund(in, MustTime(t, "2024-03-20T00:00:00Z")), 1000, 1000, 0, 0)
+		})
+	}
 }

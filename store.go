@@ -31,6 +31,7 @@ type Store interface {
 	InstanceService
 	RefundService
 	CommandService
+	LifecycleService
 	AuditService
 	ReplayService
 	AdminService

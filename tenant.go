@@ -25,6 +25,57 @@ type Tenant struct {
 	// not. Every API of a suspended tenant answers ESuspended; its
 	// instances keep running.
 	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+
+	// GracePeriod and RetentionPeriod are the tenant's own lifecycle
+	// periods (a customer level); nil uses the deployment's (serve
+	// --grace-period, --retention-period).
+	GracePeriod     *Period `json:"grace_period,omitempty"`
+	RetentionPeriod *Period `json:"retention_period,omitempty"`
+}
+
+// Period is a span of business time, written in JSON as a Go duration
+// ("360h0m0s").
+type Period time.Duration
+
+// MarshalJSON writes the duration string.
+func (p Period) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(p).String() + `"`), nil
+}
+
+// UnmarshalJSON reads a duration string.
+func (p *Period) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return Errorf(EInvalid, "period must be a duration string such as \"360h\"")
+	}
+	d, err := time.ParseDuration(string(b[1 : len(b)-1]))
+	if err != nil {
+		return Errorf(EInvalid, "period: %v", err)
+	}
+	*p = Period(d)
+	return nil
+}
+
+// TenantPeriodsUpdate changes a tenant's lifecycle periods: a nil field is
+// left as it is.
+type TenantPeriodsUpdate struct {
+	Grace     *time.Duration
+	Retention *time.Duration
+}
+
+// Validate returns EInvalid naming the field unless each period given is
+// 0 to MaxLifecyclePeriod.
+func (u *TenantPeriodsUpdate) Validate() error {
+	if u.Grace != nil {
+		if err := ValidateLifecyclePeriod("grace period", *u.Grace); err != nil {
+			return err
+		}
+	}
+	if u.Retention != nil {
+		if err := ValidateLifecyclePeriod("retention period", *u.Retention); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var tenantNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -47,4 +98,9 @@ type TenantService interface {
 	FindTenantByName(ctx context.Context, name string) (*Tenant, error)
 	// FindTenants returns all tenants ordered by name.
 	FindTenants(ctx context.Context) ([]*Tenant, error)
+	// UpdateTenantPeriods sets the lifecycle periods of the tenant called
+	// name and returns the tenant. ENotFound if there is no such tenant,
+	// EInvalid for a period out of range. Instances already past a new
+	// boundary take their step at the next sweep.
+	UpdateTenantPeriods(ctx context.Context, name string, u TenantPeriodsUpdate) (*Tenant, error)
 }

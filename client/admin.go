@@ -70,6 +70,20 @@ func (a *Admin) UpdateTenantQuota(ctx context.Context, name string, maxInstances
 	return &out, a.send(ctx, http.MethodPost, "/tenants/"+url.PathEscape(name)+"/quota", map[string]any{"max_instances": maxInstances}, &out)
 }
 
+// UpdateTenantPeriods sets a tenant's own lifecycle periods (a nil field
+// is left as it is).
+func (a *Admin) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error) {
+	body := map[string]string{}
+	if u.Grace != nil {
+		body["grace_period"] = u.Grace.String()
+	}
+	if u.Retention != nil {
+		body["retention_period"] = u.Retention.String()
+	}
+	var out phonefleet.Tenant
+	return &out, a.send(ctx, http.MethodPost, "/tenants/"+url.PathEscape(name)+"/periods", body, &out)
+}
+
 // SetTenantSuspended suspends or resumes a tenant.
 func (a *Admin) SetTenantSuspended(ctx context.Context, name string, suspended bool) (*phonefleet.Tenant, error) {
 	verb := "/resume"

@@ -186,12 +186,13 @@ type Instance struct {
 	InstanceName  string  `json:"instance_name"`
 	Region        string  `json:"region"`
 	InstanceSKU   string  `json:"instance_sku"`
-	FrozenStatus  int     `json:"frozen_status"`
-	RunningStatus int     `json:"running_status"` // 2 running, 3 going offline, 4 starting
+	FrozenStatus  int     `json:"frozen_status"`  // 1 frozen
+	ExpireStatus  int     `json:"expire_status"`  // 1 expired or frozen
+	RunningStatus int     `json:"running_status"` // 1 stopped (frozen), 2 running, 3 going offline, 4 starting
 	AssignStatus  int     `json:"assign_status"`
 	AssignUser    string  `json:"assign_user"`
 	BillingMode   string  `json:"billing_mode"` // prePaid or postPaid
-	State         string  `json:"state"`        // running, deleting, released
+	State         string  `json:"state"`        // running, expired, frozen, deleting, released
 	CreatedAt     string  `json:"created_at"`
 	ExpiresAt     *string `json:"expires_at"`
 }

@@ -25,6 +25,7 @@ const AdminPrefix = "/v1/phonefleet/admin"
 const (
 	auditAdminTenantCreate   = "admin.tenantCreate"
 	auditAdminTenantQuota    = "admin.tenantQuota"
+	auditAdminTenantPeriods  = "admin.tenantPeriods"
 	auditAdminTenantSuspend  = "admin.tenantSuspend"
 	auditAdminTenantResume   = "admin.tenantResume"
 	auditAdminTenantDelete   = "admin.tenantDelete"
@@ -49,6 +50,7 @@ func (s *Server) adminRoutes() {
 	s.admin("POST /tenants", auditAdminTenantCreate, names{Body: []string{"name", "max_instances"}}, s.handleAdminTenantCreate)
 	s.admin("GET /tenants/{name}", "", names{}, s.handleAdminTenant)
 	s.admin("POST /tenants/{name}/quota", auditAdminTenantQuota, names{Body: []string{"max_instances"}}, s.handleAdminTenantQuota)
+	s.admin("POST /tenants/{name}/periods", auditAdminTenantPeriods, names{Body: []string{"grace_period", "retention_period"}}, s.handleAdminTenantPeriods)
 	s.admin("POST /tenants/{name}/suspend", auditAdminTenantSuspend, names{}, s.handleAdminTenantSuspend(true))
 	s.admin("POST /tenants/{name}/resume", auditAdminTenantResume, names{}, s.handleAdminTenantSuspend(false))
 	s.admin("DELETE /tenants/{name}", auditAdminTenantDelete, names{}, s.handleAdminTenantDelete)
@@ -335,6 +337,56 @@ func (s *Server) handleAdminTenantQuota(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.adminDone(w, r, auditAdminTenantQuota, fmt.Sprintf("tenant %s max_instances %d", name, n), t)
+}
+
+// handleAdminTenantPeriods sets a tenant's own lifecycle periods:
+// {"grace_period": "168h", "retention_period": "360h"}, either or both, Go
+// durations from 0 to phonefleet.MaxLifecyclePeriod.
+func (s *Server) handleAdminTenantPeriods(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	b, err := decodeAdminBody(r)
+	var u phonefleet.TenantPeriodsUpdate
+	for _, f := range []struct {
+		name string
+		dst  **time.Duration
+	}{{"grace_period", &u.Grace}, {"retention_period", &u.Retention}} {
+		var v string
+		if err == nil {
+			err = b.str(f.name, false, &v)
+		}
+		if err == nil && v != "" {
+			d, perr := time.ParseDuration(v)
+			if perr != nil {
+				err = phonefleet.Errorf(phonefleet.EInvalid, "%s must be a duration such as \"360h\"", f.name)
+			} else if err = phonefleet.ValidateLifecyclePeriod(f.name, d); err == nil {
+				*f.dst = &d
+			}
+		}
+	}
+	if err == nil && u.Grace == nil && u.Retention == nil {
+		err = phonefleet.Errorf(phonefleet.EInvalid, "grace_period or retention_period is required")
+	}
+	var t *phonefleet.Tenant
+	if err == nil {
+		t, err = s.adminOps().UpdateTenantPeriods(r.Context(), name, u)
+	}
+	if err != nil {
+		s.adminError(w, r, auditAdminTenantPeriods, err)
+		return
+	}
+	s.adminDone(w, r, auditAdminTenantPeriods, fmt.Sprintf("tenant %s periods %s", name, periodsDetail(u)), t)
+}
+
+// periodsDetail says which periods u sets, for the audit trail.
+func periodsDetail(u phonefleet.TenantPeriodsUpdate) string {
+	var parts []string
+	if u.Grace != nil {
+		parts = append(parts, "grace_period "+u.Grace.String())
+	}
+	if u.Retention != nil {
+		parts = append(parts, "retention_period "+u.Retention.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) handleAdminTenantSuspend(suspend bool) http.HandlerFunc {

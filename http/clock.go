@@ -89,6 +89,9 @@ func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger().Warn("test clock moved", "request_id", m.RequestID, "tenant_id", m.TenantID,
 		"from", plan.Old.Format(time.RFC3339Nano), "now", plan.New.Format(time.RFC3339Nano))
+	if s.OnClockMove != nil {
+		s.OnClockMove()
+	}
 	writeData(w, r, clockResponse{Now: plan.New.Format(time.RFC3339Nano)})
 }
 

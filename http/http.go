@@ -96,6 +96,7 @@ var statusByCode = map[string]int{
 	phonefleet.ENoBinding:     http.StatusBadRequest,
 	phonefleet.ENoInstance:    http.StatusBadRequest,
 	phonefleet.ENotAllRunning: http.StatusBadRequest,
+	phonefleet.EFrozen:        http.StatusBadRequest,
 	phonefleet.EJobNotFound:   http.StatusNotFound,
 	phonefleet.EJobFinished:   http.StatusConflict,
 	phonefleet.EBadSignature:  http.StatusUnauthorized,

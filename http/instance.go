@@ -140,6 +140,7 @@ type instanceItem struct {
 	Region        string  `json:"region"`
 	InstanceSKU   string  `json:"instance_sku"`
 	FrozenStatus  int     `json:"frozen_status"`
+	ExpireStatus  int     `json:"expire_status"`
 	RunningStatus int     `json:"running_status"`
 	AssignStatus  int     `json:"assign_status"`
 	AssignUser    string  `json:"assign_user"`
@@ -177,7 +178,8 @@ func (s *Server) handleInstanceBatchQuery(w http.ResponseWriter, r *http.Request
 	for i, in := range instances {
 		item := instanceItem{
 			InstanceID: in.ID, InstanceName: in.Name, Region: in.RegionID, InstanceSKU: in.SKUSpec,
-			RunningStatus: in.Status().RunningStatus(), AssignUser: in.AssignUser,
+			RunningStatus: in.Status().RunningStatus(), FrozenStatus: in.Status().FrozenStatus(),
+			ExpireStatus: in.Status().ExpireStatus(), AssignUser: in.AssignUser,
 			BillingMode: in.BillingMode.KooPhone(), State: string(in.State),
 			CreatedAt: in.CreatedAt.UTC().Format(time.RFC3339),
 		}
@@ -266,12 +268,11 @@ func parseBatchQuery(q url.Values) (filter phonefleet.InstanceFilter, pageNo, pa
 // with KooPhone's filters).
 func parseBatchQueryExtensions(q url.Values, filter *phonefleet.InstanceFilter) error {
 	if q.Has("state") {
-		switch st := phonefleet.InstanceState(q.Get("state")); st {
-		case phonefleet.InstanceStateRunning, phonefleet.InstanceStateDeleting, phonefleet.InstanceStateReleased:
-			filter.State = &st
-		default:
-			return phonefleet.Errorf(phonefleet.EInvalid, "state must be running, deleting or released")
+		st := phonefleet.InstanceState(q.Get("state"))
+		if !st.Valid() {
+			return phonefleet.Errorf(phonefleet.EInvalid, "state must be running, expired, frozen, deleting or released")
 		}
+		filter.State = &st
 	}
 	if q.Has("billing_mode") {
 		var prepaid bool

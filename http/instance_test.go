@@ -289,9 +289,9 @@ func TestInstanceBatchQuery(t *testing.T) {
 		resp := s.Get(t, path+"?page_no=3&page_size=10&instance_id=abc&instance_name=web-0001"+
 			"&query_start_time=2026-01-01+00:00:00&query_end_time=2026-02-28%2023:59:59&include_released=true&assign_user=alice@x.io", viewerToken)
 		want := `{"data":{"result":[` +
-			`{"instance_id":"abc","instance_name":"web-0001","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,` +
+			`{"instance_id":"abc","instance_name":"web-0001","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,"expire_status":0,` +
 			`"running_status":3,"assign_status":0,"assign_user":"","billing_mode":"prePaid","state":"deleting","created_at":"2026-02-01T10:30:00Z","expires_at":"2026-03-01T10:30:00Z"},` +
-			`{"instance_id":"def","instance_name":"web-0002","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,` +
+			`{"instance_id":"def","instance_name":"web-0002","region":"cn-north-4","instance_sku":"Pro | 2 vCPUs","frozen_status":0,"expire_status":0,` +
 			`"running_status":4,"assign_status":1,"assign_user":"alice@x.io","billing_mode":"postPaid","state":"running","created_at":"2026-02-01T10:30:00Z","expires_at":null}],` +
 			`"page_no":3,"page_size":10,"total_count":22,"error_code":"0","error_msg":"OK"},"error_code":"0","error_msg":"OK"}`
 		if got := string(resp.Body); resp.StatusCode != 200 || got != want {

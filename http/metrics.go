@@ -69,7 +69,7 @@ func init() {
 // commandsDesc is the gauge of commands by state and type, read from the
 // store at each scrape.
 var commandsDesc = prometheus.NewDesc("phonefleet_commands",
-	"Data-plane commands (release, reboot, reset, wipe_user_data) in the pending, accepted or failed state, by type; read from the database at each scrape.",
+	"Data-plane commands (release, reboot, reset, wipe_user_data, freeze, unfreeze) in the pending, accepted or failed state, by type; read from the database at each scrape.",
 	[]string{"state", "type"}, nil)
 
 var commandsScrapeErrorsDesc = prometheus.NewDesc("phonefleet_commands_scrape_errors",

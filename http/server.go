@@ -85,6 +85,10 @@ type Server struct {
 	// command worker.
 	OnCommand func()
 
+	// OnClockMove, if set, is called after a tenant's test clock moved; it
+	// wakes the lifecycle sweep, so work due in the new time happens now.
+	OnClockMove func()
+
 	// WebhookSecret is the key of the data plane's signed reports on
 	// commands it accepted. Without it, POST
 	// /v1/phonefleet/dataplane/jobs/{job_id} is not served.

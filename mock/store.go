@@ -19,7 +19,9 @@ type Store struct {
 	FindTenantByNameFn func(ctx context.Context, name string) (*phonefleet.Tenant, error)
 	FindTenantsFn      func(ctx context.Context) ([]*phonefleet.Tenant, error)
 
-	UpdateTenantQuotaFn func(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error)
+	UpdateTenantQuotaFn   func(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error)
+	UpdateTenantPeriodsFn func(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error)
+	SweepLifecycleFn      func(ctx context.Context, def phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error)
 
 	CreateTokenFn     func(ctx context.Context, t *phonefleet.Token) error
 	FindTokenByHashFn func(ctx context.Context, hash []byte) (*phonefleet.Token, error)
@@ -86,6 +88,16 @@ func (s *Store) CreateTenant(ctx context.Context, t *phonefleet.Tenant) error {
 // FindTenantByName calls FindTenantByNameFn.
 func (s *Store) FindTenantByName(ctx context.Context, name string) (*phonefleet.Tenant, error) {
 	return s.FindTenantByNameFn(ctx, name)
+}
+
+// UpdateTenantPeriods calls UpdateTenantPeriodsFn.
+func (s *Store) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error) {
+	return s.UpdateTenantPeriodsFn(ctx, name, u)
+}
+
+// SweepLifecycle calls SweepLifecycleFn.
+func (s *Store) SweepLifecycle(ctx context.Context, def phonefleet.LifecyclePeriods, limit int) ([]phonefleet.LifecycleTransition, error) {
+	return s.SweepLifecycleFn(ctx, def, limit)
 }
 
 // UpdateTenantQuota calls UpdateTenantQuotaFn.

@@ -263,7 +263,7 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 			return fmt.Errorf("find command: %w", err)
 		}
 		var state string
-		if err := tx.QueryRow(ctx, `SELECT state FROM instances WHERE id = $1 FOR UPDATE`, instanceID).Scan(&state); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT `+stateColumn+` FROM instances i WHERE i.id = $1 FOR UPDATE`, instanceID).Scan(&state); err != nil {
 			return fmt.Errorf("lock instance: %w", err)
 		}
 		rows, err := tx.Query(ctx, `SELECT `+commandColumns+` FROM commands c JOIN tenants t ON t.id = c.tenant_id

@@ -12,7 +12,11 @@ import (
 
 const instanceColumns = `i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, COALESCE(s.spec_desc, ''), i.os,
 	i.band_size, i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	i.state, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+
+// stateColumn is the instance's state as the domain has it
+// (phonefleet.JoinState): a running instance's lifecycle phase, if any.
+const stateColumn = `CASE WHEN i.state = 'running' AND i.lifecycle <> 'active' THEN i.lifecycle ELSE i.state END`
 
 // instanceTables are instances i with their SKU s and their command in
 // flight c, if any (there is at most one).
@@ -113,12 +117,13 @@ func insertInstances(ctx context.Context, tx pgx.Tx, ins []*phonefleet.Instance)
 
 // instanceCopyColumns are the columns instanceCopyRow returns values for.
 var instanceCopyColumns = []string{"id", "tenant_id", "order_id", "name", "region_id", "sku_id", "os", "band_size",
-	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "created_at", "updated_at", "assign_user"}
+	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "lifecycle", "created_at", "updated_at", "assign_user"}
 
 func instanceCopyRow(in *phonefleet.Instance) []any {
+	state, lifecycle := phonefleet.StoredState(in.State)
 	return []any{in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
 		string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency, in.StartsAt, in.ExpiresAt,
-		string(in.State), in.CreatedAt, in.UpdatedAt, in.AssignUser}
+		state, lifecycle, in.CreatedAt, in.UpdatedAt, in.AssignUser}
 }
 
 // FindInstances returns a page of the tenant's instances, ordered by
@@ -147,8 +152,13 @@ func (db *DB) FindInstances(ctx context.Context, filter phonefleet.InstanceFilte
 		conds = append(conds, fmt.Sprintf("i.assign_user = $%d", len(args)))
 	}
 	if filter.State != nil {
-		args = append(args, string(*filter.State))
+		state, lifecycle := phonefleet.StoredState(*filter.State)
+		args = append(args, state)
 		conds = append(conds, fmt.Sprintf("i.state = $%d", len(args)))
+		if state == string(phonefleet.InstanceStateRunning) {
+			args = append(args, lifecycle)
+			conds = append(conds, fmt.Sprintf("i.lifecycle = $%d", len(args)))
+		}
 	} else if !filter.IncludeReleased {
 		conds = append(conds, "i.state <> 'released'")
 	}
@@ -215,7 +225,7 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 	var states map[string]phonefleet.InstanceStatus
 	err := db.read(ctx, func(ctx context.Context) error {
 		rows, err := db.pool.Query(ctx, `
-			SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
+			SELECT i.id, `+stateColumn+`, i.assign_user, COALESCE(c.type, '')
 			FROM instances i
 			LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
 			WHERE i.tenant_id = $1 AND i.id = ANY($2)`, tenantID, ids)

@@ -205,9 +205,9 @@ func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) er
 		n     int
 		row   func(i int) []any
 	}{
-		{"tenants", []string{"id", "name", "created_at", "max_instances", "suspended_at"}, len(s.Tenants), func(i int) []any {
+		{"tenants", []string{"id", "name", "created_at", "max_instances", "suspended_at", "grace_period_ns", "retention_period_ns"}, len(s.Tenants), func(i int) []any {
 			t := s.Tenants[i]
-			return []any{t.ID, t.Name, t.CreatedAt, t.MaxInstances, t.SuspendedAt}
+			return []any{t.ID, t.Name, t.CreatedAt, t.MaxInstances, t.SuspendedAt, periodNs(t.GracePeriod), periodNs(t.RetentionPeriod)}
 		}},
 		{"users", []string{"id", "tenant_id", "name", "role", "password_hash", "disabled", "created_at", "updated_at"}, len(s.Users), func(i int) []any {
 			u := s.Users[i]

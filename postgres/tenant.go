@@ -68,10 +68,35 @@ func (db *DB) FindTenants(ctx context.Context) ([]*phonefleet.Tenant, error) {
 }
 
 // tenantColumns are the columns tenantDest scans.
-const tenantColumns = `id, name, created_at, max_instances, held_instances, suspended_at`
+const tenantColumns = `id, name, created_at, max_instances, held_instances, suspended_at, grace_period_ns, retention_period_ns`
 
 func tenantDest(t *phonefleet.Tenant) []any {
-	return []any{&t.ID, &t.Name, &t.CreatedAt, &t.MaxInstances, &t.HeldInstances, &t.SuspendedAt}
+	return []any{&t.ID, &t.Name, &t.CreatedAt, &t.MaxInstances, &t.HeldInstances, &t.SuspendedAt, &t.GracePeriod, &t.RetentionPeriod}
+}
+
+// UpdateTenantPeriods sets the lifecycle periods of the tenant called name.
+// ENotFound if there is no such tenant, EInvalid for a bad period.
+func (db *DB) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	var t phonefleet.Tenant
+	err := db.withTx(ctx, "update_tenant_periods", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		err := tx.QueryRow(ctx, `
+			UPDATE tenants SET grace_period_ns = COALESCE($2, grace_period_ns), retention_period_ns = COALESCE($3, retention_period_ns)
+			WHERE name = $1 RETURNING `+tenantColumns,
+			name, nsArg(u.Grace), nsArg(u.Retention)).Scan(tenantDest(&t)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+		} else if err != nil {
+			return fmt.Errorf("update tenant periods: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // UpdateTenantQuota sets the instance quota of the tenant called name.
@@ -95,4 +120,22 @@ func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances i
 		return nil, err
 	}
 	return &t, nil
+}
+
+// nsArg is d in nanoseconds, or NULL.
+func nsArg(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	n := int64(*d)
+	return &n
+}
+
+// periodNs is p in nanoseconds, or NULL.
+func periodNs(p *phonefleet.Period) *int64 {
+	if p == nil {
+		return nil
+	}
+	n := int64(*p)
+	return &n
 }

@@ -195,7 +195,7 @@ func (db *DB) RetryCommand(ctx context.Context, id string) error {
 		c := cs[0]
 		var state, busy string
 		if err := tx.QueryRowContext(ctx, `
-			SELECT i.state, COALESCE((SELECT f.id FROM commands f WHERE f.instance_id = i.id AND f.state IN ('pending', 'accepted')), '')
+			SELECT `+stateColumn+`, COALESCE((SELECT f.id FROM commands f WHERE f.instance_id = i.id AND f.state IN ('pending', 'accepted')), '')
 			FROM instances i WHERE i.id = ?
 		`, c.InstanceID).Scan(&state, &busy); err != nil {
 			return fmt.Errorf("query command instance: %w", err)

@@ -87,7 +87,7 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 	defer tx.Rollback()
 
 	rows, err := tx.QueryContext(ctx, `
-		SELECT i.id, i.state, i.assign_user, COALESCE(c.type, '')
+		SELECT i.id, `+stateColumn+`, i.assign_user, COALESCE(c.type, '')
 		FROM instances i
 		LEFT JOIN commands c ON c.instance_id = i.id AND c.state IN ('pending', 'accepted')
 		WHERE i.tenant_id = ? AND i.id IN (SELECT value FROM json_each(?))
@@ -130,8 +130,8 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 	stmt, err := tx.PrepareContext(ctx, `
 		INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size,
 		                       billing_mode, period_num, paid_amount, currency, starts_at, expires_at,
-		                       state, created_at, updated_at, assign_user)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		                       state, lifecycle, created_at, updated_at, assign_user)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`)
 	if err != nil {
 		return fmt.Errorf("prepare insert instance: %w", err)
@@ -139,11 +139,12 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 	defer stmt.Close()
 
 	for _, in := range ins {
+		state, lifecycle := phonefleet.StoredState(in.State)
 		if _, err := stmt.ExecContext(ctx,
 			in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
 			string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency,
 			formatTime(in.StartsAt), formatNullTime(in.ExpiresAt),
-			string(in.State), formatTime(in.CreatedAt), formatTime(in.UpdatedAt), in.AssignUser,
+			state, lifecycle, formatTime(in.CreatedAt), formatTime(in.UpdatedAt), in.AssignUser,
 		); err != nil {
 			return fmt.Errorf("insert instance: %w", err)
 		}
@@ -155,7 +156,21 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 const instanceColumns = `
 	i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, s.spec_desc, i.os, i.band_size,
 	i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	i.state, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+
+// stateColumn is the instance's state as the domain has it
+// (phonefleet.JoinState): a running instance's lifecycle phase, if any.
+const stateColumn = `CASE WHEN i.state = 'running' AND i.lifecycle <> 'active' THEN i.lifecycle ELSE i.state END`
+
+// stateCondition returns the condition and arguments that select instances
+// i in state st.
+func stateCondition(st phonefleet.InstanceState) (string, []any) {
+	state, lifecycle := phonefleet.StoredState(st)
+	if state != string(phonefleet.InstanceStateRunning) {
+		return "i.state = ?", []any{state}
+	}
+	return "i.state = ? AND i.lifecycle = ?", []any{state, lifecycle}
+}
 
 // instanceTables are instances i with their SKU s and their command in
 // flight c, if any (there is at most one).
@@ -191,7 +206,8 @@ func findInstances(ctx context.Context, tx *Tx, filter phonefleet.InstanceFilter
 		where, args = append(where, "i.assign_user = ?"), append(args, *v)
 	}
 	if v := filter.State; v != nil {
-		where, args = append(where, "i.state = ?"), append(args, string(*v))
+		cond, condArgs := stateCondition(*v)
+		where, args = append(where, cond), append(args, condArgs...)
 	} else if !filter.IncludeReleased {
 		where = append(where, "i.state <> 'released'")
 	}

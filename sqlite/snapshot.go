@@ -213,9 +213,9 @@ func (imp *snapshotImport) Write(ctx context.Context, s *phonefleet.Snapshot) er
 	}
 	for _, t := range s.Tenants {
 		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO tenants (id, name, created_at, max_instances, suspended_at)
-			VALUES (?, ?, ?, ?, ?)
-		`, t.ID, t.Name, formatTime(t.CreatedAt), t.MaxInstances, formatNullTime(t.SuspendedAt)); err != nil {
+			INSERT INTO tenants (id, name, created_at, max_instances, suspended_at, grace_period_ns, retention_period_ns)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+		`, t.ID, t.Name, formatTime(t.CreatedAt), t.MaxInstances, formatNullTime(t.SuspendedAt), periodArg(t.GracePeriod), periodArg(t.RetentionPeriod)); err != nil {
 			return fmt.Errorf("import tenant %s: %w", t.ID, formatError(err))
 		}
 	}

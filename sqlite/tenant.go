@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/phonefleet/phonefleet"
 )
@@ -70,6 +71,57 @@ func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances i
 	return t, err
 }
 
+// UpdateTenantPeriods sets the lifecycle periods of the tenant called name.
+// ENotFound if there is no such tenant, EInvalid for a bad period.
+func (db *DB) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	var t *phonefleet.Tenant
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE tenants SET grace_period_ns = COALESCE(?, grace_period_ns), retention_period_ns = COALESCE(?, retention_period_ns)
+			WHERE name = ?
+		`, durationArg(u.Grace), durationArg(u.Retention), name); err != nil {
+			return fmt.Errorf("update tenant periods: %w", err)
+		}
+		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
+		if err != nil {
+			return err
+		} else if len(ts) == 0 {
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+		}
+		t = ts[0]
+		return nil
+	})
+	return t, err
+}
+
+// durationArg is d in nanoseconds, or NULL.
+func durationArg(d *time.Duration) any {
+	if d == nil {
+		return nil
+	}
+	return int64(*d)
+}
+
+// periodArg is p in nanoseconds, or NULL.
+func periodArg(p *phonefleet.Period) any {
+	if p == nil {
+		return nil
+	}
+	return int64(*p)
+}
+
+// nullPeriod is the period of a nullable nanoseconds column.
+func nullPeriod(v sql.NullInt64) *phonefleet.Period {
+	if !v.Valid {
+		return nil
+	}
+	p := phonefleet.Period(v.Int64)
+	return &p
+}
+
 func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 	t.ID, t.CreatedAt = "tn"+phonefleet.NewID(10), tx.now
 	if _, err := tx.ExecContext(ctx, `
@@ -87,7 +139,7 @@ func insertTenant(ctx context.Context, tx *Tx, t *phonefleet.Tenant) error {
 // findTenants returns the tenants matching where (with its args) by name.
 func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*phonefleet.Tenant, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, name, created_at, max_instances, held_instances, suspended_at
+		SELECT id, name, created_at, max_instances, held_instances, suspended_at, grace_period_ns, retention_period_ns
 		FROM tenants
 		`+where+`
 		ORDER BY name
@@ -102,9 +154,11 @@ func findTenants(ctx context.Context, tx *Tx, where string, args ...any) ([]*pho
 		var t phonefleet.Tenant
 		var createdAt string
 		var suspendedAt sql.NullString
-		if err := rows.Scan(&t.ID, &t.Name, &createdAt, &t.MaxInstances, &t.HeldInstances, &suspendedAt); err != nil {
+		var grace, retention sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Name, &createdAt, &t.MaxInstances, &t.HeldInstances, &suspendedAt, &grace, &retention); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
+		t.GracePeriod, t.RetentionPeriod = nullPeriod(grace), nullPeriod(retention)
 		if t.CreatedAt, err = parseTime(createdAt); err != nil {
 			return nil, err
 		} else if t.SuspendedAt, err = parseNullTime(suspendedAt); err != nil {

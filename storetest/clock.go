@@ -46,6 +46,7 @@ func RunTestClock(t *testing.T, open Opener) {
 		return c.MoveClock(t.Context(), &phonefleet.ClockMove{TenantID: tenantID, Advance: &span, UserName: "alice"})
 	}
 
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycleClocks(t, open) })
 	t.Run("OK", func(t *testing.T) {
 		s, clk := mustOpen(t, open)
 		c := clockOf(t, s)

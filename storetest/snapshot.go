@@ -213,6 +213,25 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 		t.Fatalf("CreateAuditEvent: %v", err)
 	}
 
+	// Lifecycle, before any lease (moving the clock a month ends leases): a
+	// tenant with its own periods, and instances that expired (initech's
+	// new phone and acme's last running monthly one).
+	day := 24 * time.Hour
+	if _, err := s.UpdateTenantPeriods(ctx, "initech", phonefleet.TenantPeriodsUpdate{Grace: &day}); err != nil {
+		t.Fatalf("UpdateTenantPeriods: %v", err)
+	}
+	initech, err := s.FindTenantByName(ctx, "initech")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lapsing := mustPurchase(t, s, monthlyRequest(initech.ID, 1))[0]
+	clk.Set(*lapsing.ExpiresAt)
+	// Long default periods: acme's phone, ten days past its expiry, only
+	// expires.
+	if done, err := s.SweepLifecycle(ctx, phonefleet.LifecyclePeriods{Grace: 30 * day, Retention: 30 * day}, 100); err != nil || len(done) != 2 {
+		t.Fatalf("SweepLifecycle=%v, %v; want 2 expiries", done, err)
+	}
+
 	// Release jobs in every state.
 	if got := mustClaim(t, s, "w1", 100, time.Hour); len(got) != 5 {
 		t.Fatalf("claimed %v, want 5 jobs", got)
@@ -236,6 +255,7 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	if err := s.AcceptCommand(ctx, reboot.Commands[0].ID, "w2", clk.Now().Add(30*time.Minute)); err != nil {
 		t.Fatalf("AcceptCommand: %v", err)
 	}
+
 }
 
 // wantSnapshotRows fails unless snap holds what fillStore wrote.
@@ -250,12 +270,12 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		{"access keys", len(snap.AccessKeys), 1},
 		{"tokens", len(snap.Tokens), 4},
 		{"skus", len(snap.SKUs), len(phonefleet.DefaultSKUs()) + 1},
-		{"orders", len(snap.Orders), 4},
-		{"instances", len(snap.Instances), 9},
+		{"orders", len(snap.Orders), 5},
+		{"instances", len(snap.Instances), 10},
 		{"refunds", len(snap.Refunds), 5},
 		{"commands", len(snap.Commands), 8},
-		// 4 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 1 refused preview, 2 assigns, 1 unassign, 1 reset, 1 reboot
-		{"audit events", len(snap.AuditEvents), 18},
+		// 5 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 1 refused preview, 2 assigns, 1 unassign, 1 reset, 1 reboot, 2 expiries
+		{"audit events", len(snap.AuditEvents), 21},
 	} {
 		if c.got != c.want {
 			t.Fatalf("snapshot %s=%d, want %d:\n%s", c.what, c.got, c.want, fmtSnapshot(snap, true))
@@ -452,7 +472,15 @@ func fmtSnapshot(snap *phonefleet.Snapshot, withIDs bool) string {
 }
 
 func fmtTenant(tn *phonefleet.Tenant) string {
-	return fmt.Sprintf("%s name=%s created=%s", tn.ID, tn.Name, fmtTime(&tn.CreatedAt))
+	return fmt.Sprintf("%s name=%s created=%s grace=%s retention=%s", tn.ID, tn.Name, fmtTime(&tn.CreatedAt),
+		fmtPeriod(tn.GracePeriod), fmtPeriod(tn.RetentionPeriod))
+}
+
+func fmtPeriod(p *phonefleet.Period) string {
+	if p == nil {
+		return "default"
+	}
+	return time.Duration(*p).String()
 }
 
 func fmtToken(tk *phonefleet.Token) string {

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
 	t.Run("Admin", func(t *testing.T) { testAdmin(t, open) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open) })
 }
 
 // clock is the suite's controlled, goroutine-safe clock.

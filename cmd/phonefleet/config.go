@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phonefleet/phonefleet"
 	pfhttp "github.com/phonefleet/phonefleet/http"
 	"github.com/phonefleet/phonefleet/postgres"
 	"github.com/phonefleet/phonefleet/release"
@@ -58,6 +59,11 @@ type Config struct {
 	ReleaseWorkers     int
 	CommandTimeout     time.Duration
 
+	// GracePeriod and RetentionPeriod are the deployment's lifecycle
+	// periods (tenants may have their own).
+	GracePeriod     time.Duration
+	RetentionPeriod time.Duration
+
 	PGMaxConns         int
 	PGStatementTimeout time.Duration
 	PGConnectTimeout   time.Duration
@@ -98,6 +104,8 @@ func DefaultConfig() Config {
 		ReleaseMaxAttempts: release.DefaultMaxAttempts,
 		ReleaseWorkers:     release.DefaultConcurrency,
 		CommandTimeout:     release.DefaultCommandTimeout,
+		GracePeriod:        phonefleet.DefaultGracePeriod,
+		RetentionPeriod:    phonefleet.DefaultRetentionPeriod,
 		PGMaxConns:         postgres.DefaultMaxConns,
 		PGStatementTimeout: postgres.DefaultStatementTimeout,
 		PGConnectTimeout:   postgres.DefaultConnectTimeout,
@@ -191,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	if c.CommandTimeout <= 0 {
 		bad("--command-timeout", "must be positive")
+	}
+	if c.GracePeriod < 0 || c.GracePeriod > phonefleet.MaxLifecyclePeriod {
+		bad("--grace-period", "must be 0 to %s", phonefleet.MaxLifecyclePeriod)
+	}
+	if c.RetentionPeriod < 0 || c.RetentionPeriod > phonefleet.MaxLifecyclePeriod {
+		bad("--retention-period", "must be 0 to %s", phonefleet.MaxLifecyclePeriod)
 	}
 	if c.PGMaxConns < 1 || c.PGMaxConns > maxPGConns {
 		bad("--pg-max-conns", "must be 1-%d", maxPGConns)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/phonefleet/phonefleet"
 	pfhttp "github.com/phonefleet/phonefleet/http"
+	"github.com/phonefleet/phonefleet/lifecycle"
 	"github.com/phonefleet/phonefleet/postgres"
 	"github.com/phonefleet/phonefleet/release"
 	"github.com/phonefleet/phonefleet/retention"
@@ -40,6 +41,7 @@ type Main struct {
 	Store      phonefleet.Store
 	HTTPServer *pfhttp.Server
 	Worker     *release.Worker
+	Sweeper    *lifecycle.Sweeper
 	Retention  *retention.Worker // nil without --audit-retention or --job-retention
 
 	// KeyPair is the TLS certificate and key with Config.TLSCert; Reload
@@ -120,6 +122,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	m.Sweeper = lifecycle.NewSweeper(m.Store, phonefleet.LifecyclePeriods{Grace: cfg.GracePeriod, Retention: cfg.RetentionPeriod})
+	m.Sweeper.OnCommands = m.Worker.Notify
+	m.Sweeper.Logger = m.Logger.With("system", "lifecycle")
+	if err := m.Sweeper.Open(); err != nil {
+		return fmt.Errorf("start lifecycle sweeper: %w", err)
+	}
+
 	m.HTTPServer = pfhttp.NewServer()
 	m.HTTPServer.Addr = cfg.Addr
 	m.HTTPServer.Store = m.Store
@@ -145,6 +154,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Warn("TEST CLOCK ON: each tenant's business time (purchases, expiry, refunds, audit) follows its clock, moved by /v1/_test/clock or phonefleet clock and stored in the database; never use --test-clock in production")
 	}
 	m.HTTPServer.OnCommand = m.Worker.Notify
+	m.HTTPServer.OnClockMove = m.Sweeper.Wake
 	if cfg.ReleaseDriver == "webhook" {
 		// The data plane signs its reports on accepted commands with the
 		// webhook's secret.
@@ -187,6 +197,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // It is safe after a failed Run.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Sweeper != nil {
+		m.Sweeper.Close()
+	}
 	if m.Worker != nil {
 		m.Worker.Stop()
 	}

@@ -17,6 +17,7 @@ type operatorAPI interface {
 	Tenants(ctx context.Context) ([]*phonefleet.TenantUsage, error)
 	CreateTenant(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error)
 	UpdateTenantQuota(ctx context.Context, name string, maxInstances int) (*phonefleet.Tenant, error)
+	UpdateTenantPeriods(ctx context.Context, name string, u phonefleet.TenantPeriodsUpdate) (*phonefleet.Tenant, error)
 	SetTenantSuspended(ctx context.Context, name string, suspended bool) (*phonefleet.Tenant, error)
 	DeleteTenant(ctx context.Context, name string) error
 	IssueToken(ctx context.Context, tenant, role, name string, ttl time.Duration) (string, *phonefleet.Token, error)

@@ -111,6 +111,8 @@ func (m *Main) serveFlags() *flagSet {
 	fs.IntVar(&cfg.ReleaseMaxAttempts, "release-max-attempts", cfg.ReleaseMaxAttempts, "attempts before a job is failed")
 	fs.IntVar(&cfg.ReleaseWorkers, "release-workers", cfg.ReleaseWorkers, "data-plane deliveries in flight in this process")
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", cfg.CommandTimeout, "how long the data plane has to report a command it accepted (202) before it fails")
+	fs.DurationVar(&cfg.GracePeriod, "grace-period", cfg.GracePeriod, "how long an expired yearly/monthly instance keeps working before it is frozen (tenants may have their own)")
+	fs.DurationVar(&cfg.RetentionPeriod, "retention-period", cfg.RetentionPeriod, "how long a frozen instance is kept before it is released (tenants may have their own)")
 	fs.IntVar(&cfg.PGMaxConns, "pg-max-conns", cfg.PGMaxConns, "PostgreSQL: connection pool size")
 	fs.DurationVar(&cfg.PGStatementTimeout, "pg-statement-timeout", cfg.PGStatementTimeout, "PostgreSQL: statement timeout")
 	fs.DurationVar(&cfg.PGConnectTimeout, "pg-connect-timeout", cfg.PGConnectTimeout, "PostgreSQL: connect timeout")

@@ -11,7 +11,8 @@ import (
 const tenantUsage = `Usage:
 
 	phonefleet tenant create NAME [--max-instances N]   prints the new tenant's ID
-	phonefleet tenant update NAME --max-instances N     sets the tenant's instance quota
+	phonefleet tenant update NAME [--max-instances N] [--grace-period D] [--retention-period D]
+	                                                    sets the tenant's quota and lifecycle periods
 	phonefleet tenant list                              prints one JSON object per tenant
 	phonefleet tenant suspend NAME                      refuses every API of the tenant (KOOPHONE.API.1004)
 	phonefleet tenant resume NAME                       ends a suspension
@@ -21,6 +22,10 @@ const tenantUsage = `Usage:
 released (0: unlimited). A new tenant gets 10000 unless told otherwise.
 A suspended tenant's phones keep running; its API calls all answer
 KOOPHONE.API.1004 "Services not subscribed." until it is resumed.
+--grace-period and --retention-period (Go durations such as 168h) replace
+the deployment's (serve --grace-period, --retention-period) for the
+tenant's yearly/monthly instances: how long an expired one keeps working,
+then how long a frozen one is kept before it is released.
 `
 
 // newTenantCommand returns the tenant commands.
@@ -67,35 +72,67 @@ func (c *TenantCreateCommand) Run(ctx context.Context, args []string) error {
 	return err
 }
 
-// TenantUpdateCommand changes a tenant's instance quota.
+// TenantUpdateCommand changes a tenant's instance quota and lifecycle
+// periods.
 type TenantUpdateCommand struct{ *Env }
 
-// Run sets the quota and prints the tenant as one JSON object.
+const tenantUpdateUsage = `Usage: phonefleet tenant update NAME [--max-instances N] [--grace-period D] [--retention-period D]
+
+Sets the tenant's instance quota (0: unlimited) and its own lifecycle
+periods, and prints the tenant. At least one flag is required.
+`
+
+// Run checks every flag given, then sets the quota and the periods, and
+// prints the tenant as one JSON object.
 func (c *TenantUpdateCommand) Run(ctx context.Context, args []string) error {
 	var of operatorFlags
-	fs := c.newOperatorFlagSet("tenant update", "Usage: phonefleet tenant update NAME --max-instances N\n\nSets the tenant's instance quota (0: unlimited) and prints the tenant.\n", &of)
-	maxInstances := fs.Int("max-instances", -1, "instance quota: the most instances the tenant may hold that are not released (0: unlimited); required")
+	fs := c.newOperatorFlagSet("tenant update", tenantUpdateUsage, &of)
+	maxInstances := fs.Int("max-instances", -1, "instance quota: the most instances the tenant may hold that are not released (0: unlimited)")
+	grace := fs.Duration("grace-period", 0, "how long the tenant's expired yearly/monthly instances keep working before they are frozen")
+	retention := fs.Duration("retention-period", 0, "how long the tenant's frozen instances are kept before they are released")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	} else if len(pos) != 1 {
-		return usagef("usage: phonefleet tenant update NAME --max-instances N")
+		return usagef("usage: phonefleet tenant update NAME [--max-instances N] [--grace-period D] [--retention-period D]")
 	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "max-instances" })
-	if !given {
-		return usagef("--max-instances is required")
-	} else if err := phonefleet.ValidateMaxInstances(*maxInstances); err != nil {
-		return usagef("--max-instances: %s", phonefleet.ErrorMessage(err))
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	delete(given, "db")
+	delete(given, "endpoint")
+	var periods phonefleet.TenantPeriodsUpdate
+	if given["grace-period"] {
+		periods.Grace = grace
+	}
+	if given["retention-period"] {
+		periods.Retention = retention
+	}
+	switch {
+	case len(given) == 0:
+		return usagef("one of --max-instances, --grace-period or --retention-period is required")
+	case given["max-instances"] && phonefleet.ValidateMaxInstances(*maxInstances) != nil:
+		return usagef("--max-instances: %s", phonefleet.ErrorMessage(phonefleet.ValidateMaxInstances(*maxInstances)))
+	case given["grace-period"] && phonefleet.ValidateLifecyclePeriod("--grace-period", *grace) != nil:
+		return usagef("%s", phonefleet.ErrorMessage(phonefleet.ValidateLifecyclePeriod("--grace-period", *grace)))
+	case given["retention-period"] && phonefleet.ValidateLifecyclePeriod("--retention-period", *retention) != nil:
+		return usagef("%s", phonefleet.ErrorMessage(phonefleet.ValidateLifecyclePeriod("--retention-period", *retention)))
 	}
 	ops, done, err := c.openOperator(&of, StoreOptions{})
 	if err != nil {
 		return err
 	}
 	defer done()
-	t, err := ops.UpdateTenantQuota(ctx, pos[0], *maxInstances)
-	if err != nil {
-		return err
+
+	var t *phonefleet.Tenant
+	if given["max-instances"] {
+		if t, err = ops.UpdateTenantQuota(ctx, pos[0], *maxInstances); err != nil {
+			return err
+		}
+	}
+	if periods.Grace != nil || periods.Retention != nil {
+		if t, err = ops.UpdateTenantPeriods(ctx, pos[0], periods); err != nil {
+			return err
+		}
 	}
 	return writeJSONLines(c.Stdout, []*phonefleet.Tenant{t})
 }

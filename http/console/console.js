@@ -153,6 +153,7 @@ function route() {
 
 const STATUS = {
   2: ["running", "running"], 3: ["going offline", "deleting"], 4: ["starting", "starting"], 0: ["released", "released"],
+  1: ["frozen", "frozen"],
 };
 
 function fleetQuery() {
@@ -174,7 +175,9 @@ async function loadFleet() {
 
 // selectable reports whether a row may be selected, and why not.
 function selectable(row) {
-  if (row.state !== "running") return [false, row.state === "deleting" ? "already unsubscribed" : "released"];
+  if (row.state === "deleting" || row.state === "released") {
+    return [false, row.state === "deleting" ? "already unsubscribed" : "released"];
+  }
   return [true, ""];
 }
 
@@ -190,7 +193,8 @@ function renderFleet(data) {
       tr.classList.toggle("selected", cb.checked);
       updateSelection();
     });
-    const [label, cls] = STATUS[row.running_status] || [row.state, row.state];
+    const [label, cls] = row.state === "expired" && row.running_status === 2 ? ["expired", "expired"]
+      : STATUS[row.running_status] || [row.state, row.state];
     const billing = row.billing_mode === "postPaid"
       ? el("span", {}, "pay-per-use", el("span", { class: "reason" }, "cannot be unsubscribed"))
       : el("span", {}, "yearly/monthly");

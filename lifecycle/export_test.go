@@ -1,0 +1,4 @@
+package lifecycle
+
+// TransitionsMetric exposes the transitions counter to tests.
+var TransitionsMetric = transitions
