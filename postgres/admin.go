@@ -95,22 +95,22 @@ func (db *DB) CountInstancesByState(ctx context.Context) (map[string]map[phonefl
 	out := make(map[string]map[phonefleet.InstanceState]int)
 	err := db.read(ctx, func(ctx context.Context) error {
 		clear(out)
-		rows, err := db.pool.Query(ctx, `SELECT tenant_id, state, COUNT(*) FROM instances GROUP BY tenant_id, state`)
+		rows, err := db.pool.Query(ctx, `SELECT tenant_id, state, lifecycle, COUNT(*) FROM instances GROUP BY tenant_id, state, lifecycle`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var id string
-			var state phonefleet.InstanceState
+			var state, lifecycle string
 			var n int
-			if err := rows.Scan(&id, &state, &n); err != nil {
+			if err := rows.Scan(&id, &state, &lifecycle, &n); err != nil {
 				return err
 			}
 			if out[id] == nil {
 				out[id] = make(map[phonefleet.InstanceState]int)
 			}
-			out[id][state] = n
+			out[id][phonefleet.JoinState(state, lifecycle)] += n
 		}
 		return rows.Err()
 	})

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestLifecycle_TwoNodes(t *testing.T) {
 	}
 	system := 0
 	for _, e := range events {
-		if e.Actor == phonefleet.ActorSystem {
+		if e.Actor == phonefleet.ActorSystem && slices.Contains([]string{phonefleet.ActionLifecycleExpire, phonefleet.ActionLifecycleFreeze, phonefleet.ActionLifecycleRelease}, e.Action) {
 			system++
 		}
 	}

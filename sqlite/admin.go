@@ -101,7 +101,7 @@ func (db *DB) CountInstancesByState(ctx context.Context) (map[string]map[phonefl
 		return nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT tenant_id, state, COUNT(*) FROM instances GROUP BY tenant_id, state`)
+	rows, err := tx.QueryContext(ctx, `SELECT tenant_id, state, lifecycle, COUNT(*) FROM instances GROUP BY tenant_id, state, lifecycle`)
 	if err != nil {
 		return nil, fmt.Errorf("count instances: %w", err)
 	}
@@ -109,15 +109,15 @@ func (db *DB) CountInstancesByState(ctx context.Context) (map[string]map[phonefl
 	out := make(map[string]map[phonefleet.InstanceState]int)
 	for rows.Next() {
 		var id string
-		var state phonefleet.InstanceState
+		var state, lifecycle string
 		var n int
-		if err := rows.Scan(&id, &state, &n); err != nil {
+		if err := rows.Scan(&id, &state, &lifecycle, &n); err != nil {
 			return nil, fmt.Errorf("scan instance count: %w", err)
 		}
 		if out[id] == nil {
 			out[id] = make(map[phonefleet.InstanceState]int)
 		}
-		out[id][state] = n
+		out[id][phonefleet.JoinState(state, lifecycle)] += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count instances: %w", err)
