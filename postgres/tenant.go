@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,23 +81,9 @@ func (db *DB) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	var t phonefleet.Tenant
-	err := db.withTx(ctx, "update_tenant_periods", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		err := tx.QueryRow(ctx, `
-			UPDATE tenants SET grace_period_ns = COALESCE($2, grace_period_ns), retention_period_ns = COALESCE($3, retention_period_ns)
-			WHERE name = $1 RETURNING `+tenantColumns,
-			name, nsArg(u.Grace), nsArg(u.Retention)).Scan(tenantDest(&t)...)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
-		} else if err != nil {
-			return fmt.Errorf("update tenant periods: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return db.updateTenant(ctx, "update_tenant_periods", `
+		UPDATE tenants SET grace_period_ns = COALESCE($2, grace_period_ns), retention_period_ns = COALESCE($3, retention_period_ns)
+		WHERE name = $1 RETURNING `+tenantColumns, name, nsArg(u.Grace), nsArg(u.Retention))
 }
 
 // UpdateTenantQuota sets the instance quota of the tenant called name.
@@ -105,14 +92,20 @@ func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances i
 	if err := phonefleet.ValidateMaxInstances(maxInstances); err != nil {
 		return nil, err
 	}
+	return db.updateTenant(ctx, "update_tenant_quota", `UPDATE tenants SET max_instances = $2 WHERE name = $1 RETURNING `+tenantColumns, name, maxInstances)
+}
+
+// updateTenant runs q, an update of the tenant called args[0] that returns
+// tenantColumns, in a transaction named op, and returns the tenant as it
+// is then; ENotFound if there is no such tenant.
+func (db *DB) updateTenant(ctx context.Context, op, q string, args ...any) (*phonefleet.Tenant, error) {
 	var t phonefleet.Tenant
-	err := db.withTx(ctx, "update_tenant_quota", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
-		err := tx.QueryRow(ctx, `UPDATE tenants SET max_instances = $2 WHERE name = $1 RETURNING `+tenantColumns,
-			name, maxInstances).Scan(tenantDest(&t)...)
+	err := db.withTx(ctx, op, nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		err := tx.QueryRow(ctx, q, args...).Scan(tenantDest(&t)...)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", args[0])
 		} else if err != nil {
-			return fmt.Errorf("update tenant quota: %w", err)
+			return fmt.Errorf("%s: %w", strings.ReplaceAll(op, "_", " "), err)
 		}
 		return nil
 	})

@@ -23,14 +23,9 @@ func (db *DB) SetTenantSuspended(ctx context.Context, name string, suspended boo
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("suspend tenant: %w", err)
 		}
-		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
-		if err != nil {
-			return err
-		} else if len(ts) == 0 {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
-		}
-		t = ts[0]
-		return nil
+		var err error
+		t, err = findTenantNamed(ctx, tx, name)
+		return err
 	})
 	return t, err
 }
@@ -70,24 +65,22 @@ var tenantTables = []string{"tenant_clocks", "tokens", "access_keys", "users", "
 // that is not released. Its audit events stay.
 func (db *DB) DeleteTenant(ctx context.Context, name string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
+		tn, err := findTenantNamed(ctx, tx, name)
 		if err != nil {
 			return err
-		} else if len(ts) == 0 {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
 		}
 		var held int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM instances WHERE tenant_id = ? AND state <> 'released'`, ts[0].ID).Scan(&held); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM instances WHERE tenant_id = ? AND state <> 'released'`, tn.ID).Scan(&held); err != nil {
 			return fmt.Errorf("count held instances: %w", err)
 		} else if held > 0 {
 			return phonefleet.Errorf(phonefleet.EConflict, "tenant %q holds %d instance(s) that are not released; unsubscribe them and wait for their release first", name, held)
 		}
 		for _, table := range tenantTables {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE tenant_id = ?`, ts[0].ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE tenant_id = ?`, tn.ID); err != nil {
 				return fmt.Errorf("delete tenant %s: %w", table, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, ts[0].ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, tn.ID); err != nil {
 			return fmt.Errorf("delete tenant: %w", err)
 		}
 		return nil

@@ -28,14 +28,7 @@ func (db *DB) FindTenantByName(ctx context.Context, name string) (*phonefleet.Te
 		return nil, err
 	}
 	defer tx.Rollback()
-
-	ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
-	if err != nil {
-		return nil, err
-	} else if len(ts) == 0 {
-		return nil, phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
-	}
-	return ts[0], nil
+	return findTenantNamed(ctx, tx, name)
 }
 
 // FindTenants returns all tenants ordered by name.
@@ -54,21 +47,7 @@ func (db *DB) UpdateTenantQuota(ctx context.Context, name string, maxInstances i
 	if err := phonefleet.ValidateMaxInstances(maxInstances); err != nil {
 		return nil, err
 	}
-	var t *phonefleet.Tenant
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET max_instances = ? WHERE name = ?`, maxInstances, name); err != nil {
-			return fmt.Errorf("update tenant quota: %w", err)
-		}
-		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
-		if err != nil {
-			return err
-		} else if len(ts) == 0 {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
-		}
-		t = ts[0]
-		return nil
-	})
-	return t, err
+	return db.updateTenant(ctx, name, "update tenant quota", `UPDATE tenants SET max_instances = ? WHERE name = ?`, maxInstances, name)
 }
 
 // UpdateTenantPeriods sets the lifecycle periods of the tenant called name.
@@ -77,24 +56,38 @@ func (db *DB) UpdateTenantPeriods(ctx context.Context, name string, u phonefleet
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
+	return db.updateTenant(ctx, name, "update tenant periods", `
+		UPDATE tenants SET grace_period_ns = COALESCE(?, grace_period_ns), retention_period_ns = COALESCE(?, retention_period_ns)
+		WHERE name = ?
+	`, durationArg(u.Grace), durationArg(u.Retention), name)
+}
+
+// updateTenant runs the update q (with args) on the tenant called name and
+// returns the tenant as it is then; what names the update in errors.
+// ENotFound if there is no such tenant.
+func (db *DB) updateTenant(ctx context.Context, name, what, q string, args ...any) (*phonefleet.Tenant, error) {
 	var t *phonefleet.Tenant
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE tenants SET grace_period_ns = COALESCE(?, grace_period_ns), retention_period_ns = COALESCE(?, retention_period_ns)
-			WHERE name = ?
-		`, durationArg(u.Grace), durationArg(u.Retention), name); err != nil {
-			return fmt.Errorf("update tenant periods: %w", err)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
-		if err != nil {
-			return err
-		} else if len(ts) == 0 {
-			return phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
-		}
-		t = ts[0]
-		return nil
+		var err error
+		t, err = findTenantNamed(ctx, tx, name)
+		return err
 	})
 	return t, err
+}
+
+// findTenantNamed returns the tenant called name; ENotFound if there is
+// none.
+func findTenantNamed(ctx context.Context, tx *Tx, name string) (*phonefleet.Tenant, error) {
+	ts, err := findTenants(ctx, tx, "WHERE name = ?", name)
+	if err != nil {
+		return nil, err
+	} else if len(ts) == 0 {
+		return nil, phonefleet.Errorf(phonefleet.ENotFound, "tenant %q not found", name)
+	}
+	return ts[0], nil
 }
 
 // durationArg is d in nanoseconds, or NULL.
