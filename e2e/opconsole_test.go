@@ -143,8 +143,7 @@ func TestOperatorConsole(t *testing.T) {
 		return n
 	}
 	type tenantRow struct {
-		Running, Deleting, Released, Quota, Revenue, Refunds, RevenueText, RefundsText, Status string
-		Suspended                                                                           string
+		Running, Deleting, Released, Quota, Revenue, Refunds, RevenueText, RefundsText, Status, Suspended string
 	}
 	tenantExpr := func(name string) string {
 		return `(tr => tr && ({Running: tr.querySelector("[data-col=running]").textContent, Deleting: tr.querySelector("[data-col=deleting]").textContent,
