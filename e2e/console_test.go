@@ -120,10 +120,7 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=domain]`), "acme"),
 		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=password]`), "wrong"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#error`)),
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`document.querySelector("#error").textContent.includes("password")`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		})
+		pollTrue(`document.querySelector("#error").textContent.includes("password")`, 10*time.Second))
 	if got := text("#error"); !strings.Contains(got, "The username or password is wrong.") {
 		t.Errorf("wrong password: error %q", got)
 	}
@@ -232,11 +229,7 @@ func TestConsole(t *testing.T) {
 	// reload.
 	release()
 	run("released",
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`document.querySelectorAll('#fleet tbody .badge[data-status="released"]').length === 3`,
-				chromedp.WithPollingTimeout(18*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		},
+		pollTrue(`document.querySelectorAll('#fleet tbody .badge[data-status="released"]').length === 3`, 18*time.Second),
 		shot("05b-fleet-released"))
 
 	// Buy: the price is computed before confirming.
@@ -376,10 +369,7 @@ func TestConsole(t *testing.T) {
 			return chromedp.Void{}, err
 		},
 		chromedp.Click(chromedp.CSS(`#audit-export-csv`)),
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`window.exported !== null`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		})
+		pollTrue(`window.exported !== null`, 10*time.Second))
 	var exported struct {
 		Name string `json:"name"`
 		Text string `json:"text"`
