@@ -38,21 +38,32 @@ func (a *Admin) Tenants(ctx context.Context) ([]*TenantUsage, error) {
 	if err != nil {
 		return nil, err
 	}
+	money, err := a.Store.SumMonthMoney(ctx)
+	if err != nil {
+		return nil, err
+	}
+	month := MonthKey(a.now())
 	out := make([]*TenantUsage, 0, len(ts))
 	for _, t := range ts {
 		if t.Name == OperatorDomain {
 			continue
 		}
-		out = append(out, newTenantUsage(t, counts[t.ID]))
+		out = append(out, newTenantUsage(t, counts[t.ID], money[t.ID], month))
 	}
 	return out, nil
 }
 
-func newTenantUsage(t *Tenant, counts map[InstanceState]int) *TenantUsage {
-	u := &TenantUsage{Tenant: t, Instances: map[InstanceState]int{InstanceStateRunning: 0, InstanceStateDeleting: 0, InstanceStateReleased: 0}}
+// newTenantUsage builds a tenant's usage; month is the month of a tenant
+// with no money to show (the store's clock's).
+func newTenantUsage(t *Tenant, counts map[InstanceState]int, m MonthMoney, month string) *TenantUsage {
+	u := &TenantUsage{Tenant: t, Instances: map[InstanceState]int{InstanceStateRunning: 0, InstanceStateDeleting: 0, InstanceStateReleased: 0}, MonthMoney: m}
 	for state, n := range counts {
 		u.Instances[state] = n
 	}
+	if u.Month == "" {
+		u.Month = month
+	}
+	u.Currency = Currency
 	return u
 }
 
@@ -66,7 +77,11 @@ func (a *Admin) Tenant(ctx context.Context, name string) (*TenantUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTenantUsage(t, counts[t.ID]), nil
+	money, err := a.Store.SumMonthMoney(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newTenantUsage(t, counts[t.ID], money[t.ID], MonthKey(a.now())), nil
 }
 
 // tenant finds a customer tenant by name: the operator domain is none.

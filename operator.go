@@ -1,6 +1,9 @@
 package phonefleet
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // OperatorDomain is the built-in IAM domain of operators: a tenant row of
 // that name holds the operator users, who sign in with POST /v3/auth/tokens
@@ -102,10 +105,33 @@ const (
 )
 
 // TenantUsage is a tenant with what it holds, for operators: its phones by
-// state (released ones included) and its quota use.
+// state (released ones included), its quota use (Tenant.HeldInstances of
+// Tenant.MaxInstances), and what it bought and was refunded this month.
 type TenantUsage struct {
 	*Tenant
 	Instances map[InstanceState]int `json:"instances"`
+	MonthMoney
+}
+
+// MonthMoney is what a tenant bought (its orders' totals; pay-per-use
+// orders are not billed up front and add nothing) and was refunded in one
+// calendar month, UTC, of its business time, in minor units of Currency.
+type MonthMoney struct {
+	// Month is the month, "2006-01".
+	Month        string `json:"month"`
+	MonthRevenue int64  `json:"month_revenue"`
+	MonthRefunds int64  `json:"month_refunds"`
+	Currency     string `json:"currency"`
+}
+
+// MonthKey returns the calendar month (UTC) of t, "2006-01": the month a
+// tenant's MonthMoney covers when its business time is t.
+func MonthKey(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// MonthStart returns the first instant of t's calendar month, UTC.
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
 // AdminService is what operators do to tenants and the catalogue beyond
@@ -125,6 +151,11 @@ type AdminService interface {
 	// CountInstancesByState returns, per tenant ID, how many instances it
 	// has in each state.
 	CountInstancesByState(ctx context.Context) (map[string]map[InstanceState]int, error)
+	// SumMonthMoney returns, per tenant ID, the totals of its orders and
+	// refunds made in the calendar month (MonthKey) of its business time
+	// now, in one aggregate query. A tenant with neither in that month may
+	// be missing, or present with zero sums.
+	SumMonthMoney(ctx context.Context) (map[string]MonthMoney, error)
 	// SetSKUPrice sets the prices of the SKU in one of its regions (p.Region)
 	// and returns the SKU; ENotFound for an unknown SKU, EInvalid for a
 	// region the SKU is not sold in or a price that is not positive.

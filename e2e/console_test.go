@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -104,85 +103,8 @@ func TestConsole(t *testing.T) {
 	buy("db", "cn-north-4", 1, 2)
 	buy("ppu", "ap-southeast-1", 0, 1)
 
-	dir := t.ArtifactDir()
-	t.Logf("screenshots in %s", dir)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// The first call starts the browser, which lives as long as that call's
-	// context: bctx, not a step's.
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-
-	fail := func(what string, err error) {
-		t.Helper()
-		msg, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("#error").hidden ? "" : document.querySelector("#error").textContent`))
-		if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-			os.WriteFile(filepath.Join(dir, "failed.png"), png, 0o644)
-		}
-		t.Fatalf("%s: %v (error shown: %q)", what, err, msg)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		// Each step has its own deadline; the browser lives on bctx.
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			fail(what, err)
-		}
-	}
-	eval := func(what, expr string, v any) {
-		t.Helper()
-		res, err := chromedp.Run(bctx, chromedp.Evaluate[json.RawMessage](expr))
-		if err == nil {
-			err = json.Unmarshal(res, v)
-		}
-		if err != nil {
-			fail(what, err)
-		}
-	}
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			png, err := chromedp.FullScreenshot(100)(ctx, target)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-		}
-	}
-	// setField sets a form field's value as a user's edit does, firing
-	// input and change.
-	setField := func(sel, value string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			ok, err := chromedp.Evaluate[bool](`(e => { if (!e) return false; e.value = `+strconv.Quote(value)+
-				`; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })(document.querySelector(`+
-				strconv.Quote(sel)+`))`)(ctx, target)
-			if err == nil && !ok {
-				err = fmt.Errorf("no %s", sel)
-			}
-			return chromedp.Void{}, err
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			fail("read "+sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
-	attr := func(sel, name string) string {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
-		if err != nil {
-			fail("read "+sel+"@"+name, err)
-		}
-		return v.Value
-	}
+	pg := newBrowserPage(t, ctx, browser, 1280, 800)
+	run, eval, shot, text, attr := pg.run, pg.eval, pg.shot, pg.text, pg.attr
 
 	// Errors show the API's own message.
 	run("paste a wrong token",
@@ -198,10 +120,7 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=domain]`), "acme"),
 		chromedp.SendKeys(chromedp.CSS(`#signin-form input[name=password]`), "wrong"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#error`)),
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`document.querySelector("#error").textContent.includes("password")`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		})
+		pollTrue(`document.querySelector("#error").textContent.includes("password")`, 10*time.Second))
 	if got := text("#error"); !strings.Contains(got, "The username or password is wrong.") {
 		t.Errorf("wrong password: error %q", got)
 	}
@@ -310,11 +229,7 @@ func TestConsole(t *testing.T) {
 	// reload.
 	release()
 	run("released",
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`document.querySelectorAll('#fleet tbody .badge[data-status="released"]').length === 3`,
-				chromedp.WithPollingTimeout(18*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		},
+		pollTrue(`document.querySelectorAll('#fleet tbody .badge[data-status="released"]').length === 3`, 18*time.Second),
 		shot("05b-fleet-released"))
 
 	// Buy: the price is computed before confirming.
@@ -454,10 +369,7 @@ func TestConsole(t *testing.T) {
 			return chromedp.Void{}, err
 		},
 		chromedp.Click(chromedp.CSS(`#audit-export-csv`)),
-		func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](`window.exported !== null`, chromedp.WithPollingTimeout(10*time.Second))(ctx, target)
-			return chromedp.Void{}, err
-		})
+		pollTrue(`window.exported !== null`, 10*time.Second))
 	var exported struct {
 		Name string `json:"name"`
 		Text string `json:"text"`

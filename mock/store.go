@@ -73,6 +73,7 @@ type Store struct {
 	SuspendedTenantIDsFn    func(ctx context.Context) ([]string, error)
 	DeleteTenantFn          func(ctx context.Context, name string) error
 	CountInstancesByStateFn func(ctx context.Context) (map[string]map[phonefleet.InstanceState]int, error)
+	SumMonthMoneyFn         func(ctx context.Context) (map[string]phonefleet.MonthMoney, error)
 	SetSKUPriceFn           func(ctx context.Context, id string, p phonefleet.RegionPrice) (*phonefleet.SKU, error)
 	RetireSKUFn             func(ctx context.Context, id string) (*phonefleet.SKU, error)
 
@@ -316,6 +317,11 @@ func (s *Store) DeleteTenant(ctx context.Context, name string) error {
 // CountInstancesByState calls CountInstancesByStateFn.
 func (s *Store) CountInstancesByState(ctx context.Context) (map[string]map[phonefleet.InstanceState]int, error) {
 	return s.CountInstancesByStateFn(ctx)
+}
+
+// SumMonthMoney calls SumMonthMoneyFn.
+func (s *Store) SumMonthMoney(ctx context.Context) (map[string]phonefleet.MonthMoney, error) {
+	return s.SumMonthMoneyFn(ctx)
 }
 
 // SetSKUPrice calls SetSKUPriceFn.

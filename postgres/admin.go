@@ -174,3 +174,79 @@ func (db *DB) RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error)
 	})
 	return sku, err
 }
+
+// SumMonthMoney returns, per tenant ID, its orders' and refunds' totals in
+// the calendar month of its business time, from one aggregate query over
+// the rows since the start of the database clock's month (business time
+// is never behind it), grouped by tenant and month.
+func (db *DB) SumMonthMoney(ctx context.Context) (map[string]phonefleet.MonthMoney, error) {
+	out := make(map[string]phonefleet.MonthMoney)
+	err := db.withTx(ctx, "sum_month_money", nil, func(ctx context.Context, tx pgx.Tx, now time.Time) error {
+		clear(out)
+		months, err := db.tenantMonths(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		for id, m := range months {
+			out[id] = phonefleet.MonthMoney{Month: m, Currency: phonefleet.Currency}
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT tenant_id, month, SUM(revenue)::bigint, SUM(refunds)::bigint FROM (
+				SELECT tenant_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, total AS revenue, 0::bigint AS refunds FROM orders WHERE created_at >= $1
+				UNION ALL
+				SELECT tenant_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), 0, amount FROM refunds WHERE created_at >= $1
+			) m GROUP BY tenant_id, month
+		`, phonefleet.MonthStart(now))
+		if err != nil {
+			return fmt.Errorf("sum month money: %w", err)
+		}
+		defer rows.Close()
+		wallMonth := phonefleet.MonthKey(now)
+		for rows.Next() {
+			var id, month string
+			var revenue, refunds int64
+			if err := rows.Scan(&id, &month, &revenue, &refunds); err != nil {
+				return fmt.Errorf("scan month money: %w", err)
+			}
+			want, ok := months[id]
+			if !ok {
+				want = wallMonth
+			}
+			if month == want {
+				out[id] = phonefleet.MonthMoney{Month: month, MonthRevenue: revenue, MonthRefunds: refunds, Currency: phonefleet.Currency}
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// tenantMonths returns the month of business time of every tenant whose
+// test clock runs ahead of the database clock (none when the test clock is
+// off); every other tenant is in the month of now.
+func (db *DB) tenantMonths(ctx context.Context, tx pgx.Tx, now time.Time) (map[string]string, error) {
+	out := make(map[string]string)
+	if !db.TestClock {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, offset_s, offset_ns FROM tenant_clocks`)
+	if err != nil {
+		return nil, fmt.Errorf("read test clocks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var off phonefleet.ClockSpan
+		if err := rows.Scan(&id, &off.Seconds, &off.Nanos); err != nil {
+			return nil, fmt.Errorf("scan test clock: %w", err)
+		}
+		out[id] = phonefleet.MonthKey(off.AddTo(now))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read test clocks: %w", err)
+	}
+	return out, nil
+}

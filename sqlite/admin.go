@@ -172,3 +172,81 @@ func (db *DB) RetireSKU(ctx context.Context, id string) (*phonefleet.SKU, error)
 	})
 	return sku, err
 }
+
+// SumMonthMoney returns, per tenant ID, its orders' and refunds' totals in
+// the calendar month of its business time, from one aggregate query over
+// the rows since the start of the wall clock's month (business time is
+// never behind it), grouped by tenant and month.
+func (db *DB) SumMonthMoney(ctx context.Context) (map[string]phonefleet.MonthMoney, error) {
+	tx, err := db.beginTx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	months, err := db.tenantMonths(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	since := formatTime(phonefleet.MonthStart(tx.wall))
+	rows, err := tx.QueryContext(ctx, `
+		SELECT tenant_id, month, SUM(revenue), SUM(refunds) FROM (
+			SELECT tenant_id, substr(created_at, 1, 7) AS month, total AS revenue, 0 AS refunds FROM orders WHERE created_at >= ?
+			UNION ALL
+			SELECT tenant_id, substr(created_at, 1, 7), 0, amount FROM refunds WHERE created_at >= ?
+		) GROUP BY tenant_id, month
+	`, since, since)
+	if err != nil {
+		return nil, fmt.Errorf("sum month money: %w", err)
+	}
+	defer rows.Close()
+	wallMonth := phonefleet.MonthKey(tx.wall)
+	out := make(map[string]phonefleet.MonthMoney)
+	for id, m := range months {
+		out[id] = phonefleet.MonthMoney{Month: m, Currency: phonefleet.Currency}
+	}
+	for rows.Next() {
+		var id, month string
+		var revenue, refunds int64
+		if err := rows.Scan(&id, &month, &revenue, &refunds); err != nil {
+			return nil, fmt.Errorf("scan month money: %w", err)
+		}
+		want, ok := months[id]
+		if !ok {
+			want = wallMonth
+		}
+		if month == want {
+			out[id] = phonefleet.MonthMoney{Month: month, MonthRevenue: revenue, MonthRefunds: refunds, Currency: phonefleet.Currency}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sum month money: %w", err)
+	}
+	return out, nil
+}
+
+// tenantMonths returns the month of business time of every tenant whose
+// test clock runs ahead of the wall clock (none when the test clock is
+// off); every other tenant is in the wall clock's month.
+func (db *DB) tenantMonths(ctx context.Context, tx *Tx) (map[string]string, error) {
+	out := make(map[string]string)
+	if !db.TestClock || !db.migrated {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT tenant_id, offset_s, offset_ns FROM tenant_clocks`)
+	if err != nil {
+		return nil, fmt.Errorf("read test clocks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var off phonefleet.ClockSpan
+		if err := rows.Scan(&id, &off.Seconds, &off.Nanos); err != nil {
+			return nil, fmt.Errorf("scan test clock: %w", err)
+		}
+		out[id] = phonefleet.MonthKey(off.AddTo(tx.wall))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read test clocks: %w", err)
+	}
+	return out, nil
+}

@@ -74,6 +74,53 @@ func testAdmin(t *testing.T, open Opener) {
 		mustCreateTenant(t, s, "acme")
 	})
 
+	t.Run("SumMonthMoney", func(t *testing.T) {
+		s, clk := mustOpen(t, open)
+		acme := mustCreateTenant(t, s, "acme")
+		other := mustCreateTenant(t, s, "other")
+		idle := mustCreateTenant(t, s, "idle")
+		// Bought the month before: not this month's.
+		clk.Set(time.Date(2025, 2, 28, 23, 59, 59, 0, time.UTC))
+		old := mustPurchase(t, s, monthlyRequest(acme.ID, 1))
+		clk.Set(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+		ins := mustPurchase(t, s, monthlyRequest(acme.ID, 2))
+		plan := mustUnsubscribe(t, s, acme.ID, ins[0].ID, old[0].ID)
+		mustPurchase(t, s, payPerUseRequest(other.ID, 1))
+		threeMonths := monthlyRequest(other.ID, 3)
+		threeMonths.PeriodNum = 3
+		otherIns := mustPurchase(t, s, threeMonths)
+		clk.Add(10 * 24 * time.Hour)
+		got, err := s.SumMonthMoney(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid := ins[0].PaidAmount
+		want := phonefleet.MonthMoney{Month: "2025-03", MonthRevenue: 2 * paid, MonthRefunds: plan.TotalRefund, Currency: phonefleet.Currency}
+		if plan.TotalRefund <= 0 || got[acme.ID] != want {
+			t.Fatalf("acme's month: %+v, want %+v (2 bought this month, 2 refunded, one bought the month before)", got[acme.ID], want)
+		}
+		want = phonefleet.MonthMoney{Month: "2025-03", MonthRevenue: 3 * otherIns[0].PaidAmount, Currency: phonefleet.Currency}
+		if got[other.ID] != want {
+			t.Fatalf("other's month: %+v, want %+v (pay-per-use adds nothing)", got[other.ID], want)
+		}
+		if m, ok := got[idle.ID]; ok && (m.MonthRevenue != 0 || m.MonthRefunds != 0) {
+			t.Fatalf("idle tenant's month: %+v", m)
+		}
+		// A new month starts from nothing.
+		clk.Set(time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+		mustUnsubscribe(t, s, other.ID, otherIns[0].ID)
+		got, err = s.SumMonthMoney(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := got[acme.ID]; m.MonthRevenue != 0 || m.MonthRefunds != 0 {
+			t.Fatalf("acme in April: %+v, want nothing", m)
+		}
+		if m := got[other.ID]; m.Month != "2025-04" || m.MonthRevenue != 0 || m.MonthRefunds <= 0 || m.MonthRefunds > otherIns[0].PaidAmount {
+			t.Fatalf("other in April: %+v, want one refund of at most %d", m, otherIns[0].PaidAmount)
+		}
+	})
+
 	t.Run("SKUPriceAndRetire", func(t *testing.T) {
 		s, _ := mustOpen(t, open)
 		tn := mustCreateTenant(t, s, "acme")

@@ -47,6 +47,31 @@ func RunTestClock(t *testing.T, open Opener) {
 	}
 
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycleClocks(t, open) })
+
+	t.Run("SumMonthMoney", func(t *testing.T) {
+		// Each tenant's month is its own business time's: a clock moved
+		// into the next month starts that tenant's month afresh.
+		s, clk := mustOpen(t, open)
+		c := clockOf(t, s)
+		ahead := mustCreateTenant(t, s, "ahead")
+		other := mustCreateTenant(t, s, "other")
+		mustPurchase(t, s, monthlyRequest(ahead.ID, 2))
+		moveTo(t, c, ahead.ID, time.Date(2025, 4, 15, 0, 0, 0, 0, time.UTC))
+		ins := mustPurchase(t, s, monthlyRequest(ahead.ID, 1))
+		mustPurchase(t, s, monthlyRequest(other.ID, 1))
+		got, err := s.SumMonthMoney(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		price := ins[0].PaidAmount
+		if want := (phonefleet.MonthMoney{Month: "2025-04", MonthRevenue: price, Currency: phonefleet.Currency}); got[ahead.ID] != want {
+			t.Fatalf("month of the tenant whose clock is ahead: %+v, want %+v", got[ahead.ID], want)
+		}
+		if want := (phonefleet.MonthMoney{Month: phonefleet.MonthKey(clk.Now()), MonthRevenue: price, Currency: phonefleet.Currency}); got[other.ID] != want {
+			t.Fatalf("month of the other tenant: %+v, want %+v", got[other.ID], want)
+		}
+	})
+
 	t.Run("OK", func(t *testing.T) {
 		s, clk := mustOpen(t, open)
 		c := clockOf(t, s)

@@ -7,6 +7,10 @@ const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const state = {
   token: sessionStorage.getItem("phonefleet.token") || "",
   who: sessionStorage.getItem("phonefleet.who") || "",
+  // mode is "operator" for an operator's token (the operator pages), else
+  // "tenant"; role is the operator's role when the sign-in said it.
+  mode: sessionStorage.getItem("phonefleet.mode") || "tenant",
+  role: sessionStorage.getItem("phonefleet.role") || "",
   fleet: { page: 1, total: 0, rows: [], selected: new Map() },
   refunds: { page: 1, total: 0 },
   audit: { page: 1, total: 0 },
@@ -102,26 +106,50 @@ async function signInWithPassword(form) {
     const code = data && data.error_code ? data.error_code : "IAM " + resp.status;
     throw new APIError(code, msg, resp.status);
   }
-  await useToken(resp.headers.get("X-Subject-Token"), `${f.get("user")} @ ${f.get("domain")}`);
+  const role = data && data.token && data.token.roles && data.token.roles.length ? data.token.roles[0].name : "";
+  await useToken(resp.headers.get("X-Subject-Token"), `${f.get("user")} @ ${f.get("domain")}`, f.get("domain"), role);
 }
 
-async function useToken(token, who) {
+// useToken checks a token and keeps it. An operator's token (the operator
+// domain's sign-in, or a pasted token the admin API takes) opens the
+// operator pages; any other the tenant's. domain is undefined for a pasted
+// token.
+async function useToken(token, who, domain, role = "") {
   state.token = token;
+  let mode = "tenant";
+  if (domain === undefined || domain === OPERATOR_DOMAIN) {
+    try {
+      await api("GET", ADMIN + "/tenants");
+      mode = "operator";
+    } catch (e) {
+      // A tenant's token does not reach the admin API: 404 APIGW.0101.
+      if (!(e instanceof APIError && e.status === 404 && e.code === "APIGW.0101")) throw e;
+    }
+  }
   // Check the token before keeping it: a wrong one shows the API's message.
-  await api("GET", "/v1/instances/batch-query", undefined, { query: { page_no: 1, page_size: 1 } });
-  state.who = who;
+  if (mode === "tenant") await api("GET", "/v1/instances/batch-query", undefined, { query: { page_no: 1, page_size: 1 } });
+  state.mode = mode;
+  state.role = mode === "operator" ? role : "";
+  state.who = state.role ? `${who} (${state.role})` : who;
   sessionStorage.setItem("phonefleet.token", token);
-  sessionStorage.setItem("phonefleet.who", who);
-  location.hash = "#fleet";
+  sessionStorage.setItem("phonefleet.who", state.who);
+  sessionStorage.setItem("phonefleet.mode", state.mode);
+  sessionStorage.setItem("phonefleet.role", state.role);
+  location.hash = mode === "operator" ? "#tenants" : "#fleet";
   route();
 }
 
 function signOut(go = true) {
   state.token = "";
+  state.mode = "tenant";
+  state.role = "";
+  state.opTenants = null;
   state.catalogue = null;
   $("#buy-form").elements.regionId.replaceChildren();
   sessionStorage.removeItem("phonefleet.token");
   sessionStorage.removeItem("phonefleet.who");
+  sessionStorage.removeItem("phonefleet.mode");
+  sessionStorage.removeItem("phonefleet.role");
   stopPolling();
   if (go) { location.hash = "#signin"; route(); }
 }
@@ -132,19 +160,24 @@ function route() {
   // A confirm dialog belongs to the page it was opened on: leaving the page
   // (the Back button, a link) cancels it.
   if ($("#dialog").open) $("#dialog").close();
-  const page = state.token ? (location.hash.slice(1) || "fleet") : "signin";
-  const known = ["signin", "fleet", "buy", "refunds", "audit"];
-  const p = known.includes(page) ? page : "fleet";
+  // An operator sees the operator pages, a tenant the tenant's.
+  const op = state.token && state.mode === "operator";
+  const home = op ? "tenants" : "fleet";
+  const page = state.token ? (location.hash.slice(1) || home) : "signin";
+  const known = ["signin", ...(op ? ["tenants", "hosts", "jobs", "opaudit"] : ["fleet", "buy", "refunds", "audit"])];
+  const p = known.includes(page) ? page : home;
   for (const s of $$(".page")) s.hidden = s.id !== "page-" + p;
-  $("#nav").hidden = !state.token;
+  $("#nav").hidden = !state.token || op;
+  $("#opnav").hidden = !op;
   $("#signout").hidden = !state.token;
   $("#who").textContent = state.token ? state.who : "";
-  for (const a of $$("#nav a")) {
+  for (const a of $$("header nav a")) {
     if (a.dataset.page === p) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   document.title = `phonefleet console: ${p}`;
   if (p !== "fleet") stopPolling();
-  const load = { fleet: loadFleet, buy: loadBuy, refunds: loadRefunds, audit: loadAudit }[p];
+  const load = { fleet: loadFleet, buy: loadBuy, refunds: loadRefunds, audit: loadAudit,
+    tenants: loadTenants, hosts: loadHosts, jobs: loadJobs, opaudit: loadOpAudit }[p];
   if (load) load().catch(showError);
   $("#main").focus({ preventScroll: true });
 }
@@ -514,7 +547,7 @@ function wire() {
   $("#signin-form").addEventListener("submit", guard((e) => { e.preventDefault(); clearMessages(); return signInWithPassword(e.target); }));
   $("#token-form").addEventListener("submit", guard((e) => {
     e.preventDefault(); clearMessages();
-    return useToken(new FormData(e.target).get("token").trim(), "token");
+    return useToken(new FormData(e.target).get("token").trim(), "token", undefined);
   }));
   $("#signout").addEventListener("click", () => signOut());
   $("#filters").addEventListener("submit", guard((e) => { e.preventDefault(); clearMessages(); state.fleet.page = 1; return loadFleet(); }));
@@ -541,6 +574,7 @@ function wire() {
   $("#audit-filters").addEventListener("submit", guard((e) => { e.preventDefault(); clearMessages(); state.audit.page = 1; return loadAudit(); }));
   $("#audit-export-csv").addEventListener("click", guard(() => exportAudit("csv")));
   $("#audit-export-jsonl").addEventListener("click", guard(() => exportAudit("jsonl")));
+  wireOperator(guard);
   window.addEventListener("hashchange", () => { clearMessages(); route(); });
 }
 
