@@ -932,24 +932,10 @@ func (s *Server) handleAdminClockSet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := readJSONBody(r)
-	var m *phonefleet.ClockMove
-	if err == nil {
-		m, err = decodeClockRequest(body)
-	}
-	var plan *phonefleet.ClockPlan
-	if err == nil {
-		ctx := r.Context()
-		p := phonefleet.PrincipalFromContext(ctx)
-		m.TenantID, m.TokenID, m.UserName, m.RequestID = t.ID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
-		m.ClientAddr = clientAddr(r)
-		plan, err = s.TestClock.MoveClock(ctx, m)
-	}
+	plan, err := s.moveClock(r, t.ID)
 	if err != nil {
 		s.adminError(w, r, phonefleet.AuditActionClockMove, err)
 		return
 	}
-	s.logger().Warn("test clock moved by an operator", "request_id", m.RequestID, "tenant_id", m.TenantID,
-		"from", plan.Old.Format(time.RFC3339Nano), "now", plan.New.Format(time.RFC3339Nano))
 	writeData(w, r, adminClock{Tenant: t.Name, Now: plan.New.Format(time.RFC3339Nano)})
 }

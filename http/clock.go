@@ -66,33 +66,45 @@ func (s *Server) handleClockSet(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = knownParams(q)
 	}
-	var body []byte
-	if err == nil {
-		body, err = readJSONBody(r)
-	}
-	var m *phonefleet.ClockMove
-	if err == nil {
-		m, err = decodeClockRequest(body)
-	}
 	var plan *phonefleet.ClockPlan
 	if err == nil {
-		ctx := r.Context()
-		p := phonefleet.PrincipalFromContext(ctx)
-		m.TenantID, m.TokenID, m.UserName, m.RequestID = p.TenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
-		m.ClientAddr, m.Actor = clientAddr(r), p.Actor()
-		plan, err = s.TestClock.MoveClock(ctx, m)
+		plan, err = s.moveClock(r, phonefleet.PrincipalFromContext(r.Context()).TenantID)
 	}
 	if err != nil {
 		s.auditFailure(r, phonefleet.AuditActionClockMove, nil, err)
 		Error(w, r, err)
 		return
 	}
-	s.logger().Warn("test clock moved", "request_id", m.RequestID, "tenant_id", m.TenantID,
+	writeData(w, r, clockResponse{Now: plan.New.Format(time.RFC3339Nano)})
+}
+
+// moveClock moves tenantID's test clock as r's body says ({"advance"} or
+// {"now"}), on behalf of r's caller (a tenant's admin or an operator), logs
+// the move and wakes what waits for business time (the lifecycle sweep).
+// The store audits the move; a refusal is the caller's to audit.
+func (s *Server) moveClock(r *http.Request, tenantID string) (*phonefleet.ClockPlan, error) {
+	body, err := readJSONBody(r)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeClockRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	p := phonefleet.PrincipalFromContext(ctx)
+	m.TenantID, m.TokenID, m.UserName, m.RequestID = tenantID, p.TokenID, p.UserName, phonefleet.RequestIDFromContext(ctx)
+	m.ClientAddr, m.Actor = clientAddr(r), p.Actor()
+	plan, err := s.TestClock.MoveClock(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	s.logger().Warn("test clock moved", "request_id", m.RequestID, "tenant_id", m.TenantID, "by", m.Actor,
 		"from", plan.Old.Format(time.RFC3339Nano), "now", plan.New.Format(time.RFC3339Nano))
 	if s.OnClockMove != nil {
 		s.OnClockMove()
 	}
-	writeData(w, r, clockResponse{Now: plan.New.Format(time.RFC3339Nano)})
+	return plan, nil
 }
 
 // decodeClockRequest decodes {"advance": "<Go duration>"} or {"now":
