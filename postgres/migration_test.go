@@ -19,35 +19,8 @@ import (
 // release command with a stable job ID and its state, attempts, event ID
 // and times; the lease is gone; the admin token gained the new actions.
 func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
-	url := MustCreateSchema(t, MustTestURL(t))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
-	names, err := filepath.Glob("migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0006" {
-			break
-		}
-		buf, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
-	}
+	url, conn, exec := mustSchemaBefore(t, "migration/0006")
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', $1)`, ts)
 	exec(`INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at)
@@ -109,35 +82,8 @@ func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
 // offset, a tenant created later has none, and moving one tenant's clock
 // moves no other.
 func TestMigration_TenantClocks(t *testing.T) {
-	url := MustCreateSchema(t, MustTestURL(t))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
-	names, err := filepath.Glob("migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0008" {
-			break
-		}
-		buf, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
-	}
+	url, conn, exec := mustSchemaBefore(t, "migration/0008")
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', $1), ('tn2', 'beta', $1)`, ts)
 	offset := 121*time.Hour + 5*time.Microsecond
@@ -171,35 +117,8 @@ func TestMigration_TenantClocks(t *testing.T) {
 // body, since the old order has no digest to compare (it counts as the same
 // purchase), and buys nothing.
 func TestMigration_PurchaseDigest(t *testing.T) {
-	url := MustCreateSchema(t, MustTestURL(t))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
-	names, err := filepath.Glob("migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0009" {
-			break
-		}
-		buf, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
-	}
+	url, conn, exec := mustSchemaBefore(t, "migration/0009")
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	exec(`INSERT INTO tenants (id, name, created_at, held_instances) VALUES ('tn1', 'acme', $1, 2)`, ts)
 	exec(`INSERT INTO skus (id, type, name, band_sizes, month_price, year_price, hour_price, currency, created_at)
@@ -228,4 +147,43 @@ func TestMigration_PurchaseDigest(t *testing.T) {
 	if _, total, err := db.FindInstances(ctx, phonefleet.InstanceFilter{TenantID: "tn1"}); err != nil || total != 2 {
 		t.Fatalf("instances=%d, %v after the retry, want 2", total, err)
 	}
+}
+
+// mustSchemaBefore makes a fresh schema with every migration before the
+// one whose name starts with before (such as "migration/0008") applied and
+// recorded, as a database of an older release is. It returns the schema's
+// URL, a connection to it (the caller closes it before opening the store)
+// and exec, which runs a statement on it or fails the test.
+func mustSchemaBefore(t *testing.T, before string) (string, *pgx.Conn, func(q string, args ...any)) {
+	t.Helper()
+	url := MustCreateSchema(t, MustTestURL(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	names, err := filepath.Glob("migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= before {
+			break
+		}
+		buf, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name) VALUES ($1)`, name)
+	}
+	return url, conn, exec
 }

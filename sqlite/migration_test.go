@@ -19,34 +19,7 @@ import (
 // times; the lease is gone; the admin token gained the new actions; the
 // instances are unassigned.
 func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0006" {
-			break
-		}
-		buf, err := fs.ReadFile(migrationFS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
-	}
+	path, raw, exec := mustDatabaseBefore(t, "migration/0006")
 	const ts = "2026-01-02T03:04:05.000000000Z"
 	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', ?)`, ts)
 	exec(`INSERT INTO tokens (id, tenant_id, name, hash, actions, created_at, expires_at)
@@ -133,34 +106,7 @@ func TestMigration_CommandsCarryReleaseJobs(t *testing.T) {
 // clock carries that offset, a tenant created later has none, and moving
 // one tenant's clock moves no other.
 func TestMigration_TenantClocks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0008" {
-			break
-		}
-		buf, err := fs.ReadFile(migrationFS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
-	}
+	path, raw, exec := mustDatabaseBefore(t, "migration/0008")
 	const ts = "2026-01-02T03:04:05.000000000Z"
 	exec(`INSERT INTO tenants (id, name, created_at) VALUES ('tn1', 'acme', ?), ('tn2', 'beta', ?)`, ts, ts)
 	offset := 121*time.Hour + 5
@@ -200,34 +146,7 @@ func TestMigration_TenantClocks(t *testing.T) {
 // body, since the old order has no digest to compare (it counts as the same
 // purchase), and buys nothing.
 func TestMigration_PurchaseDigest(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name >= "migration/0009" {
-			break
-		}
-		buf, err := fs.ReadFile(migrationFS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exec(string(buf))
-		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
-	}
+	path, raw, exec := mustDatabaseBefore(t, "migration/0009")
 	const ts = "2026-01-02T03:04:05.000000000Z"
 	exec(`INSERT INTO tenants (id, name, created_at, held_instances) VALUES ('tn1', 'acme', ?, 2)`, ts)
 	exec(`INSERT INTO skus (id, type, name, band_sizes, month_price, year_price, hour_price, currency, created_at)
@@ -259,4 +178,42 @@ func TestMigration_PurchaseDigest(t *testing.T) {
 	if _, total, err := db.FindInstances(t.Context(), phonefleet.InstanceFilter{TenantID: "tn1"}); err != nil || total != 2 {
 		t.Fatalf("instances=%d, %v after the retry, want 2", total, err)
 	}
+}
+
+// mustDatabaseBefore makes a database file with every migration before the
+// one whose name starts with before (such as "migration/0008") applied and
+// recorded, as a database of an older release is. It returns the file's
+// path, a connection to it (the caller closes it before opening the store)
+// and exec, which runs a statement on it or fails the test.
+func mustDatabaseBefore(t *testing.T, before string) (string, *sql.DB, func(q string, args ...any)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name >= before {
+			break
+		}
+		buf, err := fs.ReadFile(migrationFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(buf))
+		exec(`INSERT INTO migrations (name, applied_at) VALUES (?, '2026-01-01T00:00:00.000000000Z')`, name)
+	}
+	return path, raw, exec
 }
