@@ -138,6 +138,10 @@ type Instance struct {
 	// flight, "" when idle; filled by queries.
 	Command   CommandType `json:"command,omitempty"`
 	CommandID string      `json:"command_job_id,omitempty"`
+	// ChargeEndedAt is the business time at which a pay-per-use instance
+	// was deleted and its charge stopped; nil while it runs, and for
+	// yearly/monthly instances.
+	ChargeEndedAt *time.Time `json:"charge_ended_at,omitempty"`
 }
 
 // Status returns the instance's InstanceStatus.
@@ -196,6 +200,15 @@ type InstanceService interface {
 	// records the request, also when it fails. With req.DryRun nothing but
 	// the audit event is written. Errors: ENotOwned, EPayPerUse, EInternal.
 	Unsubscribe(ctx context.Context, req *UnsubscribeRequest) (*UnsubscribePlan, error)
+
+	// DeletePayPerUse applies PlanDeletePayPerUse in one transaction: each
+	// running pay-per-use instance goes to deleting, loses its binding and
+	// its command in flight, records plan.ChargeEndedAt as the end of its
+	// charge and gets one release command; nothing is refunded. One audit
+	// event records the request. With req.DryRun nothing but the audit
+	// event is written. On error nothing changes (the caller audits the
+	// failure). Errors: ENotOwned, EInvalid (yearly/monthly), EInternal.
+	DeletePayPerUse(ctx context.Context, req *DeletePayPerUseRequest) (*DeletePayPerUsePlan, error)
 
 	// Assign applies PlanAssign in one write operation and audits it, also
 	// when it fails. Errors: EForbidden, ECannotAssign, EInternal.

@@ -44,6 +44,38 @@ func (cl *Client) UnsubscribeDryRun(ctx context.Context, ids []string) (*DryRun,
 	return &out, err
 }
 
+// DeletePayPerUseDryRun is the preview of a deletion of pay-per-use
+// instances: each instance in request order and whether it is a no-op
+// (already deleting or released).
+type DeletePayPerUseDryRun struct {
+	DryRun    bool                    `json:"dryRun"`
+	Instances []DeletePayPerUseDryRow `json:"instances"`
+}
+
+// DeletePayPerUseDryRow is one instance of a DeletePayPerUseDryRun.
+type DeletePayPerUseDryRow struct {
+	InstanceID string `json:"instanceId"`
+	Noop       bool   `json:"noop"`
+}
+
+// DeletePayPerUse deletes pay-per-use instances (POST
+// /v1/phonefleet/instances/delete-pay-per-use): their charges stop and the
+// data plane releases them; nothing is refunded. Retried when safe: a
+// repeated deletion is a no-op.
+func (cl *Client) DeletePayPerUse(ctx context.Context, ids []string) error {
+	_, err := cl.do(ctx, call{method: http.MethodPost, path: "/v1/phonefleet/instances/delete-pay-per-use", body: instanceIDList{ids}, retry: true}, nil)
+	return err
+}
+
+// DeletePayPerUseDryRun checks a deletion of pay-per-use instances and
+// says which would be no-ops, changing nothing.
+func (cl *Client) DeletePayPerUseDryRun(ctx context.Context, ids []string) (*DeletePayPerUseDryRun, error) {
+	var out DeletePayPerUseDryRun
+	_, err := cl.do(ctx, call{method: http.MethodPost, path: "/v1/phonefleet/instances/delete-pay-per-use",
+		query: url.Values{"dry_run": {"true"}}, body: instanceIDList{ids}, retry: true}, &out)
+	return &out, err
+}
+
 // ChargeParam is how a purchase is paid.
 type ChargeParam struct {
 	ChargingMode int  `json:"chargingMode"`         // 1 yearly/monthly, 0 pay-per-use

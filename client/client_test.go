@@ -159,6 +159,49 @@ func TestClient_Calls(t *testing.T) {
 	}
 }
 
+// TestClient_DeletePayPerUse deletes a pay-per-use instance through the
+// client: the dry run says what would change, the deletion answers
+// without error, a repeat is a no-op, and a monthly instance is refused
+// with the API's code.
+func TestClient_DeletePayPerUse(t *testing.T) {
+	url, db := mustServer(t)
+	ctx := context.Background()
+	cl := client.New(url, mustToken(t, db, "acme", phonefleet.RoleAdmin))
+	req := monthly(2)
+	req.ChargeParam = client.ChargeParam{ChargingMode: 0}
+	order, err := cl.Create(ctx, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{order.InstanceInfos[0].InstanceID, order.InstanceInfos[1].InstanceID}
+	m, err := cl.Create(ctx, monthly(1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dry, err := cl.DeletePayPerUseDryRun(ctx, ids[:1])
+	if err != nil || !dry.DryRun || len(dry.Instances) != 1 || dry.Instances[0].InstanceID != ids[0] || dry.Instances[0].Noop {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+	if err := cl.DeletePayPerUse(ctx, ids[:1]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.BatchQueryStatus(ctx, ids)
+	if err != nil || st[0].Status != 3 || st[1].Status != 2 {
+		t.Fatalf("statuses after deleting one: %+v, %v", st, err)
+	}
+	if dry, err := cl.DeletePayPerUseDryRun(ctx, ids[:1]); err != nil || !dry.Instances[0].Noop {
+		t.Fatalf("dry run of a deleted instance: %+v, %v; want a no-op", dry, err)
+	}
+	if err := cl.DeletePayPerUse(ctx, ids[:1]); err != nil {
+		t.Fatalf("repeat: %v, want a no-op", err)
+	}
+	err = cl.DeletePayPerUse(ctx, []string{ids[1], m.InstanceInfos[0].InstanceID})
+	if phonefleet.ErrorCode(err) != phonefleet.EInvalid {
+		t.Fatalf("with a monthly instance: %v, want %s", err, phonefleet.EInvalid)
+	}
+}
+
 // TestClient_Errors checks that error answers come back as
 // *phonefleet.Error with the API's code and message.
 func TestClient_Errors(t *testing.T) {
@@ -207,6 +250,7 @@ func TestClient_Retries(t *testing.T) {
 	}{
 		{"batch-query", func() error { _, err := cl.BatchQuery(ctx, client.Query{}); return err }, 3},
 		{"unsubscribe", func() error { return cl.Unsubscribe(ctx, []string{"a"}) }, 3},
+		{"delete-pay-per-use", func() error { return cl.DeletePayPerUse(ctx, []string{"a"}) }, 3},
 		{"create", func() error { _, err := cl.Create(ctx, monthly(1), ""); return err }, 3},
 		{"reboot", func() error { _, err := cl.Reboot(ctx, []string{"a"}); return err }, 1},
 		{"batch-reset", func() error { _, err := cl.Reset(ctx, []string{"a"}); return err }, 1},

@@ -101,7 +101,7 @@ func TestConsole(t *testing.T) {
 	}
 	web := buy("web", "ap-southeast-1", 1, 3)
 	buy("db", "cn-north-4", 1, 2)
-	buy("ppu", "ap-southeast-1", 0, 1)
+	ppu := buy("ppu", "ap-southeast-1", 0, 1)[0]
 
 	pg := newBrowserPage(t, ctx, browser, 1280, 800)
 	run, eval, shot, text, attr := pg.run, pg.eval, pg.shot, pg.text, pg.attr
@@ -407,5 +407,32 @@ func TestConsole(t *testing.T) {
 		mark: (tr.querySelector(".badge.dry-run") || {checkVisibility: () => false}).checkVisibility() ? "dry run" : ""}))`, &rows)
 	if len(rows) < 2 || rows[1].Actor != "alice" || rows[1].Mark != "dry run" {
 		t.Errorf("audit on a phone: %+v, want alice's dry run marked", rows)
+	}
+
+	// Delete on a pay-per-use phone: the server's dry run lists it, and
+	// once confirmed its charge stops and it goes offline.
+	run("delete pay-per-use",
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Click(chromedp.CSS(`#nav a[data-page="fleet"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total]`)),
+		setField(`#filters input[name=region]`, ""),
+		setField(`#filters select[name=billing_mode]`, "postPaid"),
+		chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fleet[data-total="1"]`)),
+		chromedp.Click(chromedp.CSS(`#fleet tr[data-billing="postPaid"] input[type=checkbox]`)),
+		chromedp.Click(chromedp.CSS(`#act-delete`)),
+		chromedp.WaitVisible(chromedp.CSS(`#delete-preview li[data-id="`+ppu+`"]`)),
+		shot("10-delete-pay-per-use"))
+	if got := text("#dialog-ok"); got != "Delete 1 pay-per-use instance" {
+		t.Errorf("delete confirmation button %q", got)
+	}
+	run("confirm delete",
+		chromedp.Click(chromedp.CSS(`#dialog-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#notice`)))
+	if got := text("#notice"); !strings.Contains(got, "Deleted 1 pay-per-use instance; their charges have stopped.") {
+		t.Errorf("delete result: %q", got)
+	}
+	if st, err := cl.BatchQueryStatus(ctx, []string{ppu}); err != nil || (st[0].Status != 3 && st[0].Status != 0) {
+		t.Errorf("after the console deleted %s: %+v, %v; want going offline (3) or released (0)", ppu, st, err)
 	}
 }

@@ -87,10 +87,12 @@ func TestTenantCLI(t *testing.T) {
 
 	// Not a terminal: JSON lines by default.
 	items := jsonLines(t, must("", "instances", "list"))
-	var monthly []string
+	var monthly, payPerUse []string
 	for _, it := range items {
 		if it["billing_mode"] == "prePaid" && it["state"] == "running" {
 			monthly = append(monthly, it["instance_id"].(string))
+		} else if it["billing_mode"] == "postPaid" && it["state"] == "running" {
+			payPerUse = append(payPerUse, it["instance_id"].(string))
 		}
 	}
 	if len(items) != 3 || len(monthly) == 0 {
@@ -133,6 +135,32 @@ func TestTenantCLI(t *testing.T) {
 	refunds, err := cl.Refunds(ctx, 1, 10)
 	if err != nil || refunds.TotalCount == 0 || refunds.Result[0].InstanceID != target || refunds.Result[0].Amount != dry.TotalRefund {
 		t.Fatalf("refunds after the CLI unsubscribed: %+v %v", refunds, err)
+	}
+
+	// The demo's pay-per-use phone: refused by unsubscribe, deleted by
+	// delete-pay-per-use after a yes; a monthly one is refused before
+	// anything changes.
+	if len(payPerUse) != 1 {
+		t.Fatalf("demo pay-per-use instances: %v", items)
+	}
+	ppu := payPerUse[0]
+	if r := cli("", "instances", "delete-pay-per-use", "--yes", ppu, monthly[1]); r.Code != 1 || !strings.Contains(r.Stderr, "not pay-per-use instances: "+monthly[1]) {
+		t.Fatalf("delete-pay-per-use of a monthly phone: %d %q", r.Code, r.Stderr)
+	}
+	if got := jsonLines(t, must("", "instances", "delete-pay-per-use", "--dry-run", ppu)); len(got) != 1 || got[0]["noop"] != false || got[0]["dry_run"] != true {
+		t.Fatalf("delete-pay-per-use --dry-run: %v", got)
+	}
+	if r := cli("no\n", "instances", "delete-pay-per-use", ppu); r.Code != 1 || !strings.Contains(r.Stderr, "not confirmed") || r.Stdout != "" {
+		t.Fatalf("delete-pay-per-use answered no: %d %q %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if s, _ := cl.BatchQueryStatus(ctx, []string{ppu}); s[0].Status != 2 {
+		t.Fatalf("after no, status %d, want 2 (running)", s[0].Status)
+	}
+	if got := jsonLines(t, must("yes\n", "instances", "delete-pay-per-use", ppu)); len(got) != 1 || got[0]["instance_id"] != ppu || got[0]["dry_run"] != false {
+		t.Fatalf("delete-pay-per-use: %v", got)
+	}
+	if s, _ := cl.BatchQueryStatus(ctx, []string{ppu}); s[0].Status == 2 {
+		t.Fatalf("after yes, %s is still running", ppu)
 	}
 
 	// The environment's endpoint and token win over the stored login.

@@ -34,7 +34,7 @@ func (s *Server) auditFailure(r *http.Request, action string, ids []string, err 
 	ctx := r.Context()
 	e := phonefleet.FailureAuditEvent(action, phonefleet.PrincipalFromContext(ctx), phonefleet.RequestIDFromContext(ctx), ids, err, time.Time{})
 	e.ClientAddr = clientAddr(r)
-	if action == phonefleet.ActionInstanceDelete {
+	if action == phonefleet.ActionInstanceDelete || action == phonefleet.ActionInstanceDeletePayPerUse {
 		// A refused preview is still a preview; a malformed or repeated
 		// flag is not.
 		e.DryRun = slices.Equal(r.URL.Query()["dry_run"], []string{"true"})

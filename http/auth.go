@@ -234,11 +234,17 @@ func requestCost(r *http.Request) float64 {
 // requireAction answers KOOPHONE.API.1001 if the token lacks action. A
 // refused write is audited like any other failed write.
 func (s *Server) requireAction(action string, next http.Handler) http.Handler {
+	return s.requireActionAudited(action, action, next)
+}
+
+// requireActionAudited is requireAction for an API audited under an action
+// of its own (audit) that needs the IAM action action.
+func (s *Server) requireActionAudited(action, audit string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !phonefleet.PrincipalFromContext(r.Context()).Can(action) {
 			err := phonefleet.Errorf(phonefleet.EForbidden,
 				"the token lacks the action koophone:cloudphoneResource:%s", action)
-			s.refuse(w, r, action, err)
+			s.refuse(w, r, audit, err)
 			return
 		}
 		next.ServeHTTP(w, r)

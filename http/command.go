@@ -24,6 +24,10 @@ var auditedActions = map[string]bool{
 	phonefleet.ActionInstanceReboot:   true,
 	phonefleet.ActionInstanceReset:    true,
 	phonefleet.ActionInstancePrepare:  true,
+
+	// Deleting pay-per-use instances needs instanceDelete and is audited
+	// under an action of its own.
+	phonefleet.ActionInstanceDeletePayPerUse: true,
 }
 
 // authenticatedRequestID is authenticated for the APIs on which KooPhone

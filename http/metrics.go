@@ -20,6 +20,10 @@ var (
 		Name: "phonefleet_instances_unsubscribed_total",
 		Help: "Instances unsubscribed (no-ops and dry runs not counted).",
 	})
+	payPerUseDeletedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "phonefleet_instances_pay_per_use_deleted_total",
+		Help: "Pay-per-use instances deleted (no-ops and dry runs not counted).",
+	})
 	refundedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "phonefleet_refunded_minor_units_total",
 		Help: "Money refunded by unsubscribes, in minor units (cents), by currency.",

@@ -203,6 +203,12 @@ func (s *Server) routes() {
 
 	s.mux.Handle("POST /v1/instances/delete", s.authenticated(phonefleet.ActionInstanceDelete,
 		s.checkNames(names{Query: []string{"dry_run"}, Body: []string{"instanceIdList"}, Audit: phonefleet.ActionInstanceDelete}, s.handleInstanceDelete)))
+	// Deleting pay-per-use instances needs the action unsubscribing does;
+	// its calls are audited under an action of their own.
+	s.mux.Handle("POST /v1/phonefleet/instances/delete-pay-per-use", s.authenticate(s.rateLimit(
+		s.requireActionAudited(phonefleet.ActionInstanceDelete, phonefleet.ActionInstanceDeletePayPerUse,
+			s.checkNames(names{Query: []string{"dry_run"}, Body: []string{"instanceIdList"}, Audit: phonefleet.ActionInstanceDeletePayPerUse},
+				s.handleInstanceDeletePayPerUse)))))
 	s.mux.Handle("POST /v1/instances/create", s.authenticated(phonefleet.ActionInstanceCreate,
 		s.checkNames(names{Body: createMembers, Audit: phonefleet.ActionInstanceCreate}, s.handleInstanceCreate)))
 	s.mux.Handle("GET /v1/instances/sku", s.authenticated(phonefleet.ActionQueryInstanceSku,

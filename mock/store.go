@@ -45,6 +45,7 @@ type Store struct {
 	FindInstancesFn        func(ctx context.Context, filter phonefleet.InstanceFilter) ([]*phonefleet.Instance, int, error)
 	FindInstanceStatusesFn func(ctx context.Context, tenantID string, ids []string) (map[string]phonefleet.InstanceStatus, error)
 	UnsubscribeFn          func(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error)
+	DeletePayPerUseFn      func(ctx context.Context, req *phonefleet.DeletePayPerUseRequest) (*phonefleet.DeletePayPerUsePlan, error)
 	AssignFn               func(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.AssignPlan, error)
 	UnassignFn             func(ctx context.Context, req *phonefleet.AssignRequest) (*phonefleet.CommandPlan, error)
 	StartCommandsFn        func(ctx context.Context, req *phonefleet.CommandRequest) (*phonefleet.CommandPlan, error)
@@ -219,6 +220,11 @@ func (s *Store) Prepare(ctx context.Context, req *phonefleet.PrepareRequest) ([]
 // Unsubscribe calls UnsubscribeFn.
 func (s *Store) Unsubscribe(ctx context.Context, req *phonefleet.UnsubscribeRequest) (*phonefleet.UnsubscribePlan, error) {
 	return s.UnsubscribeFn(ctx, req)
+}
+
+// DeletePayPerUse calls DeletePayPerUseFn.
+func (s *Store) DeletePayPerUse(ctx context.Context, req *phonefleet.DeletePayPerUseRequest) (*phonefleet.DeletePayPerUsePlan, error) {
+	return s.DeletePayPerUseFn(ctx, req)
 }
 
 // FindRefunds calls FindRefundsFn.

@@ -12,7 +12,7 @@ import (
 
 const instanceColumns = `i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, COALESCE(s.spec_desc, ''), i.os,
 	i.band_size, i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, ''), i.charge_ended_at`
 
 // stateColumn is the instance's state as the domain has it
 // (phonefleet.JoinState): a running instance's lifecycle phase, if any.
@@ -117,13 +117,13 @@ func insertInstances(ctx context.Context, tx pgx.Tx, ins []*phonefleet.Instance)
 
 // instanceCopyColumns are the columns instanceCopyRow returns values for.
 var instanceCopyColumns = []string{"id", "tenant_id", "order_id", "name", "region_id", "sku_id", "os", "band_size",
-	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "lifecycle", "created_at", "updated_at", "assign_user"}
+	"billing_mode", "period_num", "paid_amount", "currency", "starts_at", "expires_at", "state", "lifecycle", "created_at", "updated_at", "assign_user", "charge_ended_at"}
 
 func instanceCopyRow(in *phonefleet.Instance) []any {
 	state, lifecycle := phonefleet.StoredState(in.State)
 	return []any{in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.OS, in.BandSize,
 		string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency, in.StartsAt, in.ExpiresAt,
-		state, lifecycle, in.CreatedAt, in.UpdatedAt, in.AssignUser}
+		state, lifecycle, in.CreatedAt, in.UpdatedAt, in.AssignUser, in.ChargeEndedAt}
 }
 
 // FindInstances returns a page of the tenant's instances, ordered by
@@ -253,7 +253,7 @@ func (db *DB) FindInstanceStatuses(ctx context.Context, tenantID string, ids []s
 func instanceDest(in *phonefleet.Instance) []any {
 	return []any{&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS,
 		&in.BandSize, &in.BillingMode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &in.StartsAt, &in.ExpiresAt,
-		&in.State, &in.CreatedAt, &in.UpdatedAt, &in.AssignUser, &in.Command, &in.CommandID}
+		&in.State, &in.CreatedAt, &in.UpdatedAt, &in.AssignUser, &in.Command, &in.CommandID, &in.ChargeEndedAt}
 }
 
 // findReplayedPurchase returns the tenant's first order with the request's

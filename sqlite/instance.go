@@ -130,8 +130,8 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 	stmt, err := tx.PrepareContext(ctx, `
 		INSERT INTO instances (id, tenant_id, order_id, name, region_id, sku_id, os, band_size,
 		                       billing_mode, period_num, paid_amount, currency, starts_at, expires_at,
-		                       state, lifecycle, created_at, updated_at, assign_user)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		                       state, lifecycle, created_at, updated_at, assign_user, charge_ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	`)
 	if err != nil {
 		return fmt.Errorf("prepare insert instance: %w", err)
@@ -145,6 +145,7 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 			string(in.BillingMode), in.PeriodNum, in.PaidAmount, in.Currency,
 			formatTime(in.StartsAt), formatNullTime(in.ExpiresAt),
 			state, lifecycle, formatTime(in.CreatedAt), formatTime(in.UpdatedAt), in.AssignUser,
+			formatNullTime(in.ChargeEndedAt),
 		); err != nil {
 			return fmt.Errorf("insert instance: %w", err)
 		}
@@ -156,7 +157,7 @@ func insertInstances(ctx context.Context, tx *Tx, ins []*phonefleet.Instance) er
 const instanceColumns = `
 	i.id, i.tenant_id, i.order_id, i.name, i.region_id, i.sku_id, s.spec_desc, i.os, i.band_size,
 	i.billing_mode, i.period_num, i.paid_amount, i.currency, i.starts_at, i.expires_at,
-	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, '')`
+	` + stateColumn + `, i.created_at, i.updated_at, i.assign_user, COALESCE(c.type, ''), COALESCE(c.id, ''), i.charge_ended_at`
 
 // stateColumn is the instance's state as the domain has it
 // (phonefleet.JoinState): a running instance's lifecycle phase, if any.
@@ -304,11 +305,11 @@ func findInstancesByID(ctx context.Context, tx *Tx, tenantID string, ids []strin
 func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
 	var in phonefleet.Instance
 	var mode, state, startsAt, createdAt, updatedAt, command string
-	var expiresAt sql.NullString
+	var expiresAt, chargeEndedAt sql.NullString
 	dest := append([]any{
 		&in.ID, &in.TenantID, &in.OrderID, &in.Name, &in.RegionID, &in.SKUID, &in.SKUSpec, &in.OS, &in.BandSize,
 		&mode, &in.PeriodNum, &in.PaidAmount, &in.Currency, &startsAt, &expiresAt,
-		&state, &createdAt, &updatedAt, &in.AssignUser, &command, &in.CommandID,
+		&state, &createdAt, &updatedAt, &in.AssignUser, &command, &in.CommandID, &chargeEndedAt,
 	}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, fmt.Errorf("scan instance: %w", err)
@@ -324,6 +325,8 @@ func scanInstance(rows *sql.Rows, extra ...any) (*phonefleet.Instance, error) {
 	} else if in.CreatedAt, err = parseTime(createdAt); err != nil {
 		return nil, err
 	} else if in.UpdatedAt, err = parseTime(updatedAt); err != nil {
+		return nil, err
+	} else if in.ChargeEndedAt, err = parseNullTime(chargeEndedAt); err != nil {
 		return nil, err
 	}
 	return &in, nil

@@ -72,6 +72,7 @@ func RunTestClock(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("DeletePayPerUse", func(t *testing.T) { testDeletePayPerUseClock(t, open) })
 	t.Run("OK", func(t *testing.T) {
 		s, clk := mustOpen(t, open)
 		c := clockOf(t, s)

@@ -52,8 +52,8 @@ func RunSnapshot(t *testing.T, from, to Opener) {
 			t.Fatalf("source claimed %v, want none (leased or not due)", got)
 		}
 		leased := mustClaim(t, dst, "w2", 100, time.Minute)
-		if len(leased) != 4 {
-			t.Fatalf("copy claimed %v, want the 4 jobs leased in the source", leased)
+		if len(leased) != 5 {
+			t.Fatalf("copy claimed %v, want the 5 jobs leased in the source", leased)
 		}
 	})
 
@@ -175,6 +175,7 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	clk.Add(time.Second)
 	mustUnsubscribe(t, s, acme.ID, yearly[0].ID)
 	mustUnsubscribe(t, s, globex.ID, custom[0].ID)
+	mustDeletePayPerUse(t, s, globex.ID, ppu[0].ID) // its charge's end is copied
 	if _, err := s.Unsubscribe(ctx, &phonefleet.UnsubscribeRequest{
 		TenantID: acme.ID, RequestID: "req-dry", InstanceIDs: []string{yearly[1].ID}, DryRun: true,
 	}); err != nil {
@@ -233,8 +234,8 @@ func fillStore(t *testing.T, s phonefleet.Store, clk *clock) {
 	}
 
 	// Release jobs in every state.
-	if got := mustClaim(t, s, "w1", 100, time.Hour); len(got) != 5 {
-		t.Fatalf("claimed %v, want 5 jobs", got)
+	if got := mustClaim(t, s, "w1", 100, time.Hour); len(got) != 6 {
+		t.Fatalf("claimed %v, want 6 jobs", got)
 	}
 	clk.Add(time.Second)
 	if err := s.CompleteCommand(ctx, jobOf(t, s, monthly[0].ID), "w1"); err != nil {
@@ -273,9 +274,9 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 		{"orders", len(snap.Orders), 5},
 		{"instances", len(snap.Instances), 10},
 		{"refunds", len(snap.Refunds), 5},
-		{"commands", len(snap.Commands), 8},
-		// 5 purchases, 4 unsubscribes, 3 failures, 1 anonymous, 1 refused preview, 2 assigns, 1 unassign, 1 reset, 1 reboot, 2 expiries
-		{"audit events", len(snap.AuditEvents), 21},
+		{"commands", len(snap.Commands), 9},
+		// 5 purchases, 4 unsubscribes, 1 pay-per-use deletion, 3 failures, 1 anonymous, 1 refused preview, 2 assigns, 1 unassign, 1 reset, 1 reboot, 2 expiries
+		{"audit events", len(snap.AuditEvents), 22},
 	} {
 		if c.got != c.want {
 			t.Fatalf("snapshot %s=%d, want %d:\n%s", c.what, c.got, c.want, fmtSnapshot(snap, true))
@@ -296,9 +297,9 @@ func wantSnapshotRows(t *testing.T, snap *phonefleet.Snapshot) {
 	for _, j := range snap.Commands {
 		states[j.State]++
 	}
-	if states[phonefleet.JobStateDone] != 1 || states[phonefleet.JobStateFailed] != 1 || states[phonefleet.JobStatePending] != 5 ||
+	if states[phonefleet.JobStateDone] != 1 || states[phonefleet.JobStateFailed] != 1 || states[phonefleet.JobStatePending] != 6 ||
 		states[phonefleet.JobStateAccepted] != 1 {
-		t.Fatalf("job states=%v, want 1 done, 1 failed, 5 pending, 1 accepted", states)
+		t.Fatalf("job states=%v, want 1 done, 1 failed, 6 pending, 1 accepted", states)
 	}
 	users := 0
 	for _, in := range snap.Instances {

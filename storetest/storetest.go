@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FindInstances", func(t *testing.T) { testFindInstances(t, open) })
 	t.Run("FindInstanceStatuses", func(t *testing.T) { testFindInstanceStatuses(t, open) })
 	t.Run("Unsubscribe", func(t *testing.T) { testUnsubscribe(t, open) })
+	t.Run("DeletePayPerUse", func(t *testing.T) { testDeletePayPerUse(t, open) })
 	t.Run("ReleaseJob", func(t *testing.T) { testReleaseJob(t, open) })
 	t.Run("Assign", func(t *testing.T) { testAssign(t, open) })
 	t.Run("Command", func(t *testing.T) { testCommand(t, open) })
@@ -223,10 +224,10 @@ func fmtTime(t *time.Time) string {
 
 // fmtInstance renders every stored field of an instance.
 func fmtInstance(in *phonefleet.Instance) string {
-	return fmt.Sprintf("%s tenant=%s order=%s name=%s region=%s sku=%s spec=%q os=%s band=%d mode=%s period=%d paid=%d %s starts=%s expires=%s state=%s created=%s updated=%s user=%q command=%s/%s",
+	return fmt.Sprintf("%s tenant=%s order=%s name=%s region=%s sku=%s spec=%q os=%s band=%d mode=%s period=%d paid=%d %s starts=%s expires=%s state=%s created=%s updated=%s user=%q command=%s/%s charge_ended=%s",
 		in.ID, in.TenantID, in.OrderID, in.Name, in.RegionID, in.SKUID, in.SKUSpec, in.OS, in.BandSize,
 		in.BillingMode, in.PeriodNum, in.PaidAmount, in.Currency, fmtTime(&in.StartsAt), fmtTime(in.ExpiresAt),
-		in.State, fmtTime(&in.CreatedAt), fmtTime(&in.UpdatedAt), in.AssignUser, in.Command, in.CommandID)
+		in.State, fmtTime(&in.CreatedAt), fmtTime(&in.UpdatedAt), in.AssignUser, in.Command, in.CommandID, fmtTime(in.ChargeEndedAt))
 }
 
 // fmtRefund renders every field of a refund.

@@ -43,7 +43,7 @@ Commands:
 Tenant commands (they talk to a server, not to a database):
 
 	login      sign a tenant user (or, with --operator, an operator) in and store the token
-	instances  list, buy, unsubscribe, status, assign, reboot, reset
+	instances  list, buy, unsubscribe, delete-pay-per-use, status, assign, reboot, reset
 
 Every operator command takes --db (a file path or a postgres:// URL; default
 phonefleet.db, env PHONEFLEET_DB); after "phonefleet login --operator" the

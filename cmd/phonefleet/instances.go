@@ -11,7 +11,7 @@ import (
 	"github.com/phonefleet/phonefleet/client"
 )
 
-const instancesUsage = `Usage: phonefleet instances <list|buy|unsubscribe|status|assign|reboot|reset> [flags] [IDs]
+const instancesUsage = `Usage: phonefleet instances <list|buy|unsubscribe|delete-pay-per-use|status|assign|reboot|reset> [flags] [IDs]
 
 Tenant commands: they talk to a server through its API with the login stored
 by "phonefleet login", or --endpoint and --token (env PHONEFLEET_ENDPOINT,
@@ -25,6 +25,7 @@ func newInstancesCommand(env *Env) command {
 		leaf{"list", &instancesListCommand{env}},
 		leaf{"buy", &instancesBuyCommand{env}},
 		leaf{"unsubscribe", &instancesUnsubscribeCommand{env}},
+		leaf{"delete-pay-per-use", &instancesDeletePayPerUseCommand{env}},
 		leaf{"status", &instancesStatusCommand{env}},
 		leaf{"assign", &instancesAssignCommand{env}},
 		leaf{"reboot", &instancesCommandCommand{env, "reboot"}},
@@ -375,11 +376,11 @@ func (c *instancesUnsubscribeCommand) Run(ctx context.Context, args []string) er
 }
 
 // confirmed reads one line from stdin and reports whether it is yes.
-func (c *instancesUnsubscribeCommand) confirmed() bool {
-	if c.Stdin == nil {
+func (e *Env) confirmed() bool {
+	if e.Stdin == nil {
 		return false
 	}
-	line, _ := bufio.NewReader(c.Stdin).ReadString('\n')
+	line, _ := bufio.NewReader(e.Stdin).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return true

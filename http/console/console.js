@@ -261,11 +261,13 @@ function updateSelection() {
   $("#selection-count").textContent = `${sel.length} selected`;
   $("#act-unsubscribe").disabled = prepaid === 0;
   $("#act-unsubscribe").textContent = prepaid ? `Unsubscribe ${prepaid}…` : "Unsubscribe…";
+  $("#act-delete").disabled = ppu.length === 0;
+  $("#act-delete").textContent = ppu.length ? `Delete ${ppu.length} pay-per-use…` : "Delete…";
   for (const id of ["#act-assign", "#act-reboot", "#act-reset"]) $(id).disabled = sel.length === 0;
   const note = $("#selection-note");
   note.hidden = ppu.length === 0;
   note.textContent = ppu.length
-    ? `${ppu.length} pay-per-use instance(s) in the selection (${ppu.map((r) => r.instance_name).join(", ")}) will be left out of unsubscribe: pay-per-use instances cannot be unsubscribed, only yearly/monthly ones.`
+    ? `${ppu.length} pay-per-use instance(s) in the selection (${ppu.map((r) => r.instance_name).join(", ")}) will be left out of unsubscribe: pay-per-use instances cannot be unsubscribed, only yearly/monthly ones. Delete stops their charges and releases them.`
     : "";
   const boxes = $$("#fleet tbody input[type=checkbox]:not(:disabled)");
   $("#select-all").checked = boxes.length > 0 && boxes.every((b) => b.checked);
@@ -349,6 +351,27 @@ async function unsubscribe() {
   await api("POST", "/v1/instances/delete", { instanceIdList: ids });
   state.fleet.selected.clear();
   notice(`Unsubscribed ${n} instance${n === 1 ? "" : "s"}; ${total} will be refunded. They are going offline now.`);
+  await loadFleet();
+}
+
+// deletePayPerUse deletes the pay-per-use instances of the selection after
+// the server's dry run: their charges stop and they are released.
+async function deletePayPerUse() {
+  clearMessages();
+  const ids = Array.from(state.fleet.selected.values()).filter((r) => r.billing_mode === "postPaid").map((r) => r.instance_id);
+  const path = "/v1/phonefleet/instances/delete-pay-per-use";
+  const preview = await api("POST", path, { instanceIdList: ids }, { query: { dry_run: "true" } });
+  const names = new Map(state.fleet.rows.map((r) => [r.instance_id, r.instance_name]));
+  const list = el("ul", { id: "delete-preview" }, ...preview.instances.map((it) => el("li", { "data-id": it.instanceId },
+    names.get(it.instanceId) || it.instanceId, it.noop ? el("span", { class: "reason" }, "already deleted: no-op") : null)));
+  const body = el("div", {}, list,
+    el("p", {}, "Their charges stop now and the phones are released; nothing is refunded (pay-per-use is paid as it is used). This cannot be undone."));
+  const n = ids.length;
+  const what = `${n} pay-per-use instance${n === 1 ? "" : "s"}`;
+  if (!(await ask(`Delete ${what}?`, body, `Delete ${what}`))) return;
+  await api("POST", path, { instanceIdList: ids });
+  state.fleet.selected.clear();
+  notice(`Deleted ${what}; their charges have stopped. They are going offline now.`);
   await loadFleet();
 }
 
@@ -558,6 +581,7 @@ function wire() {
     for (const b of $$("#fleet tbody input[type=checkbox]:not(:disabled)")) if (b.checked !== want) b.click();
   });
   $("#act-unsubscribe").addEventListener("click", guard(unsubscribe));
+  $("#act-delete").addEventListener("click", guard(deletePayPerUse));
   $("#act-assign").addEventListener("click", guard(assign));
   $("#act-reboot").addEventListener("click", guard(() => command("reboot")));
   $("#act-reset").addEventListener("click", guard(() => command("reset")));
